@@ -1,0 +1,101 @@
+"""Runtime settings.
+
+Every field has a default that runs on a laptop (SQLite file, in-process scheduler,
+notifications to the log) and can be overridden by an environment variable named
+``MOTCUA_<FIELD>`` in upper case, e.g. ``MOTCUA_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field, fields, replace
+from datetime import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _parse_time(text: str) -> time:
+    hours, minutes = text.strip().split(":")
+    return time(int(hours), int(minutes))
+
+
+def _parse_periods(text: str) -> tuple[tuple[time, time], ...]:
+    """Parse ``07:30-11:30,13:00-17:00`` into ordered (start, end) pairs."""
+    periods = []
+    for chunk in text.split(","):
+        start, end = chunk.split("-")
+        periods.append((_parse_time(start), _parse_time(end)))
+    periods.sort()
+    for (s1, e1), (s2, _e2) in itertools.pairwise(periods):
+        if not s1 < e1 <= s2:
+            raise ValueError(f"office hours overlap or are empty: {text!r}")
+    if periods and not periods[-1][0] < periods[-1][1]:
+        raise ValueError(f"office hours are empty: {text!r}")
+    return tuple(periods)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one running instance."""
+
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'instance' / 'motcua.db'}"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    # Office hours of a working day; the default is the common 8-hour day.
+    office_hours: tuple[tuple[time, time], ...] = (
+        (time(7, 30), time(11, 30)),
+        (time(13, 0), time(17, 0)),
+    )
+    # A dossier received at or after the cut-off counts from the next working day.
+    cutoff: time = time(15, 0)
+    # "hours": due = start + days x 8 working hours; "days": close of the Nth working day.
+    due_convention: str = "hours"
+    hours_per_day: int = 8
+    # "restart": after a supplement the processing time starts again from zero;
+    # "pause": the clock resumes where it stopped.
+    supplement_mode: str = "restart"
+    # TOML file with the province's extra days off and extra working days.
+    calendar_file: str = str(PROJECT_ROOT / "config" / "calendar.toml")
+    bpmn_max_bytes: int = 2 * 1024 * 1024
+    workflows_dir: str = str(PROJECT_ROOT / "workflows")
+    attachments_dir: str = str(PROJECT_ROOT / "instance" / "attachments")
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and the CLI use this)."""
+        return replace(self, **changes)
+
+
+_PARSERS = {
+    "office_hours": _parse_periods,
+    "cutoff": _parse_time,
+    "hours_per_day": int,
+    "bpmn_max_bytes": int,
+}
+
+_CHOICES = {
+    "due_convention": ("hours", "days"),
+    "supplement_mode": ("restart", "pause"),
+}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from defaults overridden by ``MOTCUA_*`` environment variables."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        raw = env.get(f"MOTCUA_{f.name.upper()}")
+        if raw is None or raw == "":
+            continue
+        parser = _PARSERS.get(f.name, str)
+        try:
+            values[f.name] = parser(raw)
+        except ValueError as exc:
+            raise ValueError(f"MOTCUA_{f.name.upper()}={raw!r}: {exc}") from exc
+        allowed = _CHOICES.get(f.name)
+        if allowed and values[f.name] not in allowed:
+            raise ValueError(f"MOTCUA_{f.name.upper()} must be one of {', '.join(allowed)}")
+    return Settings(**values)

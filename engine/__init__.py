@@ -1,0 +1,1 @@
+"""The domain: BPMN procedures, working-time calendar, dossier runtime. No Flask here."""

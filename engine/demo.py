@@ -1,0 +1,202 @@
+"""`motcua demo`: run dossiers through the sample procedures with random outcomes.
+
+Every action goes through the same service functions the web app and the API use, with a
+simulated clock, so the demo is also a smoke test of the whole runtime.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from engine import dossiers as svc
+from engine.context import Context
+from engine.control_sheet import control_sheet, format_control_sheet
+from engine.errors import NotFound
+from models import Agency, Dossier, Officer, Procedure, WorkItem
+
+APPLICANTS = [
+    "Nguyễn Văn An",
+    "Trần Thị Bình",
+    "Lê Hoàng Cường",
+    "Phạm Thu Dung",
+    "Hoàng Minh Đức",
+    "Vũ Thị Hà",
+]
+# Relative weights of the outcomes a random officer picks when a step offers them.
+OUTCOME_WEIGHTS = {
+    "forward": 85,
+    "submit": 90,
+    "approve": 90,
+    "agree": 95,
+    "rework": 10,
+    "supplement": 8,
+    "refuse": 3,
+}
+
+
+def _officers_by_role(ctx: Context) -> dict[tuple[int, str], list[int]]:
+    with ctx.uow() as uow:
+        result: dict[tuple[int, str], list[int]] = {}
+        for officer in uow.session.scalars(select(Officer).where(Officer.active.is_(True))):
+            for role in officer.roles:
+                result.setdefault((officer.agency_id, role), []).append(officer.id)
+        return result
+
+
+def _open_items(ctx: Context, dossier_id: int) -> list[WorkItem]:
+    with ctx.uow() as uow:
+        return list(
+            uow.session.scalars(
+                select(WorkItem)
+                .where(WorkItem.dossier_id == dossier_id, WorkItem.completed_at.is_(None))
+                .order_by(WorkItem.id)
+            )
+        )
+
+
+def run_one(
+    ctx: Context,
+    rng: random.Random,
+    procedure_code: str,
+    received_at: datetime,
+    desk_id: int,
+    officers: dict[tuple[int, str], list[int]],
+    timings: list[float],
+) -> str:
+    """Receive one dossier and work it to the end with random outcomes; returns its code."""
+    applicant = svc.Applicant(
+        name=rng.choice(APPLICANTS),
+        id_number="".join(rng.choice("0123456789") for _ in range(12)),
+        phone="09" + "".join(rng.choice("0123456789") for _ in range(8)),
+    )
+    channel = rng.choice(["in_person", "in_person", "postal", "online", "online"])
+    receipt = svc.receive_dossier(
+        ctx,
+        procedure_code=procedure_code,
+        applicant=applicant,
+        channel=channel,
+        officer_id=desk_id,
+        now=received_at,
+    )
+    now = received_at
+    if rng.random() < 0.02:
+        svc.withdraw(
+            ctx, receipt.code, desk_id, reason="Công dân xin rút hồ sơ", now=now + timedelta(hours=2)
+        )
+        return receipt.code
+    compiled_steps = None
+    for _ in range(200):  # bounded: rework loops are random
+        items = _open_items(ctx, receipt.dossier_id)
+        if not items:
+            break
+        item = items[0]
+        worker = rng.choice(officers[(item.agency_id, item.role)])
+        # Officers take between a fifth and a third more than their allotment.
+        spent = float(item.allotted_hours or 1) * rng.uniform(0.2, 1.35)
+        now = ctx.calendar.add_working_hours(now, max(spent, 0.25))
+        started = time.perf_counter()
+        if item.kind == "supplement":
+            svc.resume(ctx, receipt.code, worker, now, note="Công dân đã nộp bổ sung")
+        elif item.kind == "return":
+            svc.return_result(ctx, item.id, worker, collected_by=applicant.name, now=now)
+        else:
+            if compiled_steps is None:
+                with ctx.uow() as uow:
+                    dossier = uow.session.get(Dossier, receipt.dossier_id)
+                    compiled_steps = ctx.specs.get(
+                        dossier.process_version.bpmn_xml, dossier.process_version.sha256
+                    ).model.steps
+            choices = compiled_steps[item.task_id].outcome_values()
+            outcome = (
+                rng.choices(choices, [OUTCOME_WEIGHTS.get(c, 50) for c in choices])[0] if choices else None
+            )
+            if outcome == "supplement":
+                svc.request_supplement(
+                    ctx,
+                    item.id,
+                    worker,
+                    missing=["Bản sao giấy tờ chứng minh"],
+                    reason="Hồ sơ còn thiếu",
+                    now=now,
+                )
+            elif outcome == "refuse":
+                svc.refuse(ctx, item.id, worker, reason="Không đủ điều kiện theo quy định", now=now)
+            else:
+                svc.complete(ctx, item.id, worker, outcome=outcome, comment="Đã xử lý", now=now)
+        timings.append(time.perf_counter() - started)
+    return receipt.code
+
+
+def run_demo(ctx: Context, *, count: int, seed: int, echo: Callable[[str], None]) -> list[str]:
+    """Run `count` dossiers through the samples and print a summary and one control sheet."""
+    rng = random.Random(seed)
+    officers = _officers_by_role(ctx)
+    with ctx.uow() as uow:
+        procedures = list(uow.session.scalars(select(Procedure).order_by(Procedure.code)))
+        if not procedures:
+            raise NotFound("no procedures loaded: run `motcua load` first")
+        desks = {p.code: _desk_for(ctx, uow.session, p) for p in procedures}
+    tz = ctx.calendar.tz
+    clock = ctx.calendar.next_open(datetime.now(tz).replace(second=0, microsecond=0))
+    codes: list[str] = []
+    timings: list[float] = []
+    started = time.perf_counter()
+    for _ in range(count):
+        procedure = rng.choice(procedures)
+        clock = ctx.calendar.add_working_hours(clock, rng.uniform(0.05, 0.5))
+        codes.append(run_one(ctx, rng, procedure.code, clock, desks[procedure.code], officers, timings))
+    elapsed = time.perf_counter() - started
+    _summary(ctx, codes, elapsed, timings, echo)
+    with ctx.uow() as uow:
+        dossiers = list(uow.session.scalars(select(Dossier).where(Dossier.code.in_(codes))))
+        shown = max(dossiers, key=lambda d: len(control_sheet(uow.session, d)))
+        echo("")
+        echo(format_control_sheet(shown, control_sheet(uow.session, shown), tz))
+    return codes
+
+
+def _desk_for(ctx: Context, session: object, procedure: Procedure) -> int:
+    """A desk officer where such dossiers arrive: a commune for two-level procedures."""
+    from engine.dossiers import active_version
+
+    version = active_version(session, procedure)  # type: ignore[arg-type]
+    steps = ctx.specs.get(version.bpmn_xml, version.sha256).model.steps.values()
+    inter_agency = any(step.agency_code for step in steps)
+    query = select(Officer).join(Agency, Agency.id == Officer.agency_id).order_by(Officer.id)
+    if inter_agency or procedure.level == "commune":
+        query = query.where(Agency.level == "commune")
+    else:
+        query = query.where(Officer.agency_id == procedure.owner_agency_id)
+    for officer in session.scalars(query):  # type: ignore[attr-defined]
+        if officer.has_role("desk") and officer.active:
+            return officer.id
+    raise NotFound(f"no desk officer can receive {procedure.code}")
+
+
+def _summary(
+    ctx: Context, codes: list[str], elapsed: float, timings: list[float], echo: Callable[[str], None]
+) -> None:
+    with ctx.uow() as uow:
+        rows = uow.session.execute(
+            select(Procedure.code, Dossier.status, Dossier.result_class)
+            .join(Procedure, Procedure.id == Dossier.procedure_id)
+            .where(Dossier.code.in_(codes))
+        ).all()
+    by_status = Counter((r[0], r[1]) for r in rows)
+    by_class = Counter(r[2] for r in rows if r[1] == "returned")
+    echo(
+        f"{len(codes)} dossiers in {elapsed:.1f} s; {len(timings)} service calls, "
+        f"median {sorted(timings)[len(timings) // 2] * 1000:.1f} ms"
+        if timings
+        else "no calls"
+    )
+    for (code, status), n in sorted(by_status.items()):
+        echo(f"  {code:12} {status:14} {n:5}")
+    labels = {"early": "trước hạn", "on_time": "đúng hạn", "late": "quá hạn"}
+    echo("  returned: " + ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(by_class.items(), key=str)))

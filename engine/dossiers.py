@@ -1,0 +1,737 @@
+"""The dossier runtime: each use case is one function, one transaction, with the clock as `now`.
+
+receive -> claim / unclaim / reassign -> complete (request_supplement, refuse are completions
+with a named outcome) -> resume after a supplement -> return_result; withdraw and
+move_appointment on the side. Workflow state, the work-item projection and the audit event
+are written together; the dossier's version column makes a concurrent second completion fail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import workflow_state as wf
+from engine.codes import next_dossier_code
+from engine.context import Context
+from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
+from engine.procedure_model import Step
+from models import (
+    Agency,
+    Dossier,
+    DossierEvent,
+    Officer,
+    Procedure,
+    ProcessVersion,
+    Suspension,
+    UnitOfWork,
+    WorkItem,
+)
+from models.dossier import CHANNELS, OPEN_STATUSES
+
+ID_NUMBER = re.compile(r"^\d{12}$")
+PHONE = re.compile(r"^(\+84|0)\d{9,10}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """The person or organisation applying."""
+
+    name: str
+    id_number: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+
+@dataclass
+class Receipt:
+    """What the desk hands back: the dossier code and the appointment."""
+
+    dossier_id: int
+    code: str
+    received_at: datetime
+    due_at: datetime
+    work_item_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Completion:
+    """The result of completing a step: the items it opened and where the dossier stands."""
+
+    dossier_code: str
+    status: str
+    opened_work_item_ids: list[int]
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def require_aware(now: datetime, name: str = "now") -> datetime:
+    """Refuse naive datetimes: every moment carries its timezone."""
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidInput(f"{name} must be a timezone-aware datetime (e.g. 2026-11-21T09:00+07:00)", name)
+    return now
+
+
+def _officer(session: Session, officer_id: int) -> Officer:
+    officer = session.get(Officer, officer_id)
+    if officer is None:
+        raise NotFound(f"officer {officer_id} does not exist")
+    if not officer.active:
+        raise Forbidden(f"the account {officer.username} is disabled")
+    return officer
+
+
+def _work_item(session: Session, work_item_id: int) -> WorkItem:
+    item = session.get(WorkItem, work_item_id)
+    if item is None:
+        raise NotFound(f"work item {work_item_id} does not exist")
+    return item
+
+
+def dossier_by_code(session: Session, code: str) -> Dossier:
+    """The dossier with that code, or NotFound."""
+    dossier = session.scalars(select(Dossier).where(Dossier.code == code)).one_or_none()
+    if dossier is None:
+        raise NotFound(f"dossier {code} does not exist")
+    return dossier
+
+
+def record_event(
+    session: Session, dossier: Dossier, kind: str, officer_id: int | None, now: datetime, **payload: Any
+) -> None:
+    """Append an audit event for the dossier."""
+    session.add(
+        DossierEvent(dossier_id=dossier.id, at=now, officer_id=officer_id, kind=kind, payload=payload)
+    )
+
+
+def classify(finished: datetime, due: datetime | None, ctx: Context) -> str | None:
+    """Early (before the due day), on time (by the due time) or late, against a due time."""
+    if due is None:
+        return None
+    if finished > due:
+        return "late"
+    tz = ctx.calendar.tz
+    if finished.astimezone(tz).date() < due.astimezone(tz).date():
+        return "early"
+    return "on_time"
+
+
+def _legal_due(ctx: Context, procedure: Procedure, start: datetime) -> datetime:
+    if procedure.legal_time_unit == "hours":
+        return ctx.calendar.due_time(start, hours=float(procedure.legal_time_value))
+    return ctx.calendar.due_time(start, days=float(procedure.legal_time_value))
+
+
+def _compiled(ctx: Context, version: ProcessVersion) -> wf.CompiledProcess:
+    return ctx.specs.get(version.bpmn_xml, version.sha256)
+
+
+def _agency_for(session: Session, step: Step, dossier: Dossier) -> int:
+    if not step.agency_code:
+        return dossier.agency_id
+    agency_id = session.scalars(select(Agency.id).where(Agency.code == step.agency_code)).one_or_none()
+    if agency_id is None:
+        raise Conflict(
+            f"step '{step.name}' goes to agency {step.agency_code}, which is not in the agency list; "
+            "add the agency or correct the procedure"
+        )
+    return agency_id
+
+
+def _open_items(session: Session, dossier: Dossier) -> list[WorkItem]:
+    return list(
+        session.scalars(
+            select(WorkItem)
+            .where(WorkItem.dossier_id == dossier.id, WorkItem.completed_at.is_(None))
+            .order_by(WorkItem.id)
+        )
+    )
+
+
+def _project(
+    ctx: Context,
+    session: Session,
+    dossier: Dossier,
+    workflow: Any,
+    compiled: wf.CompiledProcess,
+    officer_id: int | None,
+    now: datetime,
+) -> list[WorkItem]:
+    """Bring the work items in line with the workflow's ready tasks; returns the items opened."""
+    ready = {str(t.id): t for t in wf.ready_user_tasks(workflow)}
+    open_items = _open_items(session, dossier)
+    for item in open_items:
+        if item.task_uuid not in ready:
+            item.completed_at = now
+            item.outcome = item.outcome or "cancelled"
+    known = {i.task_uuid for i in open_items}
+    opened: list[WorkItem] = []
+    for uuid, task in ready.items():
+        if uuid in known:
+            continue
+        step = compiled.model.steps[task.task_spec.bpmn_id]
+        paused = step.kind == "supplement"
+        item = WorkItem(
+            dossier_id=dossier.id,
+            task_uuid=uuid,
+            task_id=step.id,
+            task_name=step.name,
+            lane=step.lane,
+            role=step.role or "",
+            kind=step.kind,
+            agency_id=_agency_for(session, step, dossier),
+            created_at=now,
+            due_at=None if paused else ctx.calendar.add_working_hours(now, step.hours or 0.0),
+            allotted_hours=step.hours or 0.0,
+            counted=step.counted,
+        )
+        session.add(item)
+        opened.append(item)
+        if step.kind == "return" and dossier.status == "processing":
+            dossier.status = "result_ready"
+            dossier.finished_at = now
+            if dossier.refusal_reason is None:
+                dossier.result_class = classify(now, dossier.due_at, ctx)
+        if paused and dossier.status != "supplement":
+            dossier.status = "supplement"
+    if workflow.is_completed() and dossier.status in OPEN_STATUSES:
+        dossier.status = "refused" if dossier.refusal_reason else "returned"
+        dossier.finished_at = dossier.finished_at or now
+        if dossier.status == "returned" and dossier.result_class is None:
+            dossier.result_class = classify(now, dossier.due_at, ctx)
+    dossier.workflow_state = wf.dump_state(workflow)
+    session.flush()
+    for item in opened:
+        record_event(
+            session,
+            dossier,
+            "step_opened",
+            officer_id,
+            now,
+            work_item_id=item.id,
+            step=item.task_id,
+            name=item.task_name,
+            role=item.role,
+            agency_id=item.agency_id,
+            due_at=item.due_at.isoformat() if item.due_at else None,
+        )
+    return opened
+
+
+@contextmanager
+def use_case(ctx: Context, what: str) -> Iterator[UnitOfWork]:
+    """One use case in one transaction; a concurrent change to the same rows becomes a Conflict."""
+    try:
+        with ctx.uow() as uow:
+            yield uow
+    except StaleDataError as exc:
+        raise Conflict(
+            f"{what}: someone else changed this dossier at the same moment; reload and retry"
+        ) from exc
+    except IntegrityError as exc:
+        raise Conflict(
+            f"{what}: the change conflicts with one made at the same moment; reload and retry"
+        ) from exc
+
+
+# ---------------------------------------------------------------------------
+# receiving
+
+
+def validate_applicant(applicant: Applicant) -> None:
+    """Check the applicant's details; the first bad field is named."""
+    if not applicant.name or not applicant.name.strip():
+        raise InvalidInput("Chưa nhập họ tên người nộp hồ sơ (applicant name is required)", "applicant_name")
+    if applicant.id_number and not ID_NUMBER.match(applicant.id_number):
+        raise InvalidInput("Số định danh cá nhân phải gồm đúng 12 chữ số", "applicant_id_number")
+    if applicant.phone and not PHONE.match(applicant.phone.replace(" ", "")):
+        raise InvalidInput(
+            "Số điện thoại không hợp lệ (10–11 chữ số, bắt đầu bằng 0 hoặc +84)", "applicant_phone"
+        )
+    if applicant.email and not EMAIL.match(applicant.email):
+        raise InvalidInput("Địa chỉ thư điện tử không hợp lệ", "applicant_email")
+
+
+def active_version(session: Session, procedure: Procedure) -> ProcessVersion:
+    """The procedure's active process version, or NoActiveVersion."""
+    version = session.scalars(
+        select(ProcessVersion).where(
+            ProcessVersion.procedure_id == procedure.id, ProcessVersion.status == "active"
+        )
+    ).one_or_none()
+    if version is None:
+        raise NoActiveVersion(
+            f"procedure {procedure.code} has no active internal procedure; "
+            "an approved version must be activated"
+        )
+    return version
+
+
+def receive_dossier(
+    ctx: Context,
+    *,
+    procedure_code: str,
+    applicant: Applicant,
+    channel: str,
+    officer_id: int,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> Receipt:
+    """Receive a dossier at the desk: code, legal due time, workflow started, first steps projected."""
+    require_aware(now)
+    if channel not in CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}", "channel")
+    validate_applicant(applicant)
+    with use_case(ctx, "receiving") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        if not officer.has_role("desk"):
+            raise Forbidden("only one-stop desk officers receive dossiers")
+        procedure = session.scalars(select(Procedure).where(Procedure.code == procedure_code)).one_or_none()
+        if procedure is None:
+            raise NotFound(f"procedure {procedure_code} is not in the catalogue")
+        version = active_version(session, procedure)
+        compiled = _compiled(ctx, version)
+        agency = session.get(Agency, officer.agency_id)
+        local_day = now.astimezone(ctx.calendar.tz).date()
+        code = next_dossier_code(session, agency, local_day)
+        due = _legal_due(ctx, procedure, now)
+        workflow = wf.new_workflow(compiled, dict(data or {}, dossier_code=code, channel=channel))
+        dossier = Dossier(
+            code=code,
+            procedure_id=procedure.id,
+            process_version_id=version.id,
+            agency_id=agency.id,
+            applicant_name=applicant.name.strip(),
+            applicant_id_number=applicant.id_number,
+            applicant_phone=applicant.phone,
+            applicant_email=applicant.email,
+            applicant_address=applicant.address,
+            channel=channel,
+            received_at=now,
+            received_by_id=officer.id,
+            clock_started_at=ctx.calendar.counting_start(now),
+            due_at=due,
+            original_due_at=due,
+            status="processing",
+            workflow_state="",
+        )
+        session.add(dossier)
+        session.flush()
+        record_event(
+            session,
+            dossier,
+            "received",
+            officer.id,
+            now,
+            procedure=procedure.code,
+            process_version=version.number,
+            channel=channel,
+            due_at=due.isoformat(),
+        )
+        opened = _project(ctx, session, dossier, workflow, compiled, officer.id, now)
+        receipt = Receipt(dossier.id, code, now, due, [i.id for i in opened])
+        uow.commit()
+    return receipt
+
+
+# ---------------------------------------------------------------------------
+# working a step
+
+
+def _can_work(officer: Officer, item: WorkItem) -> None:
+    if item.agency_id != officer.agency_id:
+        raise Forbidden("this step belongs to another agency")
+    if not officer.has_role(item.role):
+        raise Forbidden(f"this step needs the role '{item.role}'")
+
+
+def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> None:
+    """Take an open pool item into the officer's own inbox."""
+    require_aware(now)
+    with use_case(ctx, "claiming") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        item = _work_item(session, work_item_id)
+        _can_work(officer, item)
+        if not item.is_open:
+            raise Conflict("this step is already completed")
+        if item.assignee_id == officer.id:
+            return
+        # A conditional update, so two officers clicking at once cannot both get the item.
+        taken = session.execute(
+            update(WorkItem)
+            .where(WorkItem.id == item.id, WorkItem.assignee_id.is_(None), WorkItem.completed_at.is_(None))
+            .values(assignee_id=officer.id, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            raise Conflict("this step was already claimed by another officer")
+        dossier = session.get(Dossier, item.dossier_id)
+        record_event(session, dossier, "claimed", officer.id, now, work_item_id=item.id)
+        uow.commit()
+
+
+def unclaim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> None:
+    """Put a claimed item back into the pool."""
+    require_aware(now)
+    with use_case(ctx, "releasing") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        item = _work_item(session, work_item_id)
+        _can_work(officer, item)
+        if not item.is_open:
+            raise Conflict("this step is already completed")
+        if item.assignee_id != officer.id:
+            raise Forbidden("only the officer who claimed this step can release it")
+        item.assignee_id = None
+        item.claimed_at = None
+        dossier = session.get(Dossier, item.dossier_id)
+        record_event(session, dossier, "released", officer.id, now, work_item_id=item.id)
+        uow.commit()
+
+
+def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id: int, now: datetime) -> None:
+    """A supervisor moves an open item of their agency to another officer (e.g. sick leave)."""
+    require_aware(now)
+    with use_case(ctx, "reassigning") as uow:
+        session = uow.session
+        supervisor = _officer(session, supervisor_id)
+        item = _work_item(session, work_item_id)
+        if not supervisor.has_role("supervisor") or supervisor.agency_id != item.agency_id:
+            raise Forbidden("only a supervisor of the agency holding the step can reassign it")
+        if not item.is_open:
+            raise Conflict("this step is already completed")
+        target = _officer(session, to_officer_id)
+        _can_work(target, item)
+        previous = item.assignee_id
+        item.assignee_id = target.id
+        item.claimed_at = now
+        dossier = session.get(Dossier, item.dossier_id)
+        record_event(
+            session,
+            dossier,
+            "reassigned",
+            supervisor.id,
+            now,
+            work_item_id=item.id,
+            from_officer_id=previous,
+            to_officer_id=target.id,
+        )
+        uow.commit()
+
+
+def _complete_in(
+    ctx: Context,
+    session: Session,
+    item: WorkItem,
+    officer: Officer,
+    outcome: str | None,
+    comment: str | None,
+    data: dict[str, Any] | None,
+    now: datetime,
+) -> tuple[Dossier, list[WorkItem]]:
+    """Complete one step inside the caller's transaction."""
+    _can_work(officer, item)
+    if not item.is_open:
+        raise Conflict("this step was already completed; reload the inbox")
+    if item.assignee_id not in (None, officer.id):
+        raise Forbidden("this step is claimed by another officer")
+    dossier = session.get(Dossier, item.dossier_id)
+    if dossier.status not in OPEN_STATUSES:
+        raise Conflict(f"dossier {dossier.code} is already {dossier.status}")
+    version = session.get(ProcessVersion, dossier.process_version_id)
+    compiled = _compiled(ctx, version)
+    step = compiled.model.steps[item.task_id]
+    allowed = step.outcome_values()
+    if outcome is None and step.needs_outcome:
+        raise InvalidInput(f"step '{step.name}' needs an outcome: one of {', '.join(allowed)}", "outcome")
+    if outcome is not None and step.outcomes and outcome not in allowed and step.needs_outcome:
+        raise InvalidInput(
+            f"outcome '{outcome}' is not possible here; choose one of {', '.join(allowed)}", "outcome"
+        )
+    workflow = wf.load_state(dossier.workflow_state, compiled)
+    task_data = dict(data or {})
+    task_data["outcome"] = outcome or ""
+    try:
+        wf.run_user_task(workflow, item.task_uuid, task_data)
+    except LookupError as exc:
+        raise Conflict(
+            f"step '{item.task_name}' is no longer waiting; run `motcua check` on {dossier.code}"
+        ) from exc
+    item.completed_at = now
+    item.completed_by_id = officer.id
+    item.assignee_id = item.assignee_id or officer.id
+    item.claimed_at = item.claimed_at or now
+    item.outcome = outcome
+    item.comment = comment
+    item.used_hours = round(ctx.calendar.working_hours_between(item.created_at, now), 2)
+    item.result_class = classify(now, item.due_at, ctx) if item.counted else None
+    record_event(
+        session,
+        dossier,
+        "step_completed",
+        officer.id,
+        now,
+        work_item_id=item.id,
+        step=item.task_id,
+        name=item.task_name,
+        outcome=outcome,
+        comment=comment,
+        used_hours=item.used_hours,
+        result_class=item.result_class,
+    )
+    opened = _project(ctx, session, dossier, workflow, compiled, officer.id, now)
+    return dossier, opened
+
+
+def complete(
+    ctx: Context,
+    work_item_id: int,
+    officer_id: int,
+    *,
+    now: datetime,
+    outcome: str | None = None,
+    comment: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> Completion:
+    """Complete a step with its outcome; the workflow advances and the next steps are projected."""
+    require_aware(now)
+    if outcome in ("supplement", "refuse"):
+        raise InvalidInput("use request_supplement or refuse for this outcome, which need reasons", "outcome")
+    with use_case(ctx, "completing") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        item = _work_item(session, work_item_id)
+        if item.kind == "supplement":
+            raise InvalidInput("the supplement arrives through resume at the desk", "work_item")
+        if item.kind == "return":
+            raise InvalidInput("a result is handed over through return_result", "work_item")
+        dossier, opened = _complete_in(ctx, session, item, officer, outcome, comment, data, now)
+        result = Completion(dossier.code, dossier.status, [i.id for i in opened])
+        uow.commit()
+    return result
+
+
+def request_supplement(
+    ctx: Context, work_item_id: int, officer_id: int, *, missing: list[str], reason: str, now: datetime
+) -> Completion:
+    """Yêu cầu bổ sung: ask for every missing document at once; the dossier's clock stops."""
+    require_aware(now)
+    missing = [m.strip() for m in missing if m and m.strip()]
+    if not missing:
+        raise InvalidInput("list every missing or incorrect document (all at once)", "missing")
+    if not reason or not reason.strip():
+        raise InvalidInput("give the reason for the request", "reason")
+    with use_case(ctx, "requesting a supplement") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        item = _work_item(session, work_item_id)
+        dossier, opened = _complete_in(ctx, session, item, officer, "supplement", reason, None, now)
+        if not any(i.kind == "supplement" for i in opened):
+            raise InvalidInput(f"step '{item.task_name}' cannot request a supplement", "outcome")
+        session.add(
+            Suspension(
+                dossier_id=dossier.id,
+                kind="supplement",
+                reason=reason.strip(),
+                details=missing,
+                started_at=now,
+                started_by_id=officer.id,
+            )
+        )
+        record_event(
+            session, dossier, "supplement_requested", officer.id, now, missing=missing, reason=reason
+        )
+        result = Completion(dossier.code, dossier.status, [i.id for i in opened])
+        uow.commit()
+    return result
+
+
+def resume(
+    ctx: Context, dossier_code: str, officer_id: int, now: datetime, note: str | None = None
+) -> Completion:
+    """The supplement arrived at the desk: end the suspension and restart (or resume) the clock."""
+    require_aware(now)
+    with use_case(ctx, "recording the supplement") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        dossier = dossier_by_code(session, dossier_code)
+        if dossier.status != "supplement":
+            raise Conflict(f"dossier {dossier.code} is not waiting for a supplement")
+        item = next((i for i in _open_items(session, dossier) if i.kind == "supplement"), None)
+        suspension = session.scalars(
+            select(Suspension).where(Suspension.dossier_id == dossier.id, Suspension.ended_at.is_(None))
+        ).first()
+        if item is None or suspension is None:
+            raise Conflict(f"dossier {dossier.code} has no open supplement request; run `motcua check`")
+        paused = ctx.calendar.working_hours_between(suspension.started_at, now)
+        suspension.ended_at = now
+        suspension.ended_by_id = officer.id
+        suspension.paused_hours = round(paused, 2)
+        procedure = session.get(Procedure, dossier.procedure_id)
+        if ctx.settings.supplement_mode == "pause":
+            new_due = _shift(ctx, dossier.due_at, suspension.started_at, now)
+        else:
+            new_due = _legal_due(ctx, procedure, now)
+            dossier.clock_started_at = ctx.calendar.counting_start(now)
+        dossier.status = "processing"
+        _set_due(dossier, new_due)
+        record_event(
+            session,
+            dossier,
+            "supplement_received",
+            officer.id,
+            now,
+            paused_hours=suspension.paused_hours,
+            due_at=new_due.isoformat(),
+            mode=ctx.settings.supplement_mode,
+            note=note,
+        )
+        _, opened = _complete_in(ctx, session, item, officer, None, note, None, now)
+        result = Completion(dossier.code, dossier.status, [i.id for i in opened])
+        uow.commit()
+    return result
+
+
+def _shift(ctx: Context, due: datetime, paused_from: datetime, now: datetime) -> datetime:
+    """The due time moved by the working time the clock stood still."""
+    remaining = ctx.calendar.working_hours_between(paused_from, due)
+    return ctx.calendar.add_working_hours(now, remaining)
+
+
+def _set_due(dossier: Dossier, due: datetime) -> None:
+    dossier.due_at = due
+    dossier.deadline_version = (dossier.deadline_version or 1) + 1
+
+
+def refuse(ctx: Context, work_item_id: int, officer_id: int, *, reason: str, now: datetime) -> Completion:
+    """Từ chối: the dossier is not granted; it goes back through the desk with the reasons."""
+    require_aware(now)
+    if not reason or not reason.strip():
+        raise InvalidInput("a refusal must state its reasons", "reason")
+    with use_case(ctx, "refusing") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        item = _work_item(session, work_item_id)
+        dossier = session.get(Dossier, item.dossier_id)
+        dossier.refusal_reason = reason.strip()
+        dossier, opened = _complete_in(ctx, session, item, officer, "refuse", reason, None, now)
+        record_event(session, dossier, "refused", officer.id, now, reason=reason)
+        result = Completion(dossier.code, dossier.status, [i.id for i in opened])
+        uow.commit()
+    return result
+
+
+def return_result(
+    ctx: Context, work_item_id: int, officer_id: int, *, collected_by: str, now: datetime
+) -> Completion:
+    """Trả kết quả: the desk hands the result (or the refusal) over; the dossier is finished."""
+    require_aware(now)
+    if not collected_by or not collected_by.strip():
+        raise InvalidInput("record who collected the result", "collected_by")
+    with use_case(ctx, "returning the result") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        item = _work_item(session, work_item_id)
+        if item.kind != "return":
+            raise InvalidInput(f"step '{item.task_name}' is not the hand-over of the result", "work_item")
+        dossier = session.get(Dossier, item.dossier_id)
+        dossier.returned_at = now
+        dossier.returned_to = collected_by.strip()
+        dossier, opened = _complete_in(ctx, session, item, officer, None, None, None, now)
+        record_event(session, dossier, "returned", officer.id, now, collected_by=collected_by)
+        result = Completion(dossier.code, dossier.status, [i.id for i in opened])
+        uow.commit()
+    return result
+
+
+def withdraw(ctx: Context, dossier_code: str, officer_id: int, *, reason: str, now: datetime) -> None:
+    """Dừng giải quyết: the applicant withdraws before a decision; the workflow is cancelled."""
+    require_aware(now)
+    if not reason or not reason.strip():
+        raise InvalidInput("record the applicant's reason for withdrawing", "reason")
+    with use_case(ctx, "withdrawing") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        if not officer.has_role("desk"):
+            raise Forbidden("withdrawals are recorded at the one-stop desk")
+        dossier = dossier_by_code(session, dossier_code)
+        if officer.agency_id != dossier.agency_id:
+            raise Forbidden("this dossier was received by another agency")
+        if dossier.status not in OPEN_STATUSES or dossier.status == "result_ready":
+            raise Conflict(f"dossier {dossier.code} can no longer be withdrawn ({dossier.status})")
+        version = session.get(ProcessVersion, dossier.process_version_id)
+        compiled = _compiled(ctx, version)
+        workflow = wf.load_state(dossier.workflow_state, compiled)
+        wf.cancel(workflow)
+        for item in _open_items(session, dossier):
+            item.completed_at = now
+            item.outcome = "withdrawn"
+        for suspension in session.scalars(
+            select(Suspension).where(Suspension.dossier_id == dossier.id, Suspension.ended_at.is_(None))
+        ):
+            suspension.ended_at = now
+            suspension.ended_by_id = officer.id
+        dossier.status = "withdrawn"
+        dossier.withdrawal_reason = reason.strip()
+        dossier.finished_at = now
+        dossier.workflow_state = wf.dump_state(workflow)
+        record_event(session, dossier, "withdrawn", officer.id, now, reason=reason)
+        uow.commit()
+
+
+def move_appointment(
+    ctx: Context, dossier_code: str, officer_id: int, *, new_due: datetime, reason: str, now: datetime
+) -> None:
+    """Hẹn lại ngày trả kết quả: move the appointment once (the apology case)."""
+    require_aware(now)
+    require_aware(new_due, "new_due")
+    if not reason or not reason.strip():
+        raise InvalidInput("state the reason for the delay", "reason")
+    with use_case(ctx, "moving the appointment") as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        dossier = dossier_by_code(session, dossier_code)
+        if not (officer.has_role("desk") or officer.has_role("leader")):
+            raise Forbidden("the appointment is moved by the desk or the agency's leader")
+        if dossier.status not in OPEN_STATUSES:
+            raise Conflict(f"dossier {dossier.code} is already finished")
+        if dossier.appointment_moved_at is not None:
+            raise Conflict(
+                f"the appointment of {dossier.code} was already moved on "
+                f"{dossier.appointment_moved_at.astimezone(ctx.calendar.tz):%d/%m/%Y}; "
+                "it can be moved only once"
+            )
+        if new_due <= now or (dossier.due_at is not None and new_due <= dossier.due_at):
+            raise InvalidInput(
+                "the new appointment must be later than now and than the current one", "new_due"
+            )
+        previous = dossier.due_at
+        _set_due(dossier, new_due)
+        dossier.appointment_moved_at = now
+        record_event(
+            session,
+            dossier,
+            "appointment_moved",
+            officer.id,
+            now,
+            previous_due_at=previous.isoformat() if previous else None,
+            due_at=new_due.isoformat(),
+            reason=reason,
+        )
+        uow.commit()

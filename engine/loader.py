@@ -1,0 +1,202 @@
+"""Load the demo organisation and the procedure catalogue (`motcua load`)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from engine.bpmn_check import check_bpmn
+from engine.context import Context
+from engine.errors import InvalidInput, InvalidProcess
+from engine.procedure_model import ALL_ROLES
+from engine.workflow_state import sha256_of
+from models import Agency, Officer, Procedure, ProcessVersion
+from models.catalogue import AGENCY_LEVELS
+
+DEMO_PASSWORD = "motcua-demo"
+
+
+@dataclass
+class LoadReport:
+    """What a load created or changed."""
+
+    agencies: int = 0
+    officers: int = 0
+    procedures: int = 0
+    versions_activated: list[str] = field(default_factory=list)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise InvalidInput(f"{path.name}: file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path.name}: {exc}") from exc
+
+
+def load_organisation(session: Session, path: Path, password: str = DEMO_PASSWORD) -> LoadReport:
+    """Create or update agencies and officers from an organisation TOML file."""
+    doc = _read_toml(path)
+    report = LoadReport()
+    by_code: dict[str, Agency] = {a.code: a for a in session.scalars(select(Agency))}
+    for entry in doc.get("agency", []):
+        if entry.get("level") not in AGENCY_LEVELS:
+            raise InvalidInput(
+                f"{path.name}: agency {entry.get('code')}: level must be one of {AGENCY_LEVELS}"
+            )
+        agency = by_code.get(entry["code"])
+        if agency is None:
+            agency = Agency(code=entry["code"], name=entry["name"], level=entry["level"])
+            session.add(agency)
+            by_code[agency.code] = agency
+            report.agencies += 1
+        agency.name, agency.level = entry["name"], entry["level"]
+    session.flush()
+    for entry in doc.get("agency", []):
+        parent = entry.get("parent")
+        if parent:
+            if parent not in by_code:
+                raise InvalidInput(f"{path.name}: agency {entry['code']}: parent {parent} is not listed")
+            by_code[entry["code"]].parent_id = by_code[parent].id
+    users = {o.username: o for o in session.scalars(select(Officer))}
+    hashed = generate_password_hash(password)
+    for entry in doc.get("officer", []):
+        unknown = [r for r in entry.get("roles", []) if r not in ALL_ROLES]
+        if unknown:
+            raise InvalidInput(f"{path.name}: officer {entry['username']}: unknown roles {unknown}")
+        if entry["agency"] not in by_code:
+            raise InvalidInput(
+                f"{path.name}: officer {entry['username']}: agency {entry['agency']} is not listed"
+            )
+        officer = users.get(entry["username"])
+        if officer is None:
+            officer = Officer(username=entry["username"], password_hash=hashed)
+            session.add(officer)
+            report.officers += 1
+        officer.full_name = entry["full_name"]
+        officer.agency_id = by_code[entry["agency"]].id
+        officer.roles = list(entry.get("roles", []))
+        officer.email = entry.get("email")
+        officer.phone = entry.get("phone")
+        officer.active = entry.get("active", True)
+    session.flush()
+    return report
+
+
+def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: int = 8) -> LoadReport:
+    """Create or update procedures and activate their BPMN when it changed (approved in the file)."""
+    doc = _read_toml(path)
+    report = LoadReport()
+    agencies = {a.code: a for a in session.scalars(select(Agency))}
+    for entry in doc.get("procedure", []):
+        owner = agencies.get(entry["owner_agency"])
+        if owner is None:
+            raise InvalidInput(
+                f"{path.name}: procedure {entry['code']}: agency {entry['owner_agency']} unknown"
+            )
+        procedure = session.scalars(select(Procedure).where(Procedure.code == entry["code"])).one_or_none()
+        if procedure is None:
+            procedure = Procedure(code=entry["code"])
+            session.add(procedure)
+            report.procedures += 1
+        legal = entry["legal_time"]
+        if legal.get("unit") not in ("days", "hours"):
+            raise InvalidInput(
+                f"{path.name}: procedure {entry['code']}: legal_time.unit must be days or hours"
+            )
+        procedure.name = entry["name"]
+        procedure.field = entry["field"]
+        procedure.level = entry["level"]
+        procedure.legal_time_value = float(legal["value"])
+        procedure.legal_time_unit = legal["unit"]
+        procedure.fee = entry.get("fee", "")
+        procedure.required_documents = list(entry.get("required_documents", []))
+        procedure.online_level = entry.get("online_level", "partial")
+        procedure.owner_agency_id = owner.id
+        session.flush()
+        bpmn_path = path.parent / entry["bpmn"]
+        text = bpmn_path.read_text(encoding="utf-8")
+        decision_date = entry.get("decision_date")
+        if isinstance(decision_date, str):
+            decision_date = date.fromisoformat(decision_date)
+        if activate_version(
+            session,
+            procedure,
+            text,
+            filename=str(Path("workflows") / "bpmn" / bpmn_path.name),
+            decision_number=entry.get("decision"),
+            decision_date=decision_date,
+            now=now,
+            hours_per_day=hours_per_day,
+        ):
+            report.versions_activated.append(procedure.code)
+    return report
+
+
+def activate_version(
+    session: Session,
+    procedure: Procedure,
+    bpmn_xml: str,
+    *,
+    filename: str,
+    decision_number: str | None,
+    decision_date: date | None,
+    now: datetime,
+    hours_per_day: int = 8,
+    approved_by_id: int | None = None,
+) -> bool:
+    """Validate BPMN and make it the procedure's active version; False when it is active already."""
+    digest = sha256_of(bpmn_xml)
+    current = session.scalars(
+        select(ProcessVersion).where(
+            ProcessVersion.procedure_id == procedure.id, ProcessVersion.status == "active"
+        )
+    ).one_or_none()
+    if current is not None and current.sha256 == digest:
+        return False
+    result = check_bpmn(bpmn_xml, filename=filename, legal_hours=procedure.legal_hours(hours_per_day))
+    if not result.ok:
+        lines = "\n".join(str(p) for p in result.problems)
+        raise InvalidProcess(f"{filename} does not validate:\n{lines}", result.problems)
+    if not decision_number:
+        raise InvalidInput(f"{filename}: an approved version needs its approval decision number", "decision")
+    numbers = session.scalars(
+        select(ProcessVersion.number).where(ProcessVersion.procedure_id == procedure.id)
+    )
+    if current is not None:
+        current.status = "retired"
+    session.add(
+        ProcessVersion(
+            procedure_id=procedure.id,
+            number=max(numbers, default=0) + 1,
+            bpmn_xml=bpmn_xml,
+            sha256=digest,
+            process_id=result.model.process_id,
+            status="active",
+            decision_number=decision_number,
+            decision_date=decision_date,
+            approved_by_id=approved_by_id,
+            approved_at=now,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return True
+
+
+def load_all(ctx: Context, now: datetime, workflows_dir: Path | None = None) -> LoadReport:
+    """Load the demo organisation and the catalogue in one transaction."""
+    base = Path(workflows_dir or ctx.settings.workflows_dir)
+    with ctx.uow() as uow:
+        org = load_organisation(uow.session, base / "demo" / "organisation.toml")
+        cat = load_catalogue(uow.session, base / "bpmn" / "catalogue.toml", now, ctx.settings.hours_per_day)
+        uow.commit()
+    return LoadReport(org.agencies, org.officers, cat.procedures, cat.versions_activated)

@@ -1,0 +1,320 @@
+"""What the engine needs to know about a procedure's BPMN, read once per process version.
+
+Steps (user tasks) with their lane, role, target agency, allotted working hours and the
+outcomes an officer can choose; and the counted hours along the longest path, which the
+law caps at the procedure's legal time.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from engine.bpmn_xml import BPMN_NS, MC_NS, NSMAP, local_name
+
+# Roles that can own a lane (and so a step); other roles work outside the flow.
+STEP_ROLES = {
+    "desk": "Bộ phận Một cửa",
+    "head": "Trưởng phòng",
+    "specialist": "Chuyên viên",
+    "leader": "Lãnh đạo cơ quan",
+    "clerk": "Văn thư",
+}
+OTHER_ROLES = {
+    "supervisor": "Giám sát",
+    "process_owner": "Người xây dựng quy trình",
+    "approver": "Người phê duyệt quy trình",
+    "admin": "Quản trị hệ thống",
+}
+ALL_ROLES = {**STEP_ROLES, **OTHER_ROLES}
+STEP_KINDS = ("supplement", "return")
+
+FLOW_NODE_TAGS = {
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+    "task",
+    "userTask",
+    "manualTask",
+    "scriptTask",
+    "serviceTask",
+    "sendTask",
+    "receiveTask",
+    "businessRuleTask",
+    "callActivity",
+    "subProcess",
+    "exclusiveGateway",
+    "inclusiveGateway",
+    "parallelGateway",
+    "eventBasedGateway",
+    "complexGateway",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A choice an officer can make at the end of a step; value None is the gateway's default."""
+
+    value: str | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One user task of the procedure."""
+
+    id: str
+    name: str
+    lane: str | None
+    role: str | None
+    agency_code: str | None  # None: the agency that received the dossier
+    hours: float | None
+    counted: bool
+    kind: str | None
+    outcomes: tuple[Outcome, ...]
+    line: int
+
+    @property
+    def needs_outcome(self) -> bool:
+        """Whether completing this step must name one of its outcomes."""
+        return bool(self.outcomes) and not any(o.value is None for o in self.outcomes)
+
+    def outcome_values(self) -> list[str]:
+        """The outcome values an officer may choose."""
+        return [o.value for o in self.outcomes if o.value is not None]
+
+
+@dataclass
+class ProcedureModel:
+    """The parts of one BPMN process the engine and the web app read."""
+
+    process_id: str
+    process_name: str
+    steps: dict[str, Step] = field(default_factory=dict)
+    longest_counted_hours: float = 0.0
+    longest_path: list[str] = field(default_factory=list)
+
+
+def outcome_of_condition(expression: str) -> str | None:
+    """The value of a condition of the form `outcome == 'value'`, else None."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if (
+        isinstance(tree, ast.Compare)
+        and len(tree.ops) == 1
+        and isinstance(tree.ops[0], ast.Eq)
+        and isinstance(tree.left, ast.Name)
+        and tree.left.id == "outcome"
+        and isinstance(tree.comparators[0], ast.Constant)
+        and isinstance(tree.comparators[0].value, str)
+    ):
+        return tree.comparators[0].value
+    return None
+
+
+def _bpmn(tag: str) -> str:
+    return f"{{{BPMN_NS}}}{tag}"
+
+
+def mc_child(element: etree._Element, name: str) -> etree._Element | None:
+    """The first project extension element of that name under an element."""
+    found = element.find(f"{{{BPMN_NS}}}extensionElements/{{{MC_NS}}}{name}")
+    return found
+
+
+def condition_text(flow: etree._Element) -> str | None:
+    """The text of a sequence flow's condition expression, if any."""
+    cond = flow.find(_bpmn("conditionExpression"))
+    if cond is None:
+        return None
+    return (cond.text or "").strip()
+
+
+class ProcessGraph:
+    """Flow nodes and sequence flows of one process, indexed for the checks and the model."""
+
+    def __init__(self, process: etree._Element) -> None:
+        self.process = process
+        self.nodes: dict[str, etree._Element] = {}
+        self.flows: dict[str, etree._Element] = {}
+        self.outgoing: dict[str, list[etree._Element]] = {}
+        self.incoming: dict[str, list[etree._Element]] = {}
+        self.lane_of: dict[str, etree._Element] = {}
+        self.lanes: list[etree._Element] = []
+        for element in process.iter():
+            if not isinstance(element.tag, str) or etree.QName(element).namespace != BPMN_NS:
+                continue
+            tag = local_name(element)
+            if tag in FLOW_NODE_TAGS and element.get("id"):
+                self.nodes[element.get("id")] = element
+            elif tag == "sequenceFlow" and element.get("id"):
+                self.flows[element.get("id")] = element
+            elif tag == "lane":
+                self.lanes.append(element)
+        for flow in self.flows.values():
+            self.outgoing.setdefault(flow.get("sourceRef", ""), []).append(flow)
+            self.incoming.setdefault(flow.get("targetRef", ""), []).append(flow)
+        for lane in self.lanes:
+            for ref in lane.findall(_bpmn("flowNodeRef")):
+                node_id = (ref.text or "").strip()
+                # A lane inside a child lane set wins over its parent lane.
+                self.lane_of[node_id] = lane
+
+    def starts(self) -> list[str]:
+        """Ids of the process's start events (not those of sub-processes)."""
+        return [
+            node_id
+            for node_id, node in self.nodes.items()
+            if local_name(node) == "startEvent" and node.getparent() is self.process
+        ]
+
+    def successors(self, node_id: str) -> list[str]:
+        """Targets of a node's outgoing flows, plus the boundary events attached to it."""
+        result = [f.get("targetRef", "") for f in self.outgoing.get(node_id, [])]
+        result += [
+            bid
+            for bid, b in self.nodes.items()
+            if local_name(b) == "boundaryEvent" and b.get("attachedToRef") == node_id
+        ]
+        return result
+
+    def reachable(self) -> set[str]:
+        """Nodes reachable from a start event."""
+        seen: set[str] = set()
+        stack = list(self.starts())
+        while stack:
+            node = stack.pop()
+            if node in seen or node not in self.nodes:
+                continue
+            seen.add(node)
+            stack.extend(self.successors(node))
+        return seen
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        value = float(text) if text is not None else None
+    except ValueError:
+        return None
+    return value
+
+
+def read_step(graph: ProcessGraph, task: etree._Element) -> Step:
+    """Read one user task's lane, role, agency, allotment, kind and outcomes."""
+    task_id = task.get("id", "")
+    lane = graph.lane_of.get(task_id)
+    lane_ext = mc_child(lane, "lane") if lane is not None else None
+    sla = mc_child(task, "sla")
+    step_ext = mc_child(task, "step")
+    outcomes: list[Outcome] = []
+    out = graph.outgoing.get(task_id, [])
+    if len(out) == 1:
+        target = graph.nodes.get(out[0].get("targetRef", ""))
+        if target is not None and local_name(target) in ("exclusiveGateway", "inclusiveGateway"):
+            default = target.get("default")
+            for flow in graph.outgoing.get(target.get("id", ""), []):
+                label = flow.get("name") or ""
+                if flow.get("id") == default:
+                    outcomes.append(Outcome(None, label or "Mặc định"))
+                    continue
+                value = outcome_of_condition(condition_text(flow) or "")
+                if value is not None:
+                    outcomes.append(Outcome(value, label or value))
+    counted_text = (sla.get("counted") if sla is not None else None) or "true"
+    return Step(
+        id=task_id,
+        name=(task.get("name") or task_id).strip(),
+        lane=(lane.get("name") if lane is not None else None),
+        role=(lane_ext.get("role") if lane_ext is not None else None),
+        agency_code=(lane_ext.get("agency") or None) if lane_ext is not None else None,
+        hours=_float(sla.get("hours")) if sla is not None else None,
+        counted=counted_text.strip().lower() not in ("false", "0", "no"),
+        kind=(step_ext.get("kind") if step_ext is not None else None),
+        outcomes=tuple(outcomes),
+        line=task.sourceline or 0,
+    )
+
+
+def longest_counted_path(graph: ProcessGraph, steps: dict[str, Step]) -> tuple[float, list[str]]:
+    """Counted hours along the longest path from a start event, loops (rework, supplement) cut once."""
+    weight = {sid: (s.hours or 0.0) if s.counted else 0.0 for sid, s in steps.items()}
+    # Depth-first from the starts; an edge to a node on the current path is a back edge (a loop).
+    order: list[str] = []
+    back: set[tuple[str, str]] = set()
+    state: dict[str, int] = {}
+    for start in graph.starts():
+        if start in state:
+            continue
+        stack: list[tuple[str, iter]] = [(start, iter(graph.successors(start)))]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                state[node] = 2
+                order.append(node)
+                continue
+            if child not in graph.nodes:
+                continue
+            if state.get(child) == 1:
+                back.add((node, child))
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(graph.successors(child))))
+    best: dict[str, tuple[float, list[str]]] = {}
+    for node in order:  # reverse topological order of the loop-free graph
+        tail = (0.0, [])
+        for child in graph.successors(node):
+            if (node, child) in back or child not in best:
+                continue
+            if best[child][0] > tail[0]:
+                tail = best[child]
+        best[node] = (weight.get(node, 0.0) + tail[0], [node, *tail[1]])
+    candidates = [best[s] for s in graph.starts() if s in best]
+    if not candidates:
+        return 0.0, []
+    hours, path = max(candidates, key=lambda c: c[0])
+    return round(hours, 4), [n for n in path if n in steps]
+
+
+def executable_process(root: etree._Element) -> etree._Element | None:
+    """The document's executable process (the first one if several)."""
+    processes = root.findall(_bpmn("process"))
+    for process in processes:
+        if process.get("isExecutable", "false").lower() == "true":
+            return process
+    return processes[0] if processes else None
+
+
+def read_model(root: etree._Element) -> ProcedureModel:
+    """Build the procedure model from a parsed (and validated) BPMN document."""
+    process = executable_process(root)
+    if process is None:
+        raise ValueError("the document has no bpmn:process")
+    graph = ProcessGraph(process)
+    model = ProcedureModel(process_id=process.get("id", ""), process_name=process.get("name") or "")
+    for node_id, node in graph.nodes.items():
+        if local_name(node) == "userTask":
+            model.steps[node_id] = read_step(graph, node)
+    model.longest_counted_hours, model.longest_path = longest_counted_path(graph, model.steps)
+    return model
+
+
+__all__ = [
+    "ALL_ROLES",
+    "NSMAP",
+    "STEP_KINDS",
+    "STEP_ROLES",
+    "Outcome",
+    "ProcedureModel",
+    "ProcessGraph",
+    "Step",
+    "read_model",
+]

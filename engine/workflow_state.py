@@ -1,0 +1,159 @@
+"""The only code that touches SpiffWorkflow state: specs cached by sha256, state as JSON without the spec.
+
+A dossier's row holds SpiffWorkflow's serialized task tree and data; the spec (identical for
+every dossier of a process version) is parsed once per process and put back on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+from engine.bpmn_xml import parse_bpmn_xml
+from engine.expressions import SCRIPT_ENGINE
+from engine.procedure_model import ProcedureModel, executable_process, read_model
+
+
+def sha256_of(bpmn_xml: str) -> str:
+    """The key a process version's spec is cached under."""
+    return hashlib.sha256(bpmn_xml.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CompiledProcess:
+    """A parsed process version: SpiffWorkflow's spec and the engine's model of it."""
+
+    sha256: str
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    model: ProcedureModel
+
+
+class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
+    """Serialize a workflow without its spec; the spec is supplied again on restore."""
+
+    def to_dict(self, workflow: BpmnWorkflow) -> dict:
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct: dict, compiled: CompiledProcess | None = None) -> BpmnWorkflow:
+        if compiled is None:
+            raise ValueError("restoring a workflow needs its compiled process")
+        workflow = self.target_class(
+            compiled.spec, compiled.subprocess_specs, script_engine=SCRIPT_ENGINE, deserializing=True
+        )
+        from uuid import UUID
+
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(DEFAULT_CONFIG)
+    config[BpmnWorkflow] = _SpeclessWorkflowConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+SERIALIZER = _make_serializer()
+
+
+class SpecCache:
+    """Process versions compiled once per process (LRU by sha256); safe to share between threads."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: OrderedDict[str, CompiledProcess] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, bpmn_xml: str, sha256: str | None = None) -> CompiledProcess:
+        """The compiled process for this BPMN text."""
+        key = sha256 or sha256_of(bpmn_xml)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        compiled = compile_process(bpmn_xml, key)
+        with self._lock:
+            self._items[key] = compiled
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return compiled
+
+
+def compile_process(bpmn_xml: str, sha256: str | None = None) -> CompiledProcess:
+    """Parse BPMN text (already validated) into SpiffWorkflow specs and the engine model."""
+    root = parse_bpmn_xml(bpmn_xml, max_bytes=max(len(bpmn_xml.encode("utf-8")), 1))
+    parser = BpmnParser()
+    parser.add_bpmn_xml(etree.ElementTree(root).getroot(), filename="process.bpmn")
+    process = executable_process(root)
+    process_id = process.get("id")
+    spec = parser.get_spec(process_id)
+    subprocess_specs = parser.get_subprocess_specs(process_id)
+    return CompiledProcess(sha256 or sha256_of(bpmn_xml), spec, subprocess_specs, read_model(root))
+
+
+SPEC_CACHE = SpecCache()
+
+
+def new_workflow(compiled: CompiledProcess, data: dict[str, Any] | None = None) -> BpmnWorkflow:
+    """Start a workflow on a compiled process and run it to its first human tasks."""
+    workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=SCRIPT_ENGINE)
+    if data:
+        workflow.data.update(data)
+        workflow.task_tree.data.update(data)
+    workflow.do_engine_steps()
+    return workflow
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """SpiffWorkflow's serialized state without the spec."""
+    return SERIALIZER.serialize_json(workflow)
+
+
+def load_state(state: str, compiled: CompiledProcess) -> BpmnWorkflow:
+    """Restore a workflow from its serialized state and its compiled process."""
+    dct = json.loads(state)
+    SERIALIZER.migrate(dct)
+    return SERIALIZER.registry.restore(dct, compiled=compiled)
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> list:
+    """The human tasks waiting for an officer."""
+    return [t for t in workflow.get_tasks(state=TaskState.READY) if isinstance(t.task_spec, UserTask)]
+
+
+def run_user_task(workflow: BpmnWorkflow, task_uuid: str, data: dict[str, Any]) -> None:
+    """Complete one ready user task with the officer's data and advance the engine."""
+    from uuid import UUID
+
+    task = workflow.get_task_from_id(UUID(task_uuid))
+    if task is None or task.state != TaskState.READY:
+        raise LookupError(f"task {task_uuid} is not waiting")
+    task.data.update(data)
+    task.run()
+    workflow.do_engine_steps()
+
+
+def cancel(workflow: BpmnWorkflow) -> None:
+    """Cancel the workflow (withdrawal)."""
+    workflow.cancel()

@@ -1,0 +1,117 @@
+"""The catalogue: agencies, officers, procedures and their process versions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base
+
+AGENCY_LEVELS = ("province", "department", "district", "commune")
+PROCESS_STATUSES = ("draft", "submitted", "approved", "active", "retired")
+ONLINE_LEVELS = ("none", "partial", "full")
+
+
+class Agency(Base):
+    """An administrative agency, identified by its electronic code (QCVN 102:2016)."""
+
+    __tablename__ = "agency"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    level: Mapped[str] = mapped_column(String(20))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
+
+    parent: Mapped[Agency | None] = relationship(remote_side="Agency.id")
+
+
+class Officer(Base):
+    """A user who works tasks (cán bộ, công chức), with roles inside one agency."""
+
+    __tablename__ = "officer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    full_name: Mapped[str] = mapped_column(String(255))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    agency: Mapped[Agency] = relationship()
+
+    def has_role(self, role: str) -> bool:
+        """Whether the officer holds this role in their agency."""
+        return role in (self.roles or [])
+
+
+class Procedure(Base):
+    """An administrative procedure (thủ tục hành chính) from the national catalogue."""
+
+    __tablename__ = "procedure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    field: Mapped[str] = mapped_column(String(255))
+    level: Mapped[str] = mapped_column(String(20))
+    legal_time_value: Mapped[float] = mapped_column(Numeric(8, 2, asdecimal=False))
+    legal_time_unit: Mapped[str] = mapped_column(String(10))  # "days" | "hours"
+    fee: Mapped[str] = mapped_column(Text, default="")
+    required_documents: Mapped[list[str]] = mapped_column(JSON, default=list)
+    online_level: Mapped[str] = mapped_column(String(10), default="partial")
+    owner_agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+
+    owner_agency: Mapped[Agency] = relationship()
+    versions: Mapped[list[ProcessVersion]] = relationship(
+        back_populates="procedure", order_by="ProcessVersion.number"
+    )
+
+    def legal_hours(self, hours_per_day: int = 8) -> float:
+        """The legal time as a working-hour budget; a same-day procedure has one working day."""
+        if self.legal_time_unit == "hours":
+            return float(self.legal_time_value)
+        days = float(self.legal_time_value)
+        return (days if days > 0 else 1) * hours_per_day
+
+
+class ProcessVersion(Base):
+    """One version of a procedure's internal procedure (quy trình nội bộ) as BPMN."""
+
+    __tablename__ = "process_version"
+    __table_args__ = (
+        UniqueConstraint("procedure_id", "number", name="uq_process_version_procedure_number"),
+        Index("ix_process_version_procedure_status", "procedure_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedure.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    process_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    decision_number: Mapped[str | None] = mapped_column(String(80))
+    decision_date: Mapped[date | None] = mapped_column(Date)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    approved_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+
+    procedure: Mapped[Procedure] = relationship(back_populates="versions")

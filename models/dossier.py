@@ -1,0 +1,213 @@
+"""Dossiers (hồ sơ), their work items, suspensions, audit events and attachments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base
+from models.catalogue import Agency, Officer, Procedure, ProcessVersion
+
+CHANNELS = ("in_person", "postal", "online")
+# processing: somebody works on it; supplement: waiting for the applicant (clock stopped);
+# result_ready: at the hand-over step; returned / refused / withdrawn: finished.
+DOSSIER_STATUSES = ("processing", "supplement", "result_ready", "returned", "refused", "withdrawn")
+OPEN_STATUSES = ("processing", "supplement", "result_ready")
+RESULT_CLASSES = ("early", "on_time", "late")
+
+_OPEN_ITEM = text("completed_at IS NULL")
+
+
+class DossierSequence(Base):
+    """The last dossier number issued by an agency on a day; rows are locked while a code is drawn."""
+
+    __tablename__ = "dossier_sequence"
+    __table_args__ = (UniqueConstraint("agency_id", "day", name="uq_dossier_sequence_agency_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
+    day: Mapped[str] = mapped_column(String(6))  # YYMMDD in local time
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class Dossier(Base):
+    """One application (hồ sơ) by one citizen or organisation."""
+
+    __tablename__ = "dossier"
+    __table_args__ = (
+        Index("ix_dossier_status_due", "status", "due_at"),
+        Index("ix_dossier_agency_received", "agency_id", "received_at"),
+        Index("ix_dossier_procedure_received", "procedure_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    procedure_id: Mapped[int] = mapped_column(ForeignKey("procedure.id"))
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
+    # The receiving agency; its code prefixes the dossier code.
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
+    applicant_name: Mapped[str] = mapped_column(String(255))
+    applicant_id_number: Mapped[str | None] = mapped_column(String(20))
+    applicant_phone: Mapped[str | None] = mapped_column(String(20))
+    applicant_email: Mapped[str | None] = mapped_column(String(255))
+    applicant_address: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime]
+    received_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    # The moment the processing time currently counts from (moves when a supplement restarts it).
+    clock_started_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    original_due_at: Mapped[datetime | None]
+    appointment_moved_at: Mapped[datetime | None]
+    # Bumped whenever due_at changes, so alerts keyed on it are raised again for a new deadline.
+    deadline_version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(20), default="processing")
+    workflow_state: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    finished_at: Mapped[datetime | None]
+    returned_at: Mapped[datetime | None]
+    returned_to: Mapped[str | None] = mapped_column(String(255))
+    result_class: Mapped[str | None] = mapped_column(String(10))
+    refusal_reason: Mapped[str | None] = mapped_column(Text)
+    withdrawal_reason: Mapped[str | None] = mapped_column(Text)
+
+    procedure: Mapped[Procedure] = relationship()
+    process_version: Mapped[ProcessVersion] = relationship()
+    agency: Mapped[Agency] = relationship()
+    received_by: Mapped[Officer | None] = relationship()
+
+    # Optimistic locking: two officers completing the same dossier's task cannot both win.
+    __mapper_args__: ClassVar[dict] = {"version_id_col": version}
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the dossier is still being processed (not returned, refused or withdrawn)."""
+        return self.status in OPEN_STATUSES
+
+
+class WorkItem(Base):
+    """The SQL projection of one human task of a dossier's workflow."""
+
+    __tablename__ = "work_item"
+    __table_args__ = (
+        # Pool inbox: open items of an agency for a role, by due time.
+        Index(
+            "ix_work_item_open_pool",
+            "agency_id",
+            "role",
+            "due_at",
+            sqlite_where=_OPEN_ITEM,
+            postgresql_where=_OPEN_ITEM,
+        ),
+        # Personal inbox: an officer's open items by due time.
+        Index(
+            "ix_work_item_open_assignee",
+            "assignee_id",
+            "due_at",
+            sqlite_where=_OPEN_ITEM,
+            postgresql_where=_OPEN_ITEM,
+        ),
+        # The watcher's range scan over open items by due time.
+        Index("ix_work_item_open_due", "due_at", sqlite_where=_OPEN_ITEM, postgresql_where=_OPEN_ITEM),
+        Index("ix_work_item_dossier", "dossier_id", "created_at"),
+        UniqueConstraint("task_uuid", name="uq_work_item_task_uuid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"))
+    task_uuid: Mapped[str] = mapped_column(String(36))  # SpiffWorkflow task id
+    task_id: Mapped[str] = mapped_column(String(255))  # BPMN element id
+    task_name: Mapped[str] = mapped_column(Text)
+    lane: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str | None] = mapped_column(String(20))  # None | "supplement" | "return"
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    created_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    allotted_hours: Mapped[float] = mapped_column(Numeric(8, 2, asdecimal=False))
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+    completed_at: Mapped[datetime | None]
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    comment: Mapped[str | None] = mapped_column(Text)
+    used_hours: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
+    result_class: Mapped[str | None] = mapped_column(String(10))
+
+    dossier: Mapped[Dossier] = relationship()
+    agency: Mapped[Agency] = relationship()
+    assignee: Mapped[Officer | None] = relationship(foreign_keys=[assignee_id])
+    completed_by: Mapped[Officer | None] = relationship(foreign_keys=[completed_by_id])
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the task still waits for an officer."""
+        return self.completed_at is None
+
+
+class Suspension(Base):
+    """A period when the dossier's clock is stopped (supplement, waiting on another authority)."""
+
+    __tablename__ = "suspension"
+    __table_args__ = (Index("ix_suspension_dossier", "dossier_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # "supplement" | "other_authority"
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime]
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    ended_at: Mapped[datetime | None]
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    paused_hours: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
+
+
+class DossierEvent(Base):
+    """Append-only audit of everything that happened to a dossier."""
+
+    __tablename__ = "dossier_event"
+    __table_args__ = (Index("ix_dossier_event_dossier", "dossier_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"))
+    at: Mapped[datetime]
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    officer: Mapped[Officer | None] = relationship()
+
+
+class Attachment(Base):
+    """A document of a dossier: an input the applicant gave, or a result."""
+
+    __tablename__ = "attachment"
+    __table_args__ = (Index("ix_attachment_dossier", "dossier_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"))
+    work_item_id: Mapped[int | None] = mapped_column(ForeignKey("work_item.id"))
+    kind: Mapped[str] = mapped_column(String(10))  # "input" | "result"
+    file_name: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_path: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[datetime]
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))

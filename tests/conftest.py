@@ -1,0 +1,129 @@
+"""Fixtures: a migrated, loaded database on SQLite always and on PostgreSQL when configured.
+
+Set MOTCUA_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run
+every database test on PostgreSQL as well; `.ci/run` does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, text
+
+from config import Settings
+from engine.context import Context
+from engine.loader import load_all
+from models import Base, Officer, WorkItem, create_db_engine
+from models.migrate import upgrade
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+PG_URL = os.environ.get("MOTCUA_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+LOADED_AT = datetime(2026, 11, 1, 8, 0, tzinfo=VN)
+
+
+def at(text_moment: str) -> datetime:
+    """An aware moment in Vietnam from 'YYYY-MM-DD HH:MM'."""
+    return datetime.strptime(text_moment, "%Y-%m-%d %H:%M").replace(tzinfo=VN)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated and loaded SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "motcua.db"
+    settings = Settings().with_overrides(database_url=f"sqlite:///{path}")
+    ctx = Context.from_settings(settings)
+    upgrade(ctx.db)
+    load_all(ctx, LOADED_AT)
+    ctx.db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    """The PostgreSQL test database with a fresh schema at the newest migration."""
+    engine = create_db_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    upgrade(engine)
+    engine.dispose()
+    return PG_URL
+
+
+def _truncate_pg(ctx: Context) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with ctx.db.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which database the test runs on."""
+    return request.param
+
+
+@pytest.fixture
+def make_ctx(backend: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """Build contexts on the test's database, with optional setting overrides."""
+    created: list[Context] = []
+    if backend == "sqlite":
+        db_path = tmp_path / "motcua.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), db_path)
+        url = f"sqlite:///{db_path}"
+    else:
+        url = request.getfixturevalue("pg_migrated")
+
+    def factory(**overrides: object) -> Context:
+        settings = Settings().with_overrides(database_url=url, **overrides)
+        ctx = Context.from_settings(settings)
+        if backend == "postgresql" and not created:
+            _truncate_pg(ctx)
+            load_all(ctx, LOADED_AT)
+        created.append(ctx)
+        return ctx
+
+    yield factory
+    for ctx in created:
+        ctx.db.dispose()
+
+
+@pytest.fixture
+def ctx(make_ctx) -> Iterator[Context]:  # type: ignore[no-untyped-def]
+    """A context with default settings on a freshly loaded database."""
+    yield make_ctx()
+
+
+class Officers:
+    """Demo officers by username."""
+
+    def __init__(self, ctx: Context) -> None:
+        with ctx.uow() as uow:
+            self._ids = {o.username: o.id for o in uow.session.scalars(select(Officer))}
+
+    def __getitem__(self, username: str) -> int:
+        return self._ids[username]
+
+
+@pytest.fixture
+def officers(ctx: Context) -> Officers:
+    """Officer ids by username."""
+    return Officers(ctx)
+
+
+def open_items(ctx: Context, dossier_id: int) -> list[WorkItem]:
+    """The dossier's open work items in order."""
+    with ctx.uow() as uow:
+        return list(
+            uow.session.scalars(
+                select(WorkItem)
+                .where(WorkItem.dossier_id == dossier_id, WorkItem.completed_at.is_(None))
+                .order_by(WorkItem.id)
+            )
+        )

@@ -1,0 +1,1 @@
+"""Officers' web app (Flask); built in the web issue."""
