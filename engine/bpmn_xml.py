@@ -84,6 +84,14 @@ def parse_bpmn_xml(
     except etree.XMLSyntaxError as exc:
         line = exc.lineno or 1
         raise XmlRejected(Problem(filename, line, "", "document", f"malformed XML: {exc.msg}")) from exc
+    # The byte scan above misses UTF-16/32 documents; the parsed tree tells in any encoding.
+    docinfo = root.getroottree().docinfo
+    entity = next((e for e in root.iter() if isinstance(e, etree._Entity)), None)
+    if docinfo.doctype or docinfo.internalDTD is not None or entity is not None:
+        line = entity.sourceline if entity is not None and entity.sourceline else 1
+        raise XmlRejected(
+            Problem(filename, line, "", "document", "DOCTYPE and entity declarations are not allowed")
+        )
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise XmlRejected(
             Problem(

@@ -709,6 +709,11 @@ def move_appointment(
         dossier = dossier_by_code(session, dossier_code)
         if not (officer.has_role("desk") or officer.has_role("leader")):
             raise Forbidden("the appointment is moved by the desk or the agency's leader")
+        holders = {dossier.agency_id} | {i.agency_id for i in _open_items(session, dossier)}
+        if officer.agency_id not in holders:
+            raise Forbidden(
+                "only the receiving agency or the agency holding the dossier can move its appointment"
+            )
         if dossier.status not in OPEN_STATUSES:
             raise Conflict(f"dossier {dossier.code} is already finished")
         if dossier.appointment_moved_at is not None:

@@ -8,6 +8,7 @@ law caps at the procedure's legal time.
 from __future__ import annotations
 
 import ast
+import math
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -198,11 +199,12 @@ class ProcessGraph:
 
 
 def _float(text: str | None) -> float | None:
+    """A finite number from an attribute, else None (NaN would defeat the legal-time cap)."""
     try:
         value = float(text) if text is not None else None
     except ValueError:
         return None
-    return value
+    return value if value is not None and math.isfinite(value) else None
 
 
 def read_step(graph: ProcessGraph, task: etree._Element) -> Step:

@@ -376,6 +376,15 @@ def test_withdrawal_cancels_the_workflow_and_closes_open_steps(ctx, officers):
 
 def test_the_appointment_moves_only_once(ctx, officers):
     receipt = receive(ctx, officers, when="2026-11-23 08:00")
+    with pytest.raises(Forbidden, match="holding the dossier"):
+        svc.move_appointment(
+            ctx,
+            receipt.code,
+            officers["xa.lanhdao"],
+            new_due=at("2026-12-15 17:00"),
+            reason="Chờ xác minh",
+            now=at("2026-12-04 08:00"),
+        )
     with pytest.raises(InvalidInput, match="later"):
         svc.move_appointment(
             ctx,
