@@ -136,8 +136,14 @@ def _legal_due(ctx: Context, procedure: Procedure, start: datetime) -> datetime:
     return ctx.calendar.due_time(start, days=float(procedure.legal_time_value))
 
 
-def _compiled(ctx: Context, version: ProcessVersion) -> wf.CompiledProcess:
-    return ctx.specs.get(version.bpmn_xml, version.sha256)
+def _compiled(ctx: Context, session: Session, version_id: int) -> wf.CompiledProcess:
+    def load() -> tuple[str, str]:
+        row = session.execute(
+            select(ProcessVersion.sha256, ProcessVersion.bpmn_xml).where(ProcessVersion.id == version_id)
+        ).one()
+        return row.sha256, row.bpmn_xml
+
+    return ctx.specs.for_version(version_id, load)
 
 
 def _agency_for(session: Session, step: Step, dossier: Dossier) -> int:
@@ -153,13 +159,15 @@ def _agency_for(session: Session, step: Step, dossier: Dossier) -> int:
 
 
 def _open_items(session: Session, dossier: Dossier) -> list[WorkItem]:
-    return list(
-        session.scalars(
+    # No autoflush: pending changes are seen through the identity map, so an item completed
+    # in this transaction is filtered here instead of paying for an extra flush.
+    with session.no_autoflush:
+        items = session.scalars(
             select(WorkItem)
             .where(WorkItem.dossier_id == dossier.id, WorkItem.completed_at.is_(None))
             .order_by(WorkItem.id)
         )
-    )
+        return [i for i in items if i.completed_at is None]
 
 
 def _project(
@@ -305,7 +313,7 @@ def receive_dossier(
         if procedure is None:
             raise NotFound(f"procedure {procedure_code} is not in the catalogue")
         version = active_version(session, procedure)
-        compiled = _compiled(ctx, version)
+        compiled = _compiled(ctx, session, version.id)
         agency = session.get(Agency, officer.agency_id)
         local_day = now.astimezone(ctx.calendar.tz).date()
         code = next_dossier_code(session, agency, local_day)
@@ -454,8 +462,7 @@ def _complete_in(
     dossier = session.get(Dossier, item.dossier_id)
     if dossier.status not in OPEN_STATUSES:
         raise Conflict(f"dossier {dossier.code} is already {dossier.status}")
-    version = session.get(ProcessVersion, dossier.process_version_id)
-    compiled = _compiled(ctx, version)
+    compiled = _compiled(ctx, session, dossier.process_version_id)
     step = compiled.model.steps[item.task_id]
     allowed = step.outcome_values()
     if outcome is None and step.needs_outcome:
@@ -675,8 +682,7 @@ def withdraw(ctx: Context, dossier_code: str, officer_id: int, *, reason: str, n
             raise Forbidden("this dossier was received by another agency")
         if dossier.status not in OPEN_STATUSES or dossier.status == "result_ready":
             raise Conflict(f"dossier {dossier.code} can no longer be withdrawn ({dossier.status})")
-        version = session.get(ProcessVersion, dossier.process_version_id)
-        compiled = _compiled(ctx, version)
+        compiled = _compiled(ctx, session, dossier.process_version_id)
         workflow = wf.load_state(dossier.workflow_state, compiled)
         wf.cancel(workflow)
         for item in _open_items(session, dossier):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,25 @@ class SpecCache:
     def __init__(self, size: int = 256) -> None:
         self._size = size
         self._items: OrderedDict[str, CompiledProcess] = OrderedDict()
+        self._versions: dict[int, str] = {}
         self._lock = threading.Lock()
+
+    def for_version(self, version_id: int, load: Callable[[], tuple[str, str]]) -> CompiledProcess:
+        """The compiled process of a process version; `load` gives (sha256, bpmn_xml) on a miss.
+
+        A version that dossiers run on is approved and so immutable, which makes its id a safe key.
+        """
+        with self._lock:
+            sha = self._versions.get(version_id)
+            found = self._items.get(sha) if sha else None
+            if found is not None:
+                self._items.move_to_end(sha)
+                return found
+        sha, bpmn_xml = load()
+        compiled = self.get(bpmn_xml, sha)
+        with self._lock:
+            self._versions[version_id] = sha
+        return compiled
 
     def get(self, bpmn_xml: str, sha256: str | None = None) -> CompiledProcess:
         """The compiled process for this BPMN text."""

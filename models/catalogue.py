@@ -103,7 +103,8 @@ class ProcessVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     procedure_id: Mapped[int] = mapped_column(ForeignKey("procedure.id"))
     number: Mapped[int] = mapped_column(Integer)
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    # Deferred: the runtime needs only the sha256 to find the compiled spec in its cache.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     process_id: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20), default="draft")

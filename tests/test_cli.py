@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         (["--received", "2026-02-13T10:00:00+07:00", "--days", "3"], "2026-02-25T10:00:00+07:00"),
         (["--received", "2026-04-28T15:30", "--days", "0"], "2026-04-29T17:00:00+07:00"),
-        (["--received", "2026-08-21T13:00", "--hours", "16"], "2026-08-24T11:30:00+07:00"),  # Saturday 22/8 is worked
+        (
+            ["--received", "2026-08-21T13:00", "--hours", "16"],
+            "2026-08-24T11:30:00+07:00",
+        ),  # Saturday 22/8 is worked
     ],
 )
 def test_calendar_due_prints_the_iso_due_time(args, expected):
