@@ -43,8 +43,9 @@ from config import Settings
 from engine import dossiers as svc
 from engine import workflow_state as wf
 from engine.context import Context
+from engine.demo import desk_for, officers_by_role
 from engine.loader import load_all
-from models import Dossier, Officer, Procedure, WorkItem
+from models import Dossier, Procedure, WorkItem
 from models.migrate import upgrade
 
 PROCEDURES = ("1.001806", "NA.3854", "1.001193")
@@ -167,23 +168,11 @@ def postgres_database(url: str) -> Iterator[str]:
 # preparation
 
 
-def officers_by_role(ctx: Context) -> dict[tuple[int, str], int]:
-    """The first active officer of each (agency, role)."""
-    result: dict[tuple[int, str], int] = {}
+def desk_officers(ctx: Context) -> dict[str, int]:
+    """The desk officer where each procedure's dossiers arrive (a commune for two-level ones)."""
     with ctx.uow() as uow:
-        for officer in uow.session.scalars(
-            select(Officer).where(Officer.active.is_(True)).order_by(Officer.id)
-        ):
-            for role in officer.roles:
-                result.setdefault((officer.agency_id, role), officer.id)
-    return result
-
-
-def desk_officers(ctx: Context, officers: dict[tuple[int, str], int]) -> dict[str, int]:
-    """The desk officer of the agency owning each procedure."""
-    with ctx.uow() as uow:
-        owners = dict(uow.session.execute(select(Procedure.code, Procedure.owner_agency_id)).all())
-    return {code: officers[(owners[code], "desk")] for code in PROCEDURES}
+        procedures = uow.session.scalars(select(Procedure).where(Procedure.code.in_(PROCEDURES)))
+        return {p.code: desk_for(ctx, uow.session, p) for p in procedures}
 
 
 def prepare(ctx: Context, clock: Clock, procedure: str, desk_id: int, count: int) -> list[str]:
@@ -201,7 +190,7 @@ def prepare(ctx: Context, clock: Clock, procedure: str, desk_id: int, count: int
     ]
 
 
-def load_cases(ctx: Context, codes: list[str], officers: dict[tuple[int, str], int]) -> list[Case]:
+def load_cases(ctx: Context, codes: list[str], officers: dict[tuple[int, str], list[int]]) -> list[Case]:
     """Read the open item and the stored workflow state of each dossier (not timed)."""
     cases = []
     with ctx.uow() as uow:
@@ -216,7 +205,7 @@ def load_cases(ctx: Context, codes: list[str], officers: dict[tuple[int, str], i
             if len(items) != 1:
                 raise RuntimeError(f"{code}: expected one open item, found {len(items)}")
             item = items[0]
-            compiled = ctx.specs.get(dossier.process_version.bpmn_xml, dossier.process_version.sha256)
+            compiled = svc.compiled_process(ctx, session, dossier.process_version_id)
             step = compiled.model.steps[item.task_id]
             if step.needs_outcome or step.kind is not None:
                 raise RuntimeError(f"{code}: step {item.task_id} is not completed by a plain `complete`")
@@ -224,7 +213,7 @@ def load_cases(ctx: Context, codes: list[str], officers: dict[tuple[int, str], i
                 Case(
                     dossier_code=code,
                     work_item_id=item.id,
-                    officer_id=officers[(item.agency_id, item.role)],
+                    officer_id=officers[(item.agency_id, item.role)][0],
                     task_uuid=item.task_uuid,
                     task_id=item.task_id,
                     state=dossier.workflow_state,
@@ -302,7 +291,7 @@ def run_database(db: str, url: str, runs: int, warmup: int, echo: Echo) -> list[
                 server = conn.execute(text("SHOW server_version")).scalar_one()
             echo(f"PostgreSQL server {server} at {make_url(url).render_as_string()}")
         officers = officers_by_role(ctx)
-        desks = desk_officers(ctx, officers)
+        desks = desk_officers(ctx)
         count = runs + warmup
         codes = {p: prepare(ctx, clock, p, desks[p], count) for p in PROCEDURES}
         prepared = time.perf_counter()

@@ -106,6 +106,8 @@ def _catalogue_budgets(settings) -> dict[str, float]:  # type: ignore[no-untyped
     """Legal hours per BPMN file name, read from the catalogue next to the files."""
     import tomllib
 
+    from models.catalogue import legal_budget_hours
+
     path = Path(settings.workflows_dir) / "bpmn" / "catalogue.toml"
     if not path.exists():
         return {}
@@ -113,9 +115,9 @@ def _catalogue_budgets(settings) -> dict[str, float]:  # type: ignore[no-untyped
     with path.open("rb") as handle:
         for entry in tomllib.load(handle).get("procedure", []):
             legal = entry["legal_time"]
-            value = float(legal["value"])
-            hours = value if legal["unit"] == "hours" else (value or 1) * settings.hours_per_day
-            budgets[entry["bpmn"]] = hours
+            budgets[entry["bpmn"]] = legal_budget_hours(
+                float(legal["value"]), legal["unit"], settings.hours_per_day
+            )
     return budgets
 
 

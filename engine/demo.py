@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from engine import dossiers as svc
 from engine.context import Context
@@ -40,10 +41,13 @@ OUTCOME_WEIGHTS = {
 }
 
 
-def _officers_by_role(ctx: Context) -> dict[tuple[int, str], list[int]]:
+def officers_by_role(ctx: Context) -> dict[tuple[int, str], list[int]]:
+    """Active officers by (agency, role), in id order."""
     with ctx.uow() as uow:
         result: dict[tuple[int, str], list[int]] = {}
-        for officer in uow.session.scalars(select(Officer).where(Officer.active.is_(True))):
+        for officer in uow.session.scalars(
+            select(Officer).where(Officer.active.is_(True)).order_by(Officer.id)
+        ):
             for role in officer.roles:
                 result.setdefault((officer.agency_id, role), []).append(officer.id)
         return result
@@ -109,8 +113,8 @@ def run_one(
             if compiled_steps is None:
                 with ctx.uow() as uow:
                     dossier = uow.session.get(Dossier, receipt.dossier_id)
-                    compiled_steps = ctx.specs.get(
-                        dossier.process_version.bpmn_xml, dossier.process_version.sha256
+                    compiled_steps = svc.compiled_process(
+                        ctx, uow.session, dossier.process_version_id
                     ).model.steps
             choices = compiled_steps[item.task_id].outcome_values()
             outcome = (
@@ -136,12 +140,12 @@ def run_one(
 def run_demo(ctx: Context, *, count: int, seed: int, echo: Callable[[str], None]) -> list[str]:
     """Run `count` dossiers through the samples and print a summary and one control sheet."""
     rng = random.Random(seed)
-    officers = _officers_by_role(ctx)
+    officers = officers_by_role(ctx)
     with ctx.uow() as uow:
         procedures = list(uow.session.scalars(select(Procedure).order_by(Procedure.code)))
         if not procedures:
             raise NotFound("no procedures loaded: run `motcua load` first")
-        desks = {p.code: _desk_for(ctx, uow.session, p) for p in procedures}
+        desks = {p.code: desk_for(ctx, uow.session, p) for p in procedures}
     tz = ctx.calendar.tz
     clock = ctx.calendar.next_open(datetime.now(tz).replace(second=0, microsecond=0))
     codes: list[str] = []
@@ -161,19 +165,17 @@ def run_demo(ctx: Context, *, count: int, seed: int, echo: Callable[[str], None]
     return codes
 
 
-def _desk_for(ctx: Context, session: object, procedure: Procedure) -> int:
+def desk_for(ctx: Context, session: Session, procedure: Procedure) -> int:
     """A desk officer where such dossiers arrive: a commune for two-level procedures."""
-    from engine.dossiers import active_version
-
-    version = active_version(session, procedure)  # type: ignore[arg-type]
-    steps = ctx.specs.get(version.bpmn_xml, version.sha256).model.steps.values()
+    version = svc.active_version(session, procedure)
+    steps = svc.compiled_process(ctx, session, version.id).model.steps.values()
     inter_agency = any(step.agency_code for step in steps)
     query = select(Officer).join(Agency, Agency.id == Officer.agency_id).order_by(Officer.id)
     if inter_agency or procedure.level == "commune":
         query = query.where(Agency.level == "commune")
     else:
         query = query.where(Officer.agency_id == procedure.owner_agency_id)
-    for officer in session.scalars(query):  # type: ignore[attr-defined]
+    for officer in session.scalars(query):
         if officer.has_role("desk") and officer.active:
             return officer.id
     raise NotFound(f"no desk officer can receive {procedure.code}")

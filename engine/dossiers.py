@@ -136,7 +136,9 @@ def _legal_due(ctx: Context, procedure: Procedure, start: datetime) -> datetime:
     return ctx.calendar.due_time(start, days=float(procedure.legal_time_value))
 
 
-def _compiled(ctx: Context, session: Session, version_id: int) -> wf.CompiledProcess:
+def compiled_process(ctx: Context, session: Session, version_id: int) -> wf.CompiledProcess:
+    """The compiled spec and model of a process version, loading its BPMN text only on a cache miss."""
+
     def load() -> tuple[str, str]:
         row = session.execute(
             select(ProcessVersion.sha256, ProcessVersion.bpmn_xml).where(ProcessVersion.id == version_id)
@@ -313,7 +315,7 @@ def receive_dossier(
         if procedure is None:
             raise NotFound(f"procedure {procedure_code} is not in the catalogue")
         version = active_version(session, procedure)
-        compiled = _compiled(ctx, session, version.id)
+        compiled = compiled_process(ctx, session, version.id)
         agency = session.get(Agency, officer.agency_id)
         local_day = now.astimezone(ctx.calendar.tz).date()
         code = next_dossier_code(session, agency, local_day)
@@ -462,7 +464,7 @@ def _complete_in(
     dossier = session.get(Dossier, item.dossier_id)
     if dossier.status not in OPEN_STATUSES:
         raise Conflict(f"dossier {dossier.code} is already {dossier.status}")
-    compiled = _compiled(ctx, session, dossier.process_version_id)
+    compiled = compiled_process(ctx, session, dossier.process_version_id)
     step = compiled.model.steps[item.task_id]
     allowed = step.outcome_values()
     if outcome is None and step.needs_outcome:
@@ -682,7 +684,7 @@ def withdraw(ctx: Context, dossier_code: str, officer_id: int, *, reason: str, n
             raise Forbidden("this dossier was received by another agency")
         if dossier.status not in OPEN_STATUSES or dossier.status == "result_ready":
             raise Conflict(f"dossier {dossier.code} can no longer be withdrawn ({dossier.status})")
-        compiled = _compiled(ctx, session, dossier.process_version_id)
+        compiled = compiled_process(ctx, session, dossier.process_version_id)
         workflow = wf.load_state(dossier.workflow_state, compiled)
         wf.cancel(workflow)
         for item in _open_items(session, dossier):

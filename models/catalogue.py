@@ -25,6 +25,13 @@ PROCESS_STATUSES = ("draft", "submitted", "approved", "active", "retired")
 ONLINE_LEVELS = ("none", "partial", "full")
 
 
+def legal_budget_hours(value: float, unit: str, hours_per_day: int = 8) -> float:
+    """Working hours the counted steps may use; a same-day procedure ("trong ngày") has one working day."""
+    if unit == "hours":
+        return float(value)
+    return (value if value > 0 else 1) * hours_per_day
+
+
 class Agency(Base):
     """An administrative agency, identified by its electronic code (QCVN 102:2016)."""
 
@@ -84,11 +91,8 @@ class Procedure(Base):
     )
 
     def legal_hours(self, hours_per_day: int = 8) -> float:
-        """The legal time as a working-hour budget; a same-day procedure has one working day."""
-        if self.legal_time_unit == "hours":
-            return float(self.legal_time_value)
-        days = float(self.legal_time_value)
-        return (days if days > 0 else 1) * hours_per_day
+        """The legal time as a working-hour budget for the procedure's steps."""
+        return legal_budget_hours(float(self.legal_time_value), self.legal_time_unit, hours_per_day)
 
 
 class ProcessVersion(Base):
