@@ -60,6 +60,40 @@ class Settings:
     bpmn_max_bytes: int = 2 * 1024 * 1024
     workflows_dir: str = str(PROJECT_ROOT / "workflows")
     attachments_dir: str = str(PROJECT_ROOT / "instance" / "attachments")
+
+    # Web app. An empty secret key means: generate one once and keep it in instance/secret_key.
+    secret_key: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    upload_max_bytes: int = 20 * 1024 * 1024
+    upload_types: str = "pdf,jpg,jpeg,png,doc,docx,xls,xlsx,odt,ods,zip"
+    login_rate_limit: str = "10 per minute"
+    lookup_rate_limit: str = "20 per minute"
+    # memory:// is per process; production uses e.g. redis://127.0.0.1:6379.
+    ratelimit_storage_uri: str = "memory://"
+    session_cookie_secure: bool = False
+
+    # SLA watcher (working hours unless named otherwise).
+    warning_hours: float = 4.0
+    apology_window_hours: float = 8.0
+    realert_hours: float = 24.0  # wall-clock hours between reminders of an unresolved late dossier
+    # "inprocess": the web server runs the scheduler itself (single-process default);
+    # "off": a separate `motcua scheduler` process runs it (production).
+    scheduler: str = "inprocess"
+    scheduler_interval_seconds: int = 60
+    scheduler_lease_seconds: int = 180
+
+    # Notifications. An empty SMTP host or SMS gateway URL writes those messages to the log.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "motcua@localhost"
+    smtp_starttls: bool = False
+    sms_gateway_url: str = ""
+    sms_gateway_token: str = ""
+    sms_sender: str = "MOTCUA"
+    dispatch_max_attempts: int = 6
+    dispatch_backoff_seconds: int = 60
     extra: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -67,16 +101,37 @@ class Settings:
         return replace(self, **changes)
 
 
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
 _PARSERS = {
     "office_hours": _parse_periods,
     "cutoff": _parse_time,
     "hours_per_day": int,
     "bpmn_max_bytes": int,
+    "upload_max_bytes": int,
+    "session_cookie_secure": _parse_bool,
+    "warning_hours": float,
+    "apology_window_hours": float,
+    "realert_hours": float,
+    "scheduler_interval_seconds": int,
+    "scheduler_lease_seconds": int,
+    "smtp_port": int,
+    "smtp_starttls": _parse_bool,
+    "dispatch_max_attempts": int,
+    "dispatch_backoff_seconds": int,
 }
 
 _CHOICES = {
     "due_convention": ("hours", "days"),
     "supplement_mode": ("restart", "pause"),
+    "scheduler": ("inprocess", "off"),
 }
 
 

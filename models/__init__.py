@@ -11,9 +11,11 @@ from models.dossier import (
     WorkItem,
 )
 from models.session import UnitOfWork, create_db_engine, make_session_factory
+from models.web import ApiToken, Rating
 
 __all__ = [
     "Agency",
+    "ApiToken",
     "Attachment",
     "Base",
     "Dossier",
@@ -22,6 +24,7 @@ __all__ = [
     "Officer",
     "Procedure",
     "ProcessVersion",
+    "Rating",
     "Suspension",
     "UnitOfWork",
     "WorkItem",

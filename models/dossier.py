@@ -84,6 +84,9 @@ class Dossier(Base):
     result_class: Mapped[str | None] = mapped_column(String(10))
     refusal_reason: Mapped[str | None] = mapped_column(Text)
     withdrawal_reason: Mapped[str | None] = mapped_column(Text)
+    # Idempotency key of the submission (desk form nonce or API Idempotency-Key): a double
+    # submission finds the first dossier instead of creating a second one.
+    submission_key: Mapped[str | None] = mapped_column(String(80), unique=True)
 
     procedure: Mapped[Procedure] = relationship()
     process_version: Mapped[ProcessVersion] = relationship()
