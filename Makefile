@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CHROMIUM := /usr/bin/chromium
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: run test demo setup db lint bench clean
+.PHONY: run test demo setup db lint bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,18 +16,32 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Front-end packages (Bootstrap, htmx, bpmn-js, Chart.js) from the npm registry, served from node_modules.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# Debian's chromium for the browser tests (never a browser downloaded by a test tool).
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
+
+setup: $(STAMP) $(NODE_STAMP)
+
+browser: $(CHROMIUM)
 
 # Migrate the database, load the sample procedures and demo officers.
 db: setup
 	$(BIN)/motcua db upgrade
 	$(BIN)/motcua load
 
-# The main job on the embedded default (SQLite file under instance/).
+# The main job on the embedded default: SQLite file under instance/, two weeks of demo dossiers
+# worked up to now, then the web app with the in-process scheduler on http://127.0.0.1:8000/.
 run: db
-	$(BIN)/motcua demo --count 300
+	@if [ ! -f instance/.demo-loaded ]; then $(BIN)/motcua demo --count 150 --until-now && touch instance/.demo-loaded; fi
+	$(BIN)/motcua serve --host $(HOST) --port $(PORT)
 
-test: setup
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -35,4 +53,4 @@ bench: setup
 	$(BIN)/python -m bench.engine_step --db both
 
 clean:
-	rm -rf instance .pytest_cache .hypothesis
+	rm -rf instance .pytest_cache .hypothesis test-artifacts

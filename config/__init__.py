@@ -1,5 +1,5 @@
 """Settings with defaults that run on a laptop; every setting overridable by environment variable."""
 
-from config.settings import Settings, load_settings
+from config.settings import PROJECT_ROOT, Settings, load_settings
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["PROJECT_ROOT", "Settings", "load_settings"]

@@ -94,6 +94,10 @@ class Settings:
     sms_sender: str = "MOTCUA"
     dispatch_max_attempts: int = 6
     dispatch_backoff_seconds: int = 60
+
+    # Operations. An empty metrics token serves /metrics to loopback clients only.
+    metrics_token: str = ""
+    log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -126,12 +130,14 @@ _PARSERS = {
     "smtp_starttls": _parse_bool,
     "dispatch_max_attempts": int,
     "dispatch_backoff_seconds": int,
+    "log_level": str.upper,
 }
 
 _CHOICES = {
     "due_convention": ("hours", "days"),
     "supplement_mode": ("restart", "pause"),
     "scheduler": ("inprocess", "off"),
+    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 
 

@@ -1,13 +1,16 @@
-"""Validation of an internal procedure's BPMN: schema, then the engine's semantic rules.
+"""Validation of an internal procedure's BPMN: safety of the upload, schema, then the engine's rules.
 
-Every problem is reported, not only the first, as `file:line: name (id): message`, so the
-process owner can fix a diagram in one pass.
+Every problem is reported, not only the first, as `file:line: name (id): message` in Vietnamese,
+so the process owner can fix a diagram in one pass. Problems that make a document unfit even to
+be stored (it does not parse, is too large, or carries content a browser could run) are also
+listed in `CheckResult.unsafe`; the others still let it be kept as a draft, never approved.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -16,8 +19,18 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
 from engine.bpmn_xml import (
     BPMN_NS,
+    BPMNDI_NS,
+    DC_NS,
     DEFAULT_MAX_BYTES,
+    DI_NS,
+    MATHML_NS,
     MC_NS,
+    SVG_NS,
+    XHTML_NS,
+    XINCLUDE_NS,
+    XLINK_NS,
+    XSI_NS,
+    XSLT_NS,
     Problem,
     XmlRejected,
     local_name,
@@ -37,16 +50,47 @@ from engine.procedure_model import (
 
 # Task types that would run code or call out of the engine.
 FORBIDDEN_TASKS = {
-    "scriptTask": "script tasks are not allowed: conditions and data are handled by the engine",
-    "serviceTask": "service tasks are not allowed: a diagram cannot call services",
-    "businessRuleTask": "business rule tasks are not allowed",
-    "callActivity": "call activities are not supported: put the steps in this procedure",
+    "scriptTask": "không được dùng tác vụ script (script task): điều kiện và dữ liệu do hệ thống xử lý",
+    "serviceTask": "không được dùng tác vụ dịch vụ (service task): sơ đồ không được gọi dịch vụ bên ngoài",
+    "businessRuleTask": "không được dùng tác vụ quy tắc nghiệp vụ (business rule task)",
+    "callActivity": "chưa hỗ trợ gọi quy trình khác (call activity): hãy đưa các bước vào quy trình này",
 }
-FORBIDDEN_EXTENSION_NAMES = {"script", "preScript", "postScript"}
-XHTML_NS = "http://www.w3.org/1999/xhtml"
+# The namespaces the engine reads: BPMN, its diagram interchange, and the project's extensions.
+ALLOWED_NS = frozenset({BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, MC_NS})
+# Other modelers' extensions: kept in the file so a diagram survives a round trip, ignored by
+# the engine and by the editor's side form. Their elements are still checked below for names
+# a browser would run (a camunda:script is refused like any other script).
+TOLERATED_NS = {
+    "http://camunda.org/schema/1.0/bpmn": "Camunda",
+    "http://camunda.org/schema/zeebe/1.0": "Zeebe",
+    "http://camunda.org/schema/modeler/1.0": "Camunda Modeler",
+    "http://bpmn.io/schema/bpmn/biocolor/1.0": "bpmn.io",
+    "http://www.omg.org/spec/BPMN/non-normative/color/1.0": "BPMN in Color",
+    "http://spiffworkflow.org/bpmn/schema/1.0/core": "SpiffWorkflow",
+}
+# Namespaces a browser renders or executes: markup, scripts, links, transformations, inclusions.
+ACTIVE_NS = frozenset({XHTML_NS, SVG_NS, XLINK_NS, XSLT_NS, MATHML_NS, *XINCLUDE_NS})
+# Element names refused in every namespace but BPMN's (bpmn:script is the body of a script task,
+# refused with it); preScript/postScript are SpiffWorkflow's scripts.
+FORBIDDEN_ELEMENT_NAMES = frozenset({"script", "iframe", "object", "embed", "prescript", "postscript"})
+# "java\tscript:" still runs in a browser: whitespace inside the scheme is skipped by URL parsers.
+SCRIPT_URL = re.compile(r"(?:j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:", re.IGNORECASE)
+EVENT_HANDLER = re.compile(r"^on[a-z]+$", re.IGNORECASE)
 # SpiffWorkflow names its own internal task specs like this; a BPMN element with the same id
 # silently replaces them and the workflow never leaves its start.
 RESERVED_IDS = {"Start", "End", "Root"}
+# The restricted evaluator explains a refused condition in English; officers read Vietnamese.
+_EXPRESSION_MESSAGES = (
+    (re.compile(r"^empty condition$"), "điều kiện để trống"),
+    (re.compile(r"^not a valid expression: (.*)$"), "biểu thức không hợp lệ: {0}"),
+    (re.compile(r"^access to '(.*)' is not allowed$"), "không được truy cập '{0}'"),
+    (re.compile(r"^name '(.*)' is not allowed$"), "không được dùng tên '{0}'"),
+    (re.compile(r"^call to '(.*)' is not allowed$"), "không được gọi '{0}'"),
+    (
+        re.compile(r"^this construct is not allowed in a condition$"),
+        "không được dùng cấu trúc này trong điều kiện",
+    ),
+)
 
 
 @functools.cache
@@ -59,22 +103,33 @@ def _schema() -> etree.XMLSchema:
 
 @dataclass
 class CheckResult:
-    """The outcome of checking one document: its problems and, when it parses, its model."""
+    """The outcome of checking one document: its problems and, when it parses, its model.
+
+    `unsafe` lists the problems that forbid even storing the document as a draft (it does not
+    parse, is too large, or carries content a browser could run); every problem forbids approval.
+    """
 
     filename: str
     problems: list[Problem] = field(default_factory=list)
     model: ProcedureModel | None = None
+    unsafe: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """No problem found."""
         return not self.problems
 
+    @property
+    def storable(self) -> bool:
+        """Whether the document may be kept as a draft despite its problems."""
+        return not self.unsafe
+
 
 class _Reporter:
     def __init__(self, filename: str, root: etree._Element) -> None:
         self.filename = filename
         self.problems: list[Problem] = []
+        self.unsafe: list[Problem] = []
         self._by_line: dict[int, etree._Element] = {}
         for element in root.iter():
             if (
@@ -84,14 +139,19 @@ class _Reporter:
             ):
                 self._by_line[element.sourceline] = element
 
-    def at(self, element: etree._Element | None, message: str, line: int | None = None) -> None:
+    def at(
+        self, element: etree._Element | None, message: str, line: int | None = None, *, unsafe: bool = False
+    ) -> None:
         if element is None:
-            self.problems.append(Problem(self.filename, line or 1, "", "document", message))
-            return
-        name = element.get("name") or local_name(element)
-        self.problems.append(
-            Problem(self.filename, line or element.sourceline or 1, element.get("id", ""), name, message)
-        )
+            problem = Problem(self.filename, line or 1, "", "document", message)
+        else:
+            name = element.get("name") or local_name(element)
+            problem = Problem(
+                self.filename, line or element.sourceline or 1, element.get("id", ""), name, message
+            )
+        self.problems.append(problem)
+        if unsafe:
+            self.unsafe.append(problem)
 
     def at_line(self, line: int, message: str) -> None:
         self.at(self._by_line.get(line), message, line=line)
@@ -110,24 +170,27 @@ def check_bpmn(
         root = parse_bpmn_xml(data, filename=filename, max_bytes=max_bytes)
     except XmlRejected as exc:
         result.problems.append(exc.problem)
+        result.unsafe.append(exc.problem)
         return result
     report = _Reporter(filename, root)
+    _check_foreign_content(root, report)
 
     schema = _schema()
     if not schema.validate(root):
         for error in schema.error_log:
-            report.at_line(error.line, f"schema: {error.message}")
+            report.at_line(error.line, f"lược đồ BPMN: {error.message}")
 
     process = executable_process(root)
     if process is None:
-        report.at(root, "the document has no bpmn:process")
-        result.problems = sorted(report.problems)
+        report.at(root, "tài liệu không có bpmn:process")
+        result.problems = sorted(set(report.problems))
+        result.unsafe = sorted(set(report.unsafe))
         return result
     if process.get("isExecutable", "false").lower() != "true":
-        report.at(process, 'the process is not marked executable (isExecutable="true")')
+        report.at(process, 'quy trình chưa được đánh dấu là thực thi được (isExecutable="true")')
 
     graph = ProcessGraph(process)
-    _check_forbidden(root, report)
+    _check_forbidden_tasks(root, report)
     _check_references(root, graph, report)
     _check_connectivity(graph, report)
     _check_gateways(graph, report)
@@ -137,89 +200,177 @@ def check_bpmn(
         path = " -> ".join(model.longest_path)
         report.at(
             process,
-            f"the counted allotments along the longest path add up to {model.longest_counted_hours:g} "
-            f"working hours, more than the legal time of {legal_hours:g} hours ({path})",
+            f"tổng thời gian được tính dọc theo nhánh dài nhất là {model.longest_counted_hours:g} giờ "
+            f"làm việc, vượt thời hạn giải quyết {legal_hours:g} giờ ({path})",
         )
     if not report.problems:
         _check_with_spiff(root, filename, report)
     result.problems = sorted(set(report.problems))
+    result.unsafe = sorted(set(report.unsafe))
     result.model = model
     return result
 
 
-def _check_forbidden(root: etree._Element, report: _Reporter) -> None:
-    for element in root.iter():
+def _owner(element: etree._Element) -> etree._Element | None:
+    """The nearest BPMN or DI element with an id at or above this one: what the editor can select."""
+    owner: etree._Element | None = element
+    while owner is not None and not (
+        owner.get("id") and etree.QName(owner).namespace in (BPMN_NS, BPMNDI_NS)
+    ):
+        owner = owner.getparent()
+    return owner
+
+
+def _namespace_shown(namespace: str | None) -> str:
+    return namespace if namespace else "(không có không gian tên)"
+
+
+def _check_foreign_content(root: etree._Element, report: _Reporter) -> None:
+    """Refuse what a browser could run: foreign markup, script-like elements, javascript: URLs."""
+    for node in [*root.itersiblings(preceding=True), *root.iter(etree.PI), *root.itersiblings()]:
+        if isinstance(node, etree._ProcessingInstruction):
+            # <?xml-stylesheet?> makes a browser run an XSLT over the raw file.
+            report.at(
+                _owner(node.getparent()) if node.getparent() is not None else None,
+                f"không được dùng chỉ thị xử lý <?{node.target}?>",
+                node.sourceline,
+                unsafe=True,
+            )
+    stack = [root]
+    while stack:
+        element = stack.pop()
         if not isinstance(element.tag, str):
             continue
         qname = etree.QName(element)
-        if qname.namespace == BPMN_NS and qname.localname in FORBIDDEN_TASKS:
-            report.at(element, FORBIDDEN_TASKS[qname.localname])
-        elif qname.namespace == BPMN_NS and qname.localname == "script":
-            report.at(element.getparent(), "embedded scripts are not allowed")
-        elif qname.namespace == XHTML_NS or (
-            qname.namespace != BPMN_NS and qname.localname in FORBIDDEN_EXTENSION_NAMES
+        namespace, name = qname.namespace, qname.localname
+        refusal = None
+        if name.lower() in FORBIDDEN_ELEMENT_NAMES and namespace != BPMN_NS:
+            refusal = (
+                f"phần tử <{name}> ({_namespace_shown(namespace)}) không được phép: "
+                "có thể chứa mã chạy trên trình duyệt"
+            )
+        elif namespace in ACTIVE_NS:
+            refusal = f"phần tử mở rộng <{name}> thuộc không gian tên {namespace} không được phép"
+        elif namespace not in ALLOWED_NS and namespace not in TOLERATED_NS:
+            refusal = (
+                f"phần tử mở rộng <{name}> thuộc không gian tên lạ {_namespace_shown(namespace)} không "
+                f"được phép; chỉ chấp nhận BPMN, DI và {MC_NS}"
+            )
+        if refusal is not None:
+            # One problem for the foreign subtree: its children are refused with it.
+            report.at(_owner(element), refusal, element.sourceline, unsafe=True)
+            continue
+        _check_attributes(element, report)
+        for text in (element.text, element.tail):
+            if text and SCRIPT_URL.search(text):
+                report.at(
+                    _owner(element),
+                    f"không được dùng địa chỉ javascript: (trong nội dung của <{name}>)",
+                    element.sourceline,
+                    unsafe=True,
+                )
+                break
+        stack.extend(reversed(element))
+
+
+def _check_attributes(element: etree._Element, report: _Reporter) -> None:
+    # Attributes in other namespaces are allowed on BPMN elements (the BPMN schema itself
+    # allows them, and modelers use them for colours and their own settings): a value is an
+    # inert string that bpmn-js keeps and writes back, never renders as markup. Only the
+    # namespaces a browser gives meaning to (XHTML, SVG, XLink, ...) and event-handler names
+    # are refused, and a javascript: URL is refused in any attribute.
+    for key, value in element.attrib.items():
+        attr = etree.QName(key)
+        shown = f"{{{attr.namespace}}}{attr.localname}" if attr.namespace else attr.localname
+        if attr.namespace in ACTIVE_NS or (
+            attr.namespace not in (None, BPMN_NS, XSI_NS, MC_NS, *ALLOWED_NS)
+            and EVENT_HANDLER.match(attr.localname)
         ):
-            owner = element.getparent()
-            while owner is not None and not owner.get("id"):
-                owner = owner.getparent()
-            report.at(owner, f"extension element {qname.localname} from {qname.namespace} is not allowed")
+            report.at(
+                _owner(element),
+                f"thuộc tính {shown} không được phép: trình duyệt có thể chạy nó",
+                element.sourceline,
+                unsafe=True,
+            )
+        elif SCRIPT_URL.search(value):
+            report.at(
+                _owner(element),
+                f"không được dùng địa chỉ javascript: (thuộc tính {shown})",
+                element.sourceline,
+                unsafe=True,
+            )
+
+
+def _check_forbidden_tasks(root: etree._Element, report: _Reporter) -> None:
+    for element in root.iter(f"{{{BPMN_NS}}}*"):
+        name = local_name(element)
+        if name in FORBIDDEN_TASKS:
+            report.at(element, FORBIDDEN_TASKS[name])
+        elif name == "script":
+            report.at(element.getparent(), "không được nhúng mã script vào sơ đồ")
 
 
 def _check_references(root: etree._Element, graph: ProcessGraph, report: _Reporter) -> None:
     for node_id, node in graph.nodes.items():
         if node_id in RESERVED_IDS or node_id.endswith(".EndJoin"):
             report.at(
-                node, f"the id '{node_id}' is reserved by the engine; rename it (e.g. '{node_id}Event')"
+                node, f"mã '{node_id}' được hệ thống dành riêng; hãy đổi mã khác (ví dụ '{node_id}Event')"
             )
     for flow in graph.flows.values():
         for attr in ("sourceRef", "targetRef"):
             ref = flow.get(attr)
             if ref not in graph.nodes:
-                report.at(flow, f"{attr} '{ref}' does not name an element of the process")
+                report.at(flow, f"{attr} '{ref}' không trỏ tới phần tử nào của quy trình")
     for node in graph.nodes.values():
         default = node.get("default")
         if default and (
             default not in graph.flows or graph.flows[default].get("sourceRef") != node.get("id")
         ):
-            report.at(node, f"default flow '{default}' is not an outgoing flow of this gateway")
+            report.at(node, f"luồng mặc định '{default}' không phải là luồng đi ra của cổng này")
         attached = node.get("attachedToRef")
         if local_name(node) == "boundaryEvent" and attached not in graph.nodes:
-            report.at(node, f"attachedToRef '{attached}' does not name an element of the process")
+            report.at(node, f"attachedToRef '{attached}' không trỏ tới phần tử nào của quy trình")
     for lane in graph.lanes:
         for ref in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
             target = (ref.text or "").strip()
             if target not in graph.nodes:
                 report.at(
-                    lane, f"flowNodeRef '{target}' does not name an element of the process", ref.sourceline
+                    lane, f"flowNodeRef '{target}' không trỏ tới phần tử nào của quy trình", ref.sourceline
                 )
     known = {e.get("id") for e in root.iter() if isinstance(e.tag, str) and e.get("id")}
-    for shape in root.iter(
-        "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape",
-        "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNEdge",
-    ):
+    for shape in root.iter(f"{{{BPMNDI_NS}}}BPMNShape", f"{{{BPMNDI_NS}}}BPMNEdge"):
         ref = shape.get("bpmnElement")
         if ref and ref not in known:
-            report.at(shape, f"diagram element refers to unknown element '{ref}'")
+            report.at(shape, f"hình vẽ trỏ tới phần tử không tồn tại '{ref}'")
 
 
 def _check_connectivity(graph: ProcessGraph, report: _Reporter) -> None:
     starts = graph.starts()
     if not starts:
-        report.at(graph.process, "the process has no start event")
+        report.at(graph.process, "quy trình không có sự kiện bắt đầu")
     elif len(starts) > 1:
         for extra in starts[1:]:
-            report.at(graph.nodes[extra], "the process has more than one start event")
+            report.at(graph.nodes[extra], "quy trình có nhiều hơn một sự kiện bắt đầu")
     reachable = graph.reachable()
     for node_id, node in graph.nodes.items():
         if node.getparent() is not graph.process:
             continue  # inside a sub-process: its own start and end
         tag = local_name(node)
         if tag not in ("startEvent", "boundaryEvent") and not graph.incoming.get(node_id):
-            report.at(node, "has no incoming sequence flow")
+            report.at(node, "không có luồng tuần tự nào đi vào")
         if tag != "endEvent" and not graph.outgoing.get(node_id):
-            report.at(node, "has no outgoing sequence flow")
+            report.at(node, "không có luồng tuần tự nào đi ra")
         if starts and node_id not in reachable and graph.incoming.get(node_id):
-            report.at(node, "cannot be reached from the start event")
+            report.at(node, "không thể đi tới từ sự kiện bắt đầu")
+
+
+def _expression_message(exc: UnsafeExpression) -> str:
+    text = str(exc)
+    for pattern, template in _EXPRESSION_MESSAGES:
+        match = pattern.match(text)
+        if match:
+            return template.format(*match.groups())
+    return text
 
 
 def _check_gateways(graph: ProcessGraph, report: _Reporter) -> None:
@@ -231,51 +382,56 @@ def _check_gateways(graph: ProcessGraph, report: _Reporter) -> None:
             if text is None:
                 decision = tag in ("exclusiveGateway", "inclusiveGateway") and len(outgoing) > 1
                 if decision and flow.get("id") != node.get("default"):
-                    report.at(flow, "a flow leaving a decision needs a condition (or be the default flow)")
+                    report.at(
+                        flow, "luồng đi ra từ cổng quyết định cần có điều kiện (hoặc là luồng mặc định)"
+                    )
                 continue
             try:
                 check_expression(text)
             except UnsafeExpression as exc:
-                report.at(flow, f"condition '{text}' is refused: {exc}")
+                report.at(flow, f"điều kiện '{text}' bị từ chối: {_expression_message(exc)}")
 
 
 def _check_steps(graph: ProcessGraph, model: ProcedureModel, report: _Reporter) -> None:
     for lane in graph.lanes:
         ext = mc_child(lane, "lane")
         if ext is None:
-            report.at(lane, f'lane needs <mc:lane role="..."/> in its extensionElements ({MC_NS})')
+            report.at(lane, f'làn cần có <mc:lane role="..."/> trong extensionElements ({MC_NS})')
         elif ext.get("role") not in STEP_ROLES:
             report.at(
                 lane,
-                f"role '{ext.get('role')}' is not known; use one of: {', '.join(STEP_ROLES)}",
+                f"vai trò '{ext.get('role')}' không hợp lệ; hãy dùng một trong: {', '.join(STEP_ROLES)}",
                 ext.sourceline,
             )
     for step in model.steps.values():
         task = graph.nodes[step.id]
         if step.lane is None and graph.lane_of.get(step.id) is None:
-            report.at(task, "user task is not in a lane, so nobody would receive it")
+            report.at(task, "tác vụ người dùng không thuộc làn nào nên không ai nhận được")
         sla = mc_child(task, "sla")
         if sla is None:
             report.at(
-                task, 'user task needs <mc:sla hours="..." counted="true|false"/> in its extensionElements'
+                task,
+                'tác vụ người dùng cần có <mc:sla hours="..." counted="true|false"/> trong extensionElements',
             )
         elif step.hours is None or step.hours < 0:
             report.at(
                 task,
-                f"allotted hours '{sla.get('hours')}' must be a number of working hours >= 0",
+                f"số giờ được giao '{sla.get('hours')}' phải là số giờ làm việc >= 0",
                 sla.sourceline,
             )
         elif (sla.get("counted") or "true").strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
-            report.at(task, f"counted='{sla.get('counted')}' must be true or false", sla.sourceline)
+            report.at(task, f"counted='{sla.get('counted')}' phải là true hoặc false", sla.sourceline)
         if step.kind is not None and step.kind not in STEP_KINDS:
-            report.at(task, f"step kind '{step.kind}' is not known; use one of: {', '.join(STEP_KINDS)}")
+            report.at(
+                task, f"loại bước '{step.kind}' không hợp lệ; hãy dùng một trong: {', '.join(STEP_KINDS)}"
+            )
         out = graph.outgoing.get(step.id, [])
         if len(out) == 1:
             gateway = graph.nodes.get(out[0].get("targetRef", ""))
             if gateway is not None and local_name(gateway) == "exclusiveGateway":
                 for flow in graph.outgoing.get(gateway.get("id", ""), []):
                     if flow.get("id") != gateway.get("default") and not flow.get("name"):
-                        report.at(flow, "a decision flow needs a name: it is the button the officer clicks")
+                        report.at(flow, "luồng quyết định cần có tên: đó là nút cán bộ bấm để chọn")
 
 
 def _check_with_spiff(root: etree._Element, filename: str, report: _Reporter) -> None:
@@ -289,6 +445,6 @@ def _check_with_spiff(root: etree._Element, filename: str, report: _Reporter) ->
         element = None
         if getattr(exc, "id", ""):
             element = next((e for e in root.iter() if isinstance(e.tag, str) and e.get("id") == exc.id), None)
-        report.at(element, f"engine: {exc}")
+        report.at(element, f"bộ máy quy trình không nạp được: {exc}")
     except Exception as exc:  # the engine's parser raises plain errors on some malformed input
-        report.at(process, f"engine: {type(exc).__name__}: {exc}")
+        report.at(process, f"bộ máy quy trình không nạp được: {type(exc).__name__}: {exc}")

@@ -12,11 +12,18 @@ BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
 DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+XSLT_NS = "http://www.w3.org/1999/XSL/Transform"
+XINCLUDE_NS = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 # The project's own namespace for SLA, step kind and lane role extension elements.
 MC_NS = "urn:motcua:bpmn:1"
 NSMAP = {"bpmn": BPMN_NS, "bpmndi": BPMNDI_NS, "dc": DC_NS, "di": DI_NS, "mc": MC_NS, "xsi": XSI_NS}
 
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+DOCTYPE_MESSAGE = "không được phép khai báo DOCTYPE hoặc thực thể (entity)"
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
@@ -71,34 +78,45 @@ def parse_bpmn_xml(
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise XmlRejected(
-            Problem(filename, 1, "", "document", f"file is {len(raw)} bytes; the limit is {max_bytes} bytes")
+            Problem(
+                filename, 1, "", "document", f"tệp có {len(raw)} byte, vượt quá giới hạn {max_bytes} byte"
+            )
         )
     match = _DOCTYPE.search(raw)
     if match:
         line = raw.count(b"\n", 0, match.start()) + 1
-        raise XmlRejected(
-            Problem(filename, line, "", "document", "DOCTYPE and entity declarations are not allowed")
-        )
+        raise XmlRejected(Problem(filename, line, "", "document", DOCTYPE_MESSAGE))
     try:
         root = etree.fromstring(raw, parser=_parser())
     except etree.XMLSyntaxError as exc:
         line = exc.lineno or 1
-        raise XmlRejected(Problem(filename, line, "", "document", f"malformed XML: {exc.msg}")) from exc
+        raise XmlRejected(Problem(filename, line, "", "document", f"XML sai cú pháp: {exc.msg}")) from exc
     # The byte scan above misses UTF-16/32 documents; the parsed tree tells in any encoding.
     docinfo = root.getroottree().docinfo
     entity = next((e for e in root.iter() if isinstance(e, etree._Entity)), None)
     if docinfo.doctype or docinfo.internalDTD is not None or entity is not None:
         line = entity.sourceline if entity is not None and entity.sourceline else 1
-        raise XmlRejected(
-            Problem(filename, line, "", "document", "DOCTYPE and entity declarations are not allowed")
-        )
+        raise XmlRejected(Problem(filename, line, "", "document", DOCTYPE_MESSAGE))
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise XmlRejected(
             Problem(
-                filename, root.sourceline or 1, "", "document", "the root element is not bpmn:definitions"
+                filename, root.sourceline or 1, "", "document", "phần tử gốc không phải là bpmn:definitions"
             )
         )
     return root
+
+
+def bpmn_text(data: bytes | str) -> str:
+    """The document as the text stored for a process version: UTF-8 kept byte for byte, others re-encoded.
+
+    Callers parse the document first (parse_bpmn_xml), so the bytes are well-formed XML here.
+    """
+    if isinstance(data, str):
+        return data
+    tree = etree.fromstring(data, parser=_parser()).getroottree()
+    if (tree.docinfo.encoding or "UTF-8").upper().replace("_", "-") in ("UTF-8", "UTF8"):
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    return etree.tostring(tree, encoding="UTF-8", xml_declaration=True).decode("utf-8")
 
 
 def local_name(element: etree._Element) -> str:

@@ -121,6 +121,87 @@ def _catalogue_budgets(settings) -> dict[str, float]:  # type: ignore[no-untyped
     return budgets
 
 
+@bpmn.command("export")
+@click.option(
+    "--dir", "directory", type=click.Path(file_okay=False), default=None, help="Default: workflows/bpmn."
+)
+def bpmn_export(directory: str | None) -> None:
+    """Write each procedure's active version to its BPMN file, named as in the catalogue."""
+    from engine.versions import export_active_versions
+
+    ctx = _context()
+    target = Path(directory) if directory else Path(ctx.settings.workflows_dir) / "bpmn"
+    try:
+        exported = export_active_versions(ctx, target)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for item in exported:
+        state = "written" if item.changed else "unchanged"
+        click.echo(f"{item.path}: {item.procedure_code} version {item.number}, {state}, sha256 {item.sha256}")
+
+
+@bpmn.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option(
+    "--procedure", "procedure_code", default=None, help="Procedure code (default: from the file name)."
+)
+@click.option("--approve", is_flag=True, help="Load as approved and active instead of as a draft.")
+@click.option(
+    "--decision", "decision_number", default=None, help="Approval decision number (with --approve)."
+)
+@click.option("--decision-date", default=None, help="Approval decision date, YYYY-MM-DD (with --approve).")
+def bpmn_import(
+    files: tuple[str, ...],
+    procedure_code: str | None,
+    approve: bool,
+    decision_number: str | None,
+    decision_date: str | None,
+) -> None:
+    """Load BPMN files as drafts, or as approved and active versions with --approve."""
+    from datetime import date
+
+    from engine.versions import catalogue_file_names, import_version, procedure_for_file
+
+    if not approve and (decision_number or decision_date):
+        raise click.UsageError("--decision and --decision-date go with --approve")
+    day = None
+    if decision_date:
+        try:
+            day = date.fromisoformat(decision_date)
+        except ValueError as exc:
+            raise click.BadParameter(f"not a YYYY-MM-DD date: {decision_date!r}") from exc
+    ctx = _context()
+    names = catalogue_file_names(Path(ctx.settings.workflows_dir) / "bpmn" / "catalogue.toml")
+    failed = False
+    for name in files:
+        path = Path(name)
+        try:
+            with ctx.uow() as uow:
+                code = procedure_code or procedure_for_file(uow.session, path, names)
+            result = import_version(
+                ctx,
+                path.read_bytes(),
+                procedure_code=code,
+                filename=name,
+                now=datetime.now(UTC),
+                approve=approve,
+                decision_number=decision_number,
+                decision_date=day,
+            )
+        except DomainError as exc:
+            click.echo(exc.message)
+            failed = True
+            continue
+        for problem in result.problems:
+            click.echo(str(problem))
+        if not result.changed:
+            click.echo(f"{name}: {code} version {result.number} is already active, unchanged")
+        else:
+            click.echo(f"{name}: {code} version {result.number} {result.status}, sha256 {result.sha256}")
+        failed = failed or bool(result.problems)
+    sys.exit(1 if failed else 0)
+
+
 @main.group()
 def calendar() -> None:
     """The working-time calendar."""
@@ -145,15 +226,148 @@ def calendar_due(received: str, days: float | None, hours: float | None) -> None
 @main.command("demo")
 @click.option("--count", default=300, show_default=True, help="Dossiers to run through the samples.")
 @click.option("--seed", default=2026, show_default=True)
-def demo(count: int, seed: int) -> None:
+@click.option(
+    "--until-now",
+    is_flag=True,
+    help="Receive the dossiers over the last two weeks and work them only up to now (open inboxes).",
+)
+def demo(count: int, seed: int, until_now: bool) -> None:
     """Run dossiers through the sample procedures with random outcomes and print a summary."""
     from engine.demo import run_demo
 
     ctx = _context()
     try:
-        run_demo(ctx, count=count, seed=seed, echo=click.echo)
+        run_demo(ctx, count=count, seed=seed, echo=click.echo, until=datetime.now(UTC) if until_now else None)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+@main.command("report")
+@click.option("--period", required=True, help="2026, 2026-H1, 2026-Q3, 2026-07 or 2026-01-01..2026-03-31.")
+@click.option("--agency", default=None, help="Receiving agency code (default: the whole province).")
+@click.option(
+    "--by", "group_by", type=click.Choice(["field", "level", "agency"]), default="field", show_default=True
+)
+@click.option(
+    "--xlsx", "xlsx_file", type=click.Path(dir_okay=False), default=None, help="Write Biểu 06 as XLSX."
+)
+@click.option(
+    "--csv", "csv_file", type=click.Path(dir_okay=False), default=None, help="Write the same as CSV."
+)
+def report(
+    period: str, agency: str | None, group_by: str, xlsx_file: str | None, csv_file: str | None
+) -> None:
+    """Print the statistics report (Biểu 06/VPCP/KSTT) and optionally write it as XLSX or CSV."""
+    from engine.periods import parse_period
+    from engine.report_export import format_table, write_csv, write_xlsx
+    from engine.reports import statistics_report
+
+    ctx = _context()
+    try:
+        parsed = parse_period(period, ctx.calendar.tz)
+        with ctx.uow() as uow:
+            result = statistics_report(uow.session, parsed, agency, group_by)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(format_table(result))
+    if xlsx_file:
+        write_xlsx(result, xlsx_file)
+        click.echo(f"XLSX: {xlsx_file}")
+    if csv_file:
+        # utf-8-sig: spreadsheet programs read the Vietnamese headings correctly with the BOM.
+        with open(csv_file, "w", encoding="utf-8-sig", newline="") as handle:
+            write_csv(result, handle)
+        click.echo(f"CSV: {csv_file}")
+
+
+@main.group()
+def sla() -> None:
+    """The SLA watcher."""
+
+
+@sla.command("tick")
+@click.option("--now", "now_text", default=None, help="ISO date-time of the tick (default: now).")
+def sla_tick(now_text: str | None) -> None:
+    """Run one watcher tick at a moment and print the alerts it raised."""
+    from engine.watcher import tick
+
+    ctx = _context()
+    now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
+    try:
+        result = tick(ctx, now, holder="cli")
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for line in result.lines(ctx.calendar.tz):
+        click.echo(line)
+
+
+@main.command("scheduler")
+def scheduler() -> None:
+    """Run the scheduler (watcher tick and notification dispatch) in the foreground."""
+    from engine.logs import configure_logging
+    from engine.scheduler import Scheduler
+
+    ctx = _context()
+    configure_logging(ctx.settings)
+    Scheduler(ctx, echo=lambda line: click.echo(line)).run_forever()
+
+
+@main.group()
+def notify() -> None:
+    """The notification outbox."""
+
+
+@notify.command("dispatch")
+@click.option("--now", "now_text", default=None, help="ISO date-time of the run (default: now).")
+@click.option("--limit", default=100, show_default=True, help="Messages to send at most.")
+def notify_dispatch(now_text: str | None, limit: int) -> None:
+    """Send the due e-mail and SMS messages once and print what happened."""
+    from engine.notifications import dispatch
+
+    ctx = _context()
+    now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
+    result = dispatch(ctx, now, limit=limit)
+    click.echo(result.summary())
+
+
+@main.command("check")
+@click.option("--open-only", is_flag=True, help="Check only the open dossiers (the fast daily run).")
+@click.option("--limit", type=int, default=None, help="Check at most this many dossiers.")
+@click.option("--batch", default=500, show_default=True, help="Dossiers read per transaction.")
+def check(open_only: bool, limit: int | None, batch: int) -> None:
+    """Verify every dossier's workflow state, work items, events and suspensions; exit 1 if any is broken."""
+    from engine.consistency import check_all
+
+    report = check_all(_context(), batch=batch, open_only=open_only, limit=limit)
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command("repair")
+@click.argument("code")
+@click.option("--officer", "username", default=None, help="Username recorded in the audit event.")
+def repair(code: str, username: str | None) -> None:
+    """Re-project one dossier's work items from its workflow state, audited; exit 1 if it stays broken."""
+    from sqlalchemy import select
+
+    from engine.consistency import repair_dossier
+    from models import Officer
+
+    ctx = _context()
+    officer_id = None
+    if username:
+        with ctx.uow() as uow:
+            officer_id = uow.session.scalars(select(Officer.id).where(Officer.username == username)).first()
+        if officer_id is None:
+            raise click.BadParameter(f"no officer {username!r}", param_hint="--officer")
+    try:
+        report = repair_dossier(ctx, code, officer_id, datetime.now(UTC))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(1 if report.remaining else 0)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings, load_settings
 from engine.calendar import WorkingCalendar
-from engine.workflow_state import SPEC_CACHE, SpecCache
+from engine.workflow_state import SpecCache
 from models import UnitOfWork, create_db_engine, make_session_factory
 
 
@@ -21,7 +21,8 @@ class Context:
     calendar: WorkingCalendar
     db: Engine
     session_factory: sessionmaker[Session]
-    specs: SpecCache = field(default=SPEC_CACHE)
+    # One cache per context: process-version ids are only unique within one database.
+    specs: SpecCache = field(default_factory=SpecCache)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, db: Engine | None = None) -> Context:

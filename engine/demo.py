@@ -72,8 +72,9 @@ def run_one(
     desk_id: int,
     officers: dict[tuple[int, str], list[int]],
     timings: list[float],
+    stop_at: datetime | None = None,
 ) -> str:
-    """Receive one dossier and work it to the end with random outcomes; returns its code."""
+    """Receive one dossier and work it with random outcomes to the end, or until `stop_at`."""
     applicant = svc.Applicant(
         name=rng.choice(APPLICANTS),
         id_number="".join(rng.choice("0123456789") for _ in range(12)),
@@ -104,6 +105,8 @@ def run_one(
         # Officers take between a fifth and a third more than their allotment.
         spent = float(item.allotted_hours or 1) * rng.uniform(0.2, 1.35)
         now = ctx.calendar.add_working_hours(now, max(spent, 0.25))
+        if stop_at is not None and now > stop_at:
+            break  # still open: the officers have not got this far yet
         started = time.perf_counter()
         if item.kind == "supplement":
             svc.resume(ctx, receipt.code, worker, now, note="Công dân đã nộp bổ sung")
@@ -137,24 +140,46 @@ def run_one(
     return receipt.code
 
 
-def run_demo(ctx: Context, *, count: int, seed: int, echo: Callable[[str], None]) -> list[str]:
-    """Run `count` dossiers through the samples and print a summary and one control sheet."""
+def run_demo(
+    ctx: Context,
+    *,
+    count: int,
+    seed: int,
+    echo: Callable[[str], None],
+    until: datetime | None = None,
+    days: int = 14,
+) -> list[str]:
+    """Run `count` dossiers through the samples and print a summary and one control sheet.
+
+    With `until`, dossiers are received over the `days` before it and worked only up to it, so
+    the most recent ones are still open in the inboxes (the demo data of the web app).
+    """
     rng = random.Random(seed)
     officers = officers_by_role(ctx)
     with ctx.uow() as uow:
         procedures = list(uow.session.scalars(select(Procedure).order_by(Procedure.code)))
         if not procedures:
-            raise NotFound("no procedures loaded: run `motcua load` first")
+            raise NotFound("Chưa nạp thủ tục hành chính nào: hãy chạy `motcua load` trước")
         desks = {p.code: desk_for(ctx, uow.session, p) for p in procedures}
     tz = ctx.calendar.tz
-    clock = ctx.calendar.next_open(datetime.now(tz).replace(second=0, microsecond=0))
+    if until is None:
+        clock = ctx.calendar.next_open(datetime.now(tz).replace(second=0, microsecond=0))
+        spacing = None
+    else:
+        clock = ctx.calendar.next_open((until - timedelta(days=days)).replace(second=0, microsecond=0))
+        spacing = ctx.calendar.working_hours_between(clock, until) / max(count, 1)
     codes: list[str] = []
     timings: list[float] = []
     started = time.perf_counter()
     for _ in range(count):
         procedure = rng.choice(procedures)
-        clock = ctx.calendar.add_working_hours(clock, rng.uniform(0.05, 0.5))
-        codes.append(run_one(ctx, rng, procedure.code, clock, desks[procedure.code], officers, timings))
+        gap = rng.uniform(0.05, 0.5) if spacing is None else spacing * rng.uniform(0.5, 1.5)
+        clock = ctx.calendar.add_working_hours(clock, gap)
+        if until is not None and clock > until:
+            break
+        codes.append(
+            run_one(ctx, rng, procedure.code, clock, desks[procedure.code], officers, timings, stop_at=until)
+        )
     elapsed = time.perf_counter() - started
     _summary(ctx, codes, elapsed, timings, echo)
     with ctx.uow() as uow:
@@ -178,7 +203,7 @@ def desk_for(ctx: Context, session: Session, procedure: Procedure) -> int:
     for officer in session.scalars(query):
         if officer.has_role("desk") and officer.active:
             return officer.id
-    raise NotFound(f"no desk officer can receive {procedure.code}")
+    raise NotFound(f"Không có cán bộ Bộ phận Một cửa nào tiếp nhận được hồ sơ thủ tục {procedure.code}")
 
 
 def _summary(

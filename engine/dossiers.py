@@ -8,8 +8,9 @@ are written together; the dossier's version column makes a concurrent second com
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,11 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from engine import attachments, logs, notifications
 from engine import workflow_state as wf
+from engine.attachments import Upload
 from engine.codes import next_dossier_code
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
-from engine.procedure_model import Step
+from engine.procedure_model import ROLE_LABELS, Step
 from models import (
     Agency,
     Dossier,
@@ -36,8 +39,9 @@ from models import (
     UnitOfWork,
     WorkItem,
 )
-from models.dossier import CHANNELS, OPEN_STATUSES
+from models.dossier import CHANNEL_LABELS, CHANNELS, OPEN_STATUSES, STATUS_LABELS
 
+LOG = logging.getLogger("motcua.dossiers")
 ID_NUMBER = re.compile(r"^\d{12}$")
 PHONE = re.compile(r"^(\+84|0)\d{9,10}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -63,6 +67,7 @@ class Receipt:
     received_at: datetime
     due_at: datetime
     work_item_ids: list[int] = field(default_factory=list)
+    repeated: bool = False  # the same submission was received before; this is its receipt
 
 
 @dataclass
@@ -81,23 +86,25 @@ class Completion:
 def require_aware(now: datetime, name: str = "now") -> datetime:
     """Refuse naive datetimes: every moment carries its timezone."""
     if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
-        raise InvalidInput(f"{name} must be a timezone-aware datetime (e.g. 2026-11-21T09:00+07:00)", name)
+        raise InvalidInput(
+            f"Thời điểm {name} phải kèm múi giờ (timezone-aware), ví dụ 2026-11-21T09:00+07:00", name
+        )
     return now
 
 
 def _officer(session: Session, officer_id: int) -> Officer:
     officer = session.get(Officer, officer_id)
     if officer is None:
-        raise NotFound(f"officer {officer_id} does not exist")
+        raise NotFound(f"Không tìm thấy cán bộ có mã {officer_id}")
     if not officer.active:
-        raise Forbidden(f"the account {officer.username} is disabled")
+        raise Forbidden(f"Tài khoản {officer.username} đã bị khóa")
     return officer
 
 
 def _work_item(session: Session, work_item_id: int) -> WorkItem:
     item = session.get(WorkItem, work_item_id)
     if item is None:
-        raise NotFound(f"work item {work_item_id} does not exist")
+        raise NotFound(f"Không tìm thấy bước xử lý số {work_item_id}")
     return item
 
 
@@ -105,7 +112,7 @@ def dossier_by_code(session: Session, code: str) -> Dossier:
     """The dossier with that code, or NotFound."""
     dossier = session.scalars(select(Dossier).where(Dossier.code == code)).one_or_none()
     if dossier is None:
-        raise NotFound(f"dossier {code} does not exist")
+        raise NotFound(f"Không tìm thấy hồ sơ {code}")
     return dossier
 
 
@@ -113,6 +120,7 @@ def record_event(
     session: Session, dossier: Dossier, kind: str, officer_id: int | None, now: datetime, **payload: Any
 ) -> None:
     """Append an audit event for the dossier."""
+    logs.tag_dossier(dossier.code)
     session.add(
         DossierEvent(dossier_id=dossier.id, at=now, officer_id=officer_id, kind=kind, payload=payload)
     )
@@ -154,8 +162,8 @@ def _agency_for(session: Session, step: Step, dossier: Dossier) -> int:
     agency_id = session.scalars(select(Agency.id).where(Agency.code == step.agency_code)).one_or_none()
     if agency_id is None:
         raise Conflict(
-            f"step '{step.name}' goes to agency {step.agency_code}, which is not in the agency list; "
-            "add the agency or correct the procedure"
+            f'Bước "{step.name}" chuyển đến cơ quan {step.agency_code}, nhưng cơ quan này chưa có trong '
+            "danh sách cơ quan; cần bổ sung cơ quan hoặc sửa lại quy trình"
         )
     return agency_id
 
@@ -214,6 +222,7 @@ def _project(
         if step.kind == "return" and dossier.status == "processing":
             dossier.status = "result_ready"
             dossier.finished_at = now
+            notifications.notify_applicant(ctx, session, dossier, "result_ready", now)
             if dossier.refusal_reason is None:
                 dossier.result_class = classify(now, dossier.due_at, ctx)
         if paused and dossier.status != "supplement":
@@ -246,15 +255,18 @@ def _project(
 def use_case(ctx: Context, what: str) -> Iterator[UnitOfWork]:
     """One use case in one transaction; a concurrent change to the same rows becomes a Conflict."""
     try:
-        with ctx.uow() as uow:
+        # Lines logged inside carry the dossier code once record_event (or the caller) tags it.
+        with logs.dossier_scope(), ctx.uow() as uow:
             yield uow
+            LOG.info("%s", what)
     except StaleDataError as exc:
         raise Conflict(
-            f"{what}: someone else changed this dossier at the same moment; reload and retry"
+            f"{what}: hồ sơ vừa được người khác thay đổi cùng lúc; vui lòng tải lại và thực hiện lại"
         ) from exc
     except IntegrityError as exc:
         raise Conflict(
-            f"{what}: the change conflicts with one made at the same moment; reload and retry"
+            f"{what}: thao tác trùng với một thay đổi khác vừa thực hiện cùng lúc; "
+            "vui lòng tải lại và thực hiện lại"
         ) from exc
 
 
@@ -262,10 +274,61 @@ def use_case(ctx: Context, what: str) -> Iterator[UnitOfWork]:
 # receiving
 
 
+# Column sizes of the free texts officers and portals send; longer is refused, not truncated.
+TEXT_LIMITS = {
+    "applicant_name": 255,
+    "applicant_email": 255,
+    "applicant_id_number": 20,
+    "applicant_phone": 20,
+    "applicant_address": 1000,
+    "collected_by": 255,
+    "outcome": 40,
+    "comment": 4000,
+    "reason": 4000,
+    "note": 4000,
+}
+DATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def check_text(value: str | None, field: str) -> None:
+    """Refuse control characters and text longer than its column (the database would fail later)."""
+    if value is None:
+        return
+    if "\x00" in value or any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+        raise InvalidInput("Nội dung có ký tự điều khiển không hợp lệ", field)
+    limit = TEXT_LIMITS.get(field)
+    if limit is not None and len(value) > limit:
+        raise InvalidInput(f"Nội dung dài quá {limit} ký tự", field)
+
+
+def check_data(data: dict[str, Any] | None) -> dict[str, Any]:
+    """Step data stays flat: identifier keys and scalar values, so the workflow state always loads back."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidInput("Dữ liệu kèm theo phải là một bảng khóa – giá trị", "data")
+    for key, value in data.items():
+        if not isinstance(key, str) or not DATA_KEY.match(key) or key in ("outcome", "typename"):
+            raise InvalidInput(f"Khóa dữ liệu {key!r} không hợp lệ", "data")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InvalidInput(f"Giá trị của {key!r} phải là chữ, số hoặc đúng/sai", "data")
+        if isinstance(value, str):
+            check_text(value, "comment")
+    return dict(data)
+
+
 def validate_applicant(applicant: Applicant) -> None:
     """Check the applicant's details; the first bad field is named."""
+    for field_name, value in (
+        ("applicant_name", applicant.name),
+        ("applicant_id_number", applicant.id_number),
+        ("applicant_phone", applicant.phone),
+        ("applicant_email", applicant.email),
+        ("applicant_address", applicant.address),
+    ):
+        check_text(value, field_name)
     if not applicant.name or not applicant.name.strip():
-        raise InvalidInput("Chưa nhập họ tên người nộp hồ sơ (applicant name is required)", "applicant_name")
+        raise InvalidInput("Chưa nhập họ tên người nộp hồ sơ", "applicant_name")
     if applicant.id_number and not ID_NUMBER.match(applicant.id_number):
         raise InvalidInput("Số định danh cá nhân phải gồm đúng 12 chữ số", "applicant_id_number")
     if applicant.phone and not PHONE.match(applicant.phone.replace(" ", "")):
@@ -285,8 +348,8 @@ def active_version(session: Session, procedure: Procedure) -> ProcessVersion:
     ).one_or_none()
     if version is None:
         raise NoActiveVersion(
-            f"procedure {procedure.code} has no active internal procedure; "
-            "an approved version must be activated"
+            f"Thủ tục {procedure.code} chưa có quy trình nội bộ đang áp dụng; "
+            "cần kích hoạt một phiên bản quy trình đã được phê duyệt"
         )
     return version
 
@@ -300,20 +363,41 @@ def receive_dossier(
     officer_id: int,
     now: datetime,
     data: dict[str, Any] | None = None,
+    documents: list[str] | None = None,
+    uploads: Sequence[Upload] = (),
+    submission_key: str | None = None,
 ) -> Receipt:
-    """Receive a dossier at the desk: code, legal due time, workflow started, first steps projected."""
+    """Receive a dossier at the desk: code, legal due time, workflow started, first steps projected.
+
+    `documents` is the checklist of documents handed in; `submission_key` makes a repeated
+    submission (double click, network retry) return the first dossier's receipt.
+    """
     require_aware(now)
     if channel not in CHANNELS:
-        raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}", "channel")
+        raise InvalidInput(
+            f"Kênh tiếp nhận không hợp lệ; chọn một trong: {', '.join(CHANNEL_LABELS.values())}", "channel"
+        )
     validate_applicant(applicant)
-    with use_case(ctx, "receiving") as uow:
+    data = check_data(data)
+    for document in documents or []:
+        check_text(document, "reason")
+    with use_case(ctx, "Tiếp nhận hồ sơ") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         if not officer.has_role("desk"):
-            raise Forbidden("only one-stop desk officers receive dossiers")
+            raise Forbidden("Chỉ cán bộ Bộ phận Một cửa mới được tiếp nhận hồ sơ")
+        if submission_key:
+            earlier = session.scalars(select(Dossier).where(Dossier.submission_key == submission_key)).first()
+            # Only the desk that received it learns that a key was used before.
+            if earlier is not None and earlier.agency_id == officer.agency_id:
+                return Receipt(
+                    earlier.id, earlier.code, earlier.received_at, earlier.due_at, [], repeated=True
+                )
+            if earlier is not None:
+                raise Conflict("Mã gửi biểu mẫu đã được dùng; vui lòng tải lại biểu mẫu")
         procedure = session.scalars(select(Procedure).where(Procedure.code == procedure_code)).one_or_none()
         if procedure is None:
-            raise NotFound(f"procedure {procedure_code} is not in the catalogue")
+            raise NotFound(f"Thủ tục {procedure_code} không có trong danh mục thủ tục hành chính")
         version = active_version(session, procedure)
         compiled = compiled_process(ctx, session, version.id)
         agency = session.get(Agency, officer.agency_id)
@@ -339,9 +423,20 @@ def receive_dossier(
             original_due_at=due,
             status="processing",
             workflow_state="",
+            submission_key=submission_key or None,
         )
         session.add(dossier)
         session.flush()
+        for upload in uploads:
+            attachments.store(
+                ctx.settings,
+                session,
+                dossier_id=dossier.id,
+                kind="input",
+                upload=upload,
+                officer_id=officer.id,
+                now=now,
+            )
         record_event(
             session,
             dossier,
@@ -352,8 +447,10 @@ def receive_dossier(
             process_version=version.number,
             channel=channel,
             due_at=due.isoformat(),
+            documents=[d.strip() for d in documents or [] if d and d.strip()],
         )
         opened = _project(ctx, session, dossier, workflow, compiled, officer.id, now)
+        notifications.notify_applicant(ctx, session, dossier, "received", now)
         receipt = Receipt(dossier.id, code, now, due, [i.id for i in opened])
         uow.commit()
     return receipt
@@ -365,21 +462,21 @@ def receive_dossier(
 
 def _can_work(officer: Officer, item: WorkItem) -> None:
     if item.agency_id != officer.agency_id:
-        raise Forbidden("this step belongs to another agency")
+        raise Forbidden("Bước xử lý này thuộc cơ quan khác")
     if not officer.has_role(item.role):
-        raise Forbidden(f"this step needs the role '{item.role}'")
+        raise Forbidden(f'Bước xử lý này dành cho vai trò "{ROLE_LABELS.get(item.role, item.role)}"')
 
 
 def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> None:
     """Take an open pool item into the officer's own inbox."""
     require_aware(now)
-    with use_case(ctx, "claiming") as uow:
+    with use_case(ctx, "Nhận xử lý") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         item = _work_item(session, work_item_id)
         _can_work(officer, item)
         if not item.is_open:
-            raise Conflict("this step is already completed")
+            raise Conflict("Bước xử lý này đã hoàn thành")
         if item.assignee_id == officer.id:
             return
         # A conditional update, so two officers clicking at once cannot both get the item.
@@ -390,7 +487,7 @@ def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> No
             .execution_options(synchronize_session=False)
         ).rowcount
         if taken != 1:
-            raise Conflict("this step was already claimed by another officer")
+            raise Conflict("Bước xử lý này đã được cán bộ khác nhận xử lý")
         dossier = session.get(Dossier, item.dossier_id)
         record_event(session, dossier, "claimed", officer.id, now, work_item_id=item.id)
         uow.commit()
@@ -399,15 +496,15 @@ def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> No
 def unclaim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> None:
     """Put a claimed item back into the pool."""
     require_aware(now)
-    with use_case(ctx, "releasing") as uow:
+    with use_case(ctx, "Trả lại bước xử lý") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         item = _work_item(session, work_item_id)
         _can_work(officer, item)
         if not item.is_open:
-            raise Conflict("this step is already completed")
+            raise Conflict("Bước xử lý này đã hoàn thành")
         if item.assignee_id != officer.id:
-            raise Forbidden("only the officer who claimed this step can release it")
+            raise Forbidden("Chỉ cán bộ đã nhận bước xử lý này mới được trả lại bước này về danh sách chung")
         item.assignee_id = None
         item.claimed_at = None
         dossier = session.get(Dossier, item.dossier_id)
@@ -418,14 +515,16 @@ def unclaim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> 
 def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id: int, now: datetime) -> None:
     """A supervisor moves an open item of their agency to another officer (e.g. sick leave)."""
     require_aware(now)
-    with use_case(ctx, "reassigning") as uow:
+    with use_case(ctx, "Chuyển người xử lý") as uow:
         session = uow.session
         supervisor = _officer(session, supervisor_id)
         item = _work_item(session, work_item_id)
         if not supervisor.has_role("supervisor") or supervisor.agency_id != item.agency_id:
-            raise Forbidden("only a supervisor of the agency holding the step can reassign it")
+            raise Forbidden(
+                "Chỉ cán bộ giám sát của cơ quan đang giữ bước xử lý này mới được chuyển người xử lý"
+            )
         if not item.is_open:
-            raise Conflict("this step is already completed")
+            raise Conflict("Bước xử lý này đã hoàn thành")
         target = _officer(session, to_officer_id)
         _can_work(target, item)
         previous = item.assignee_id
@@ -458,20 +557,23 @@ def _complete_in(
     """Complete one step inside the caller's transaction."""
     _can_work(officer, item)
     if not item.is_open:
-        raise Conflict("this step was already completed; reload the inbox")
+        raise Conflict("Bước xử lý này đã hoàn thành; vui lòng tải lại danh sách công việc")
     if item.assignee_id not in (None, officer.id):
-        raise Forbidden("this step is claimed by another officer")
+        raise Forbidden("Bước xử lý này đang do cán bộ khác xử lý")
     dossier = session.get(Dossier, item.dossier_id)
     if dossier.status not in OPEN_STATUSES:
-        raise Conflict(f"dossier {dossier.code} is already {dossier.status}")
+        raise Conflict(
+            f'Hồ sơ {dossier.code} đã kết thúc ("{STATUS_LABELS[dossier.status]}"), không thể xử lý tiếp'
+        )
     compiled = compiled_process(ctx, session, dossier.process_version_id)
     step = compiled.model.steps[item.task_id]
     allowed = step.outcome_values()
+    choices = ", ".join(f'"{o.label}"' for o in step.outcomes if o.value is not None)
     if outcome is None and step.needs_outcome:
-        raise InvalidInput(f"step '{step.name}' needs an outcome: one of {', '.join(allowed)}", "outcome")
+        raise InvalidInput(f'Bước "{step.name}" cần chọn kết quả xử lý: {choices}', "outcome")
     if outcome is not None and step.outcomes and outcome not in allowed and step.needs_outcome:
         raise InvalidInput(
-            f"outcome '{outcome}' is not possible here; choose one of {', '.join(allowed)}", "outcome"
+            f'Kết quả xử lý "{outcome}" không áp dụng cho bước này; chọn một trong: {choices}', "outcome"
         )
     workflow = wf.load_state(dossier.workflow_state, compiled)
     task_data = dict(data or {})
@@ -480,7 +582,7 @@ def _complete_in(
         wf.run_user_task(workflow, item.task_uuid, task_data)
     except LookupError as exc:
         raise Conflict(
-            f"step '{item.task_name}' is no longer waiting; run `motcua check` on {dossier.code}"
+            f'Bước "{item.task_name}" không còn chờ xử lý; cần chạy `motcua check` cho hồ sơ {dossier.code}'
         ) from exc
     item.completed_at = now
     item.completed_by_id = officer.id
@@ -517,20 +619,39 @@ def complete(
     outcome: str | None = None,
     comment: str | None = None,
     data: dict[str, Any] | None = None,
+    uploads: Sequence[Upload] = (),
 ) -> Completion:
     """Complete a step with its outcome; the workflow advances and the next steps are projected."""
     require_aware(now)
+    data = check_data(data)
+    check_text(outcome, "outcome")
+    check_text(comment, "comment")
     if outcome in ("supplement", "refuse"):
-        raise InvalidInput("use request_supplement or refuse for this outcome, which need reasons", "outcome")
-    with use_case(ctx, "completing") as uow:
+        raise InvalidInput(
+            "Yêu cầu bổ sung và từ chối được ghi nhận bằng chức năng riêng, kèm theo lý do", "outcome"
+        )
+    with use_case(ctx, "Hoàn thành bước xử lý") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         item = _work_item(session, work_item_id)
         if item.kind == "supplement":
-            raise InvalidInput("the supplement arrives through resume at the desk", "work_item")
+            raise InvalidInput(
+                "Bước chờ bổ sung kết thúc khi Bộ phận Một cửa tiếp nhận hồ sơ bổ sung", "work_item"
+            )
         if item.kind == "return":
-            raise InvalidInput("a result is handed over through return_result", "work_item")
+            raise InvalidInput("Bước trả kết quả được hoàn thành bằng chức năng Trả kết quả", "work_item")
         dossier, opened = _complete_in(ctx, session, item, officer, outcome, comment, data, now)
+        for upload in uploads:
+            attachments.store(
+                ctx.settings,
+                session,
+                dossier_id=dossier.id,
+                kind="result",
+                upload=upload,
+                officer_id=officer.id,
+                now=now,
+                work_item_id=item.id,
+            )
         result = Completion(dossier.code, dossier.status, [i.id for i in opened])
         uow.commit()
     return result
@@ -541,18 +662,23 @@ def request_supplement(
 ) -> Completion:
     """Yêu cầu bổ sung: ask for every missing document at once; the dossier's clock stops."""
     require_aware(now)
+    check_text(reason, "reason")
+    for entry in missing:
+        check_text(entry, "missing")
     missing = [m.strip() for m in missing if m and m.strip()]
     if not missing:
-        raise InvalidInput("list every missing or incorrect document (all at once)", "missing")
+        raise InvalidInput(
+            "Liệt kê đầy đủ một lần các giấy tờ còn thiếu hoặc chưa đúng cần bổ sung", "missing"
+        )
     if not reason or not reason.strip():
-        raise InvalidInput("give the reason for the request", "reason")
-    with use_case(ctx, "requesting a supplement") as uow:
+        raise InvalidInput("Nêu rõ lý do yêu cầu bổ sung", "reason")
+    with use_case(ctx, "Yêu cầu bổ sung") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         item = _work_item(session, work_item_id)
         dossier, opened = _complete_in(ctx, session, item, officer, "supplement", reason, None, now)
         if not any(i.kind == "supplement" for i in opened):
-            raise InvalidInput(f"step '{item.task_name}' cannot request a supplement", "outcome")
+            raise InvalidInput(f'Bước "{item.task_name}" không được yêu cầu bổ sung hồ sơ', "outcome")
         session.add(
             Suspension(
                 dossier_id=dossier.id,
@@ -566,6 +692,9 @@ def request_supplement(
         record_event(
             session, dossier, "supplement_requested", officer.id, now, missing=missing, reason=reason
         )
+        notifications.notify_applicant(
+            ctx, session, dossier, "supplement", now, key=str(item.id), missing=missing, reason=reason
+        )
         result = Completion(dossier.code, dossier.status, [i.id for i in opened])
         uow.commit()
     return result
@@ -576,18 +705,23 @@ def resume(
 ) -> Completion:
     """The supplement arrived at the desk: end the suspension and restart (or resume) the clock."""
     require_aware(now)
-    with use_case(ctx, "recording the supplement") as uow:
+    check_text(note, "note")
+    with use_case(ctx, "Tiếp nhận hồ sơ bổ sung") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         dossier = dossier_by_code(session, dossier_code)
+        if not officer.has_role("desk") or officer.agency_id != dossier.agency_id:
+            raise Forbidden("Hồ sơ bổ sung được tiếp nhận tại Bộ phận Một cửa của cơ quan đã tiếp nhận hồ sơ")
         if dossier.status != "supplement":
-            raise Conflict(f"dossier {dossier.code} is not waiting for a supplement")
+            raise Conflict(f"Hồ sơ {dossier.code} không ở trạng thái chờ bổ sung")
         item = next((i for i in _open_items(session, dossier) if i.kind == "supplement"), None)
         suspension = session.scalars(
             select(Suspension).where(Suspension.dossier_id == dossier.id, Suspension.ended_at.is_(None))
         ).first()
         if item is None or suspension is None:
-            raise Conflict(f"dossier {dossier.code} has no open supplement request; run `motcua check`")
+            raise Conflict(
+                f"Hồ sơ {dossier.code} không có yêu cầu bổ sung nào đang mở; cần chạy `motcua check`"
+            )
         paused = ctx.calendar.working_hours_between(suspension.started_at, now)
         suspension.ended_at = now
         suspension.ended_by_id = officer.id
@@ -631,9 +765,10 @@ def _set_due(dossier: Dossier, due: datetime) -> None:
 def refuse(ctx: Context, work_item_id: int, officer_id: int, *, reason: str, now: datetime) -> Completion:
     """Từ chối: the dossier is not granted; it goes back through the desk with the reasons."""
     require_aware(now)
+    check_text(reason, "reason")
     if not reason or not reason.strip():
-        raise InvalidInput("a refusal must state its reasons", "reason")
-    with use_case(ctx, "refusing") as uow:
+        raise InvalidInput("Từ chối hồ sơ phải nêu rõ lý do", "reason")
+    with use_case(ctx, "Từ chối hồ sơ") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         item = _work_item(session, work_item_id)
@@ -652,13 +787,15 @@ def return_result(
     """Trả kết quả: the desk hands the result (or the refusal) over; the dossier is finished."""
     require_aware(now)
     if not collected_by or not collected_by.strip():
-        raise InvalidInput("record who collected the result", "collected_by")
-    with use_case(ctx, "returning the result") as uow:
+        raise InvalidInput("Ghi rõ người nhận kết quả", "collected_by")
+    check_text(collected_by, "collected_by")
+    with use_case(ctx, "Trả kết quả") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         item = _work_item(session, work_item_id)
+        _can_work(officer, item)
         if item.kind != "return":
-            raise InvalidInput(f"step '{item.task_name}' is not the hand-over of the result", "work_item")
+            raise InvalidInput(f'Bước "{item.task_name}" không phải bước trả kết quả', "work_item")
         dossier = session.get(Dossier, item.dossier_id)
         dossier.returned_at = now
         dossier.returned_to = collected_by.strip()
@@ -672,18 +809,22 @@ def return_result(
 def withdraw(ctx: Context, dossier_code: str, officer_id: int, *, reason: str, now: datetime) -> None:
     """Dừng giải quyết: the applicant withdraws before a decision; the workflow is cancelled."""
     require_aware(now)
+    check_text(reason, "reason")
     if not reason or not reason.strip():
-        raise InvalidInput("record the applicant's reason for withdrawing", "reason")
-    with use_case(ctx, "withdrawing") as uow:
+        raise InvalidInput("Ghi rõ lý do người nộp xin rút hồ sơ", "reason")
+    with use_case(ctx, "Rút hồ sơ") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         if not officer.has_role("desk"):
-            raise Forbidden("withdrawals are recorded at the one-stop desk")
+            raise Forbidden("Việc rút hồ sơ do Bộ phận Một cửa ghi nhận")
         dossier = dossier_by_code(session, dossier_code)
         if officer.agency_id != dossier.agency_id:
-            raise Forbidden("this dossier was received by another agency")
+            raise Forbidden("Hồ sơ này do cơ quan khác tiếp nhận")
         if dossier.status not in OPEN_STATUSES or dossier.status == "result_ready":
-            raise Conflict(f"dossier {dossier.code} can no longer be withdrawn ({dossier.status})")
+            raise Conflict(
+                f'Hồ sơ {dossier.code} đang ở trạng thái "{STATUS_LABELS[dossier.status]}", '
+                "không thể rút hồ sơ được nữa"
+            )
         compiled = compiled_process(ctx, session, dossier.process_version_id)
         workflow = wf.load_state(dossier.workflow_state, compiled)
         wf.cancel(workflow)
@@ -708,43 +849,63 @@ def move_appointment(
 ) -> None:
     """Hẹn lại ngày trả kết quả: move the appointment once (the apology case)."""
     require_aware(now)
+    check_text(reason, "reason")
     require_aware(new_due, "new_due")
     if not reason or not reason.strip():
-        raise InvalidInput("state the reason for the delay", "reason")
-    with use_case(ctx, "moving the appointment") as uow:
+        raise InvalidInput("Nêu rõ lý do chậm trễ", "reason")
+    with use_case(ctx, "Hẹn lại ngày trả kết quả") as uow:
         session = uow.session
         officer = _officer(session, officer_id)
         dossier = dossier_by_code(session, dossier_code)
         if not (officer.has_role("desk") or officer.has_role("leader")):
-            raise Forbidden("the appointment is moved by the desk or the agency's leader")
+            raise Forbidden("Chỉ Bộ phận Một cửa hoặc Lãnh đạo cơ quan mới được hẹn lại ngày trả kết quả")
         holders = {dossier.agency_id} | {i.agency_id for i in _open_items(session, dossier)}
         if officer.agency_id not in holders:
             raise Forbidden(
-                "only the receiving agency or the agency holding the dossier can move its appointment"
+                "Chỉ cơ quan tiếp nhận hoặc cơ quan đang giải quyết hồ sơ mới được hẹn lại ngày trả kết quả"
             )
-        if dossier.status not in OPEN_STATUSES:
-            raise Conflict(f"dossier {dossier.code} is already finished")
-        if dossier.appointment_moved_at is not None:
-            raise Conflict(
-                f"the appointment of {dossier.code} was already moved on "
-                f"{dossier.appointment_moved_at.astimezone(ctx.calendar.tz):%d/%m/%Y}; "
-                "it can be moved only once"
-            )
-        if new_due <= now or (dossier.due_at is not None and new_due <= dossier.due_at):
-            raise InvalidInput(
-                "the new appointment must be later than now and than the current one", "new_due"
-            )
-        previous = dossier.due_at
-        _set_due(dossier, new_due)
-        dossier.appointment_moved_at = now
-        record_event(
-            session,
-            dossier,
-            "appointment_moved",
-            officer.id,
-            now,
-            previous_due_at=previous.isoformat() if previous else None,
-            due_at=new_due.isoformat(),
-            reason=reason,
-        )
+        _move_appointment_in(ctx, session, dossier, officer, new_due=new_due, reason=reason, now=now)
         uow.commit()
+
+
+def _move_appointment_in(
+    ctx: Context,
+    session: Session,
+    dossier: Dossier,
+    officer: Officer,
+    *,
+    new_due: datetime,
+    reason: str,
+    now: datetime,
+) -> datetime | None:
+    """Move the appointment inside the caller's transaction: once only, later than now and than before.
+
+    Both move_appointment and the apology letter's issue go through here, so the once-only
+    rule lives in one place. Returns the previous due time.
+    """
+    if dossier.status not in OPEN_STATUSES:
+        raise Conflict(f"Hồ sơ {dossier.code} đã kết thúc, không thể hẹn lại ngày trả kết quả")
+    if dossier.appointment_moved_at is not None:
+        raise Conflict(
+            f"Hồ sơ {dossier.code} đã được hẹn lại ngày trả kết quả vào ngày "
+            f"{dossier.appointment_moved_at.astimezone(ctx.calendar.tz):%d/%m/%Y}; "
+            "mỗi hồ sơ chỉ được hẹn lại một lần"
+        )
+    if new_due <= now or (dossier.due_at is not None and new_due <= dossier.due_at):
+        raise InvalidInput(
+            "Ngày hẹn trả kết quả mới phải sau thời điểm hiện tại và sau ngày hẹn hiện tại", "new_due"
+        )
+    previous = dossier.due_at
+    _set_due(dossier, new_due)
+    dossier.appointment_moved_at = now
+    record_event(
+        session,
+        dossier,
+        "appointment_moved",
+        officer.id,
+        now,
+        previous_due_at=previous.isoformat() if previous else None,
+        due_at=new_due.isoformat(),
+        reason=reason,
+    )
+    return previous

@@ -42,6 +42,20 @@ class InvalidInput(DomainError):
         self.field = field
 
 
+class TooLarge(DomainError):
+    """An upload over the size cap."""
+
+    code = "too_large"
+    http_status = 413
+
+
+class Unauthenticated(DomainError):
+    """No valid credentials (wrong password, missing or revoked token)."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
 class NoActiveVersion(DomainError):
     code = "no_active_version"
     http_status = 409

@@ -15,6 +15,7 @@ from engine.bpmn_check import check_bpmn
 from engine.context import Context
 from engine.errors import InvalidInput, InvalidProcess
 from engine.procedure_model import ALL_ROLES
+from engine.versions import add_version, make_active, was_approved
 from engine.workflow_state import sha256_of
 from models import Agency, Officer, Procedure, ProcessVersion
 from models.catalogue import AGENCY_LEVELS
@@ -37,9 +38,9 @@ def _read_toml(path: Path) -> dict:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
-        raise InvalidInput(f"{path.name}: file not found") from exc
+        raise InvalidInput(f"{path.name}: không tìm thấy tệp") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path.name}: {exc}") from exc
+        raise InvalidInput(f"{path.name}: tệp TOML không hợp lệ: {exc}") from exc
 
 
 def load_organisation(session: Session, path: Path, password: str = DEMO_PASSWORD) -> LoadReport:
@@ -50,7 +51,8 @@ def load_organisation(session: Session, path: Path, password: str = DEMO_PASSWOR
     for entry in doc.get("agency", []):
         if entry.get("level") not in AGENCY_LEVELS:
             raise InvalidInput(
-                f"{path.name}: agency {entry.get('code')}: level must be one of {AGENCY_LEVELS}"
+                f"{path.name}: cơ quan {entry.get('code')}: cấp (level) phải là một trong: "
+                f"{', '.join(AGENCY_LEVELS)}"
             )
         agency = by_code.get(entry["code"])
         if agency is None:
@@ -64,17 +66,23 @@ def load_organisation(session: Session, path: Path, password: str = DEMO_PASSWOR
         parent = entry.get("parent")
         if parent:
             if parent not in by_code:
-                raise InvalidInput(f"{path.name}: agency {entry['code']}: parent {parent} is not listed")
+                raise InvalidInput(
+                    f"{path.name}: cơ quan {entry['code']}: cơ quan cấp trên {parent} "
+                    "không có trong danh sách"
+                )
             by_code[entry["code"]].parent_id = by_code[parent].id
     users = {o.username: o for o in session.scalars(select(Officer))}
     hashed = generate_password_hash(password)
     for entry in doc.get("officer", []):
         unknown = [r for r in entry.get("roles", []) if r not in ALL_ROLES]
         if unknown:
-            raise InvalidInput(f"{path.name}: officer {entry['username']}: unknown roles {unknown}")
+            raise InvalidInput(
+                f"{path.name}: cán bộ {entry['username']}: vai trò không xác định: {', '.join(unknown)}; "
+                f"vai trò hợp lệ: {', '.join(ALL_ROLES)}"
+            )
         if entry["agency"] not in by_code:
             raise InvalidInput(
-                f"{path.name}: officer {entry['username']}: agency {entry['agency']} is not listed"
+                f"{path.name}: cán bộ {entry['username']}: cơ quan {entry['agency']} không có trong danh sách"
             )
         officer = users.get(entry["username"])
         if officer is None:
@@ -100,7 +108,8 @@ def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: i
         owner = agencies.get(entry["owner_agency"])
         if owner is None:
             raise InvalidInput(
-                f"{path.name}: procedure {entry['code']}: agency {entry['owner_agency']} unknown"
+                f"{path.name}: thủ tục {entry['code']}: cơ quan giải quyết {entry['owner_agency']} "
+                "không có trong danh sách cơ quan"
             )
         procedure = session.scalars(select(Procedure).where(Procedure.code == entry["code"])).one_or_none()
         if procedure is None:
@@ -110,7 +119,8 @@ def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: i
         legal = entry["legal_time"]
         if legal.get("unit") not in ("days", "hours"):
             raise InvalidInput(
-                f"{path.name}: procedure {entry['code']}: legal_time.unit must be days or hours"
+                f"{path.name}: thủ tục {entry['code']}: legal_time.unit phải là days (ngày làm việc) "
+                "hoặc hours (giờ làm việc)"
             )
         procedure.name = entry["name"]
         procedure.field = entry["field"]
@@ -127,6 +137,10 @@ def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: i
         decision_date = entry.get("decision_date")
         if isinstance(decision_date, str):
             decision_date = date.fromisoformat(decision_date)
+        if was_approved(session, procedure, text):
+            # A file whose text was approved before (loaded earlier, or approved in the catalogue and
+            # exported) is not news: loading it again must not undo a later approval.
+            continue
         if activate_version(
             session,
             procedure,
@@ -165,30 +179,25 @@ def activate_version(
     result = check_bpmn(bpmn_xml, filename=filename, legal_hours=procedure.legal_hours(hours_per_day))
     if not result.ok:
         lines = "\n".join(str(p) for p in result.problems)
-        raise InvalidProcess(f"{filename} does not validate:\n{lines}", result.problems)
+        raise InvalidProcess(f"Quy trình {filename} không hợp lệ:\n{lines}", result.problems)
     if not decision_number:
-        raise InvalidInput(f"{filename}: an approved version needs its approval decision number", "decision")
-    numbers = session.scalars(
-        select(ProcessVersion.number).where(ProcessVersion.procedure_id == procedure.id)
-    )
-    if current is not None:
-        current.status = "retired"
-    session.add(
-        ProcessVersion(
-            procedure_id=procedure.id,
-            number=max(numbers, default=0) + 1,
-            bpmn_xml=bpmn_xml,
-            sha256=digest,
-            process_id=result.model.process_id,
-            status="active",
-            decision_number=decision_number,
-            decision_date=decision_date,
-            approved_by_id=approved_by_id,
-            approved_at=now,
-            created_at=now,
+        raise InvalidInput(
+            f"{filename}: phiên bản quy trình được áp dụng phải có số quyết định phê duyệt", "decision"
         )
+    # The one activation path, shared with approval in the catalogue and `motcua bpmn import`.
+    version = add_version(
+        session,
+        procedure,
+        bpmn_xml,
+        process_id=result.model.process_id,
+        action="imported",
+        officer_id=approved_by_id,
+        now=now,
+        note=f"Nạp từ tệp {filename}",
+        decision_number=decision_number,
+        decision_date=decision_date,
     )
-    session.flush()
+    make_active(session, version, approved_by_id, now)
     return True
 
 

@@ -15,20 +15,21 @@ from lxml import etree
 
 from engine.bpmn_xml import BPMN_NS, MC_NS, NSMAP, local_name
 
-# Roles that can own a lane (and so a step); other roles work outside the flow.
-STEP_ROLES = {
+# What officers see for each role, in messages and in the web app.
+ROLE_LABELS = {
     "desk": "Bộ phận Một cửa",
-    "head": "Trưởng phòng",
+    "head": "Lãnh đạo phòng",
     "specialist": "Chuyên viên",
     "leader": "Lãnh đạo cơ quan",
     "clerk": "Văn thư",
-}
-OTHER_ROLES = {
     "supervisor": "Giám sát",
-    "process_owner": "Người xây dựng quy trình",
-    "approver": "Người phê duyệt quy trình",
+    "process_owner": "Quản lý quy trình",
+    "approver": "Phê duyệt quy trình",
     "admin": "Quản trị hệ thống",
 }
+# Roles that can own a lane (and so a step); other roles work outside the flow.
+STEP_ROLES = {role: ROLE_LABELS[role] for role in ("desk", "head", "specialist", "leader", "clerk")}
+OTHER_ROLES = {role: ROLE_LABELS[role] for role in ("supervisor", "process_owner", "approver", "admin")}
 ALL_ROLES = {**STEP_ROLES, **OTHER_ROLES}
 STEP_KINDS = ("supplement", "return")
 
@@ -312,6 +313,7 @@ def read_model(root: etree._Element) -> ProcedureModel:
 __all__ = [
     "ALL_ROLES",
     "NSMAP",
+    "ROLE_LABELS",
     "STEP_KINDS",
     "STEP_ROLES",
     "Outcome",

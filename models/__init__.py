@@ -10,21 +10,30 @@ from models.dossier import (
     Suspension,
     WorkItem,
 )
+from models.notification import Notification
 from models.session import UnitOfWork, create_db_engine, make_session_factory
+from models.sla import ApologyLetter, SchedulerHeartbeat, SchedulerLease, SlaAlert
+from models.versioning import ProcessVersionEvent
 from models.web import ApiToken, Rating
 
 __all__ = [
     "Agency",
     "ApiToken",
+    "ApologyLetter",
     "Attachment",
     "Base",
     "Dossier",
     "DossierEvent",
     "DossierSequence",
+    "Notification",
     "Officer",
     "Procedure",
     "ProcessVersion",
+    "ProcessVersionEvent",
     "Rating",
+    "SchedulerHeartbeat",
+    "SchedulerLease",
+    "SlaAlert",
     "Suspension",
     "UnitOfWork",
     "WorkItem",

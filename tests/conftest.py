@@ -7,6 +7,7 @@ every database test on PostgreSQL as well; `.ci/run` does.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -90,8 +91,16 @@ def make_ctx(backend: str, tmp_path: Path, request: pytest.FixtureRequest):  # t
         return ctx
 
     yield factory
-    for ctx in created:
-        ctx.db.dispose()
+    try:
+        # Whatever a test did through the service functions must leave every dossier consistent.
+        if created and request.node.get_closest_marker("corrupts") is None:
+            from engine.consistency import check_all
+
+            report = check_all(created[0])
+            assert report.ok, "\n".join(report.lines())
+    finally:
+        for ctx in created:
+            ctx.db.dispose()
 
 
 @pytest.fixture
@@ -127,3 +136,71 @@ def open_items(ctx: Context, dossier_id: int) -> list[WorkItem]:
                 .order_by(WorkItem.id)
             )
         )
+
+
+# ---------------------------------------------------------------------------
+# web
+
+
+class Clock:
+    """A settable clock for the web app (the app reads it on every request)."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The web app's clock, starting on a working Monday morning."""
+    return Clock(at("2026-11-23 08:00"))
+
+
+@pytest.fixture
+def app(make_ctx, clock: Clock, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The web app on the test's database, with CSRF on and rate limits off unless a test enables them."""
+    from web import create_app
+
+    application = create_app(
+        ctx=make_ctx(attachments_dir=str(tmp_path / "attachments")),
+        test_config={"TESTING": True, "SECRET_KEY": "test-secret", "MOTCUA_CLOCK": clock, "RATELIMIT_ENABLED": False},
+    )
+    yield application
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
+
+
+class WebClient:
+    """A Flask test client that signs in and sends forms with their CSRF token."""
+
+    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+        self.app = app
+        self.http = app.test_client()
+
+    def csrf(self, page: str = "/dang-nhap") -> str:
+        found = CSRF_FIELD.search(self.http.get(page).get_data(as_text=True))
+        assert found, f"no CSRF token on {page}"
+        return found.group(1)
+
+    def login(self, username: str, password: str = "motcua-demo"):  # type: ignore[no-untyped-def]
+        return self.http.post(
+            "/dang-nhap", data={"csrf_token": self.csrf(), "username": username, "password": password}
+        )
+
+    def get(self, url: str, **kwargs):  # type: ignore[no-untyped-def]
+        return self.http.get(url, **kwargs)
+
+    def post(self, url: str, data: dict | None = None, page: str = "/tra-cuu", **kwargs):  # type: ignore[no-untyped-def]
+        """POST a form with a valid CSRF token (taken from any page that renders one)."""
+        payload = dict(data or {})
+        payload.setdefault("csrf_token", self.csrf(page))
+        return self.http.post(url, data=payload, **kwargs)
+
+
+@pytest.fixture
+def web(app) -> WebClient:  # type: ignore[no-untyped-def]
+    """A browser-like client of the web app."""
+    return WebClient(app)

@@ -8,6 +8,7 @@ sits in the modified text.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -145,7 +146,7 @@ def test_malformed_xml_is_reported_at_its_line_and_yields_no_model() -> None:
     [problem] = result.problems
     assert problem.line == line_of(text, 'id="Task_Sign"')
     assert problem.name == "document"
-    assert problem.message.startswith("malformed XML: ")
+    assert problem.message.startswith("XML sai cú pháp: ")
     assert "'<'" in problem.message
     assert result.model is None
 
@@ -184,21 +185,21 @@ def test_doctype_with_entities_is_refused_before_parsing(doctype: str, reference
             line_of(text, "<!DOCTYPE"),
             "",
             "document",
-            "DOCTYPE and entity declarations are not allowed",
+            "không được phép khai báo DOCTYPE hoặc thực thể (entity)",
         )
     ]
     assert result.model is None
     assert elapsed < 1.0  # 10**9 "lol"s expanded would take gigabytes and far longer
     with pytest.raises(XmlRejected) as info:
         parse_bpmn_xml(text)
-    assert info.value.problem.message == "DOCTYPE and entity declarations are not allowed"
+    assert info.value.problem.message == "không được phép khai báo DOCTYPE hoặc thực thể (entity)"
 
 
 def test_doctype_in_a_utf16_document_is_refused_like_in_utf8() -> None:
     text = replace_once(BIRTH, 'encoding="UTF-8"', 'encoding="UTF-16"')
     text = replace_once(text, "?>\n", '?>\n<!DOCTYPE bpmn:definitions [\n  <!ENTITY small "chữ">\n]>\n')
     result = check(text.encode("utf-16"))
-    assert [p.message for p in result.problems] == ["DOCTYPE and entity declarations are not allowed"]
+    assert [p.message for p in result.problems] == ["không được phép khai báo DOCTYPE hoặc thực thể (entity)"]
 
 
 def test_entity_reference_in_a_utf16_document_is_reported_not_raised() -> None:
@@ -213,7 +214,7 @@ def test_file_over_the_size_limit_is_refused_and_one_at_the_limit_is_not() -> No
     size = len(BIRTH.encode("utf-8"))
     refused = check(BIRTH, max_bytes=size - 1)
     assert refused.problems == [
-        Problem(FILENAME, 1, "", "document", f"file is {size} bytes; the limit is {size - 1} bytes")
+        Problem(FILENAME, 1, "", "document", f"tệp có {size} byte, vượt quá giới hạn {size - 1} byte")
     ]
     assert refused.model is None
     assert check(BIRTH, max_bytes=size).ok
@@ -222,7 +223,7 @@ def test_file_over_the_size_limit_is_refused_and_one_at_the_limit_is_not() -> No
 def test_unknown_bpmn_element_is_a_schema_error_at_its_line() -> None:
     text = replace_once(BIRTH, FIRST_FLOW, '    <bpmn:frobnicate id="Frob_1"/>\n' + FIRST_FLOW)
     result = check(text)
-    problem = the_problem(result, "Frob_1", "schema: ")
+    problem = the_problem(result, "Frob_1", "lược đồ BPMN: ")
     assert "frobnicate': This element is not expected" in problem.message
     assert problem.line == line_of(text, 'id="Frob_1"')
     assert problem.name == "frobnicate"
@@ -232,7 +233,7 @@ def test_unknown_attribute_is_a_schema_error_naming_the_attribute_at_its_line() 
     text = replace_once(BIRTH, SIGN_OPEN, SIGN_OPEN.replace(" id=", ' foo="bar" id='))
     result = check(text)
     assert len(result.problems) == 1
-    problem = the_problem(result, "Task_Sign", "schema: ")
+    problem = the_problem(result, "Task_Sign", "lược đồ BPMN: ")
     assert "The attribute 'foo' is not allowed" in problem.message
     assert problem.line == line_of(text, 'id="Task_Sign"')
     assert problem.name == "Ký giấy khai sinh"
@@ -246,12 +247,14 @@ def test_several_problems_are_all_reported_in_line_order() -> None:
     text = replace_once(text, SIGN_SLA, "")
     text = replace_once(text, '<mc:lane role="leader"/>', '<mc:lane role="boss"/>')
     result = check(text)
-    sla_message = 'user task needs <mc:sla hours="..." counted="true|false"/> in its extensionElements'
+    sla_message = (
+        'tác vụ người dùng cần có <mc:sla hours="..." counted="true|false"/> trong extensionElements'
+    )
     assert [(p.line, p.element_id, p.message) for p in result.problems] == [
         (
             line_of(text, 'role="boss"'),
             "Lane_Leader",
-            "role 'boss' is not known; use one of: desk, head, specialist, leader, clerk",
+            "vai trò 'boss' không hợp lệ; hãy dùng một trong: desk, head, specialist, leader, clerk",
         ),
         (line_of(text, 'id="Task_Receive"'), "Task_Receive", sla_message),
         (line_of(text, 'id="Task_Sign"'), "Task_Sign", sla_message),
@@ -264,7 +267,7 @@ def test_several_problems_are_all_reported_in_line_order() -> None:
 def test_user_task_outside_every_lane_is_reported() -> None:
     text = replace_once(BIRTH, "        <bpmn:flowNodeRef>Task_Sign</bpmn:flowNodeRef>\n", "")
     result = check(text)
-    problem = the_problem(result, "Task_Sign", "user task is not in a lane, so nobody would receive it")
+    problem = the_problem(result, "Task_Sign", "tác vụ người dùng không thuộc làn nào nên không ai nhận được")
     assert problem.line == line_of(text, 'id="Task_Sign"')
     assert len(result.problems) == 1
 
@@ -277,7 +280,7 @@ def test_lane_without_mc_lane_extension_is_reported() -> None:
         "",
     )
     result = check(text)
-    problem = the_problem(result, "Lane_Leader", 'lane needs <mc:lane role="..."/> in its extensionElements')
+    problem = the_problem(result, "Lane_Leader", 'làn cần có <mc:lane role="..."/> trong extensionElements')
     assert "urn:motcua:bpmn:1" in problem.message
     assert problem.line == line_of(text, 'id="Lane_Leader"')
     assert len(result.problems) == 1
@@ -287,7 +290,7 @@ def test_unknown_role_is_reported_on_the_lane_at_the_mc_lane_line() -> None:
     text = replace_once(BIRTH, '<mc:lane role="specialist"/>', '<mc:lane role="supervisor"/>')
     result = check(text)
     # supervisor is a real role, but not one that can own a lane.
-    problem = the_problem(result, "Lane_Specialist", "role 'supervisor' is not known")
+    problem = the_problem(result, "Lane_Specialist", "vai trò 'supervisor' không hợp lệ")
     assert problem.line == line_of(text, 'role="supervisor"')
     assert problem.name == "Công chức tư pháp - hộ tịch"
     assert len(result.problems) == 1
@@ -299,7 +302,7 @@ def test_unknown_role_is_reported_on_the_lane_at_the_mc_lane_line() -> None:
 def test_user_task_without_mc_sla_is_reported_at_the_task() -> None:
     text = replace_once(BIRTH, SIGN_SLA, "")
     result = check(text)
-    problem = the_problem(result, "Task_Sign", "user task needs <mc:sla")
+    problem = the_problem(result, "Task_Sign", "tác vụ người dùng cần có <mc:sla")
     assert problem.line == line_of(text, 'id="Task_Sign"')
     assert len(result.problems) == 1
 
@@ -317,9 +320,7 @@ def test_user_task_without_mc_sla_is_reported_at_the_task() -> None:
 def test_bad_allotted_hours_are_reported_at_the_sla_line(sla: str, shown: str) -> None:
     text = replace_once(BIRTH, SIGN_SLA, sla)
     result = check(text)
-    problem = the_problem(
-        result, "Task_Sign", f"allotted hours '{shown}' must be a number of working hours >= 0"
-    )
+    problem = the_problem(result, "Task_Sign", f"số giờ được giao '{shown}' phải là số giờ làm việc >= 0")
     assert problem.line == line_of(text, sla)
     assert len(result.problems) == 1
 
@@ -328,7 +329,7 @@ def test_bad_allotted_hours_are_reported_at_the_sla_line(sla: str, shown: str) -
 def test_non_finite_allotted_hours_are_refused(hours: str) -> None:
     text = replace_once(BIRTH, SIGN_SLA, f'<mc:sla hours="{hours}" counted="true"/>')
     result = check(text, legal_hours=8)
-    problem = the_problem(result, "Task_Sign", f"allotted hours '{hours}'")
+    problem = the_problem(result, "Task_Sign", f"số giờ được giao '{hours}'")
     assert problem.line == line_of(text, f'hours="{hours}"')
 
 
@@ -346,7 +347,7 @@ def test_nan_allotment_does_not_let_a_procedure_over_its_legal_time_pass() -> No
 def test_counted_flag_that_is_not_a_boolean_is_reported() -> None:
     text = replace_once(BIRTH, SIGN_SLA, '<mc:sla hours="2" counted="maybe"/>')
     result = check(text)
-    problem = the_problem(result, "Task_Sign", "counted='maybe' must be true or false")
+    problem = the_problem(result, "Task_Sign", "counted='maybe' phải là true hoặc false")
     assert problem.line == line_of(text, 'counted="maybe"')
 
 
@@ -354,7 +355,9 @@ def test_unknown_step_kind_is_reported_at_the_task() -> None:
     text = replace_once(BIRTH, '<mc:step kind="supplement"/>', '<mc:step kind="archive"/>')
     result = check(text)
     problem = the_problem(
-        result, "Task_WaitSupplement", "step kind 'archive' is not known; use one of: supplement, return"
+        result,
+        "Task_WaitSupplement",
+        "loại bước 'archive' không hợp lệ; hãy dùng một trong: supplement, return",
     )
     assert problem.line == line_of(text, 'id="Task_WaitSupplement"')
     assert len(result.problems) == 1
@@ -367,8 +370,8 @@ def test_script_task_and_its_embedded_script_are_refused() -> None:
     text = sign_task_as("scriptTask", "      <bpmn:script>import os</bpmn:script>\n")
     result = check(text)
     line = line_of(text, 'id="Task_Sign"')
-    refused = the_problem(result, "Task_Sign", "script tasks are not allowed")
-    embedded = the_problem(result, "Task_Sign", "embedded scripts are not allowed")
+    refused = the_problem(result, "Task_Sign", "không được dùng tác vụ script (script task)")
+    embedded = the_problem(result, "Task_Sign", "không được nhúng mã script vào sơ đồ")
     assert refused.line == embedded.line == line
     assert not result.ok
 
@@ -377,32 +380,260 @@ def test_service_task_is_refused() -> None:
     text = sign_task_as("serviceTask")
     result = check(text)
     problem = the_problem(
-        result, "Task_Sign", "service tasks are not allowed: a diagram cannot call services"
+        result,
+        "Task_Sign",
+        "không được dùng tác vụ dịch vụ (service task): sơ đồ không được gọi dịch vụ bên ngoài",
     )
     assert problem.line == line_of(text, 'id="Task_Sign"')
     assert len(result.problems) == 1
 
 
-def test_xhtml_script_in_extension_elements_is_refused_on_its_owner() -> None:
+def test_xhtml_script_in_extension_elements_is_refused_on_its_owner_at_its_line() -> None:
+    script = '<script xmlns="http://www.w3.org/1999/xhtml">alert(1)</script>'
+    text = replace_once(BIRTH, SIGN_SLA, SIGN_SLA + "\n        " + script)
+    result = check(text)
+    problem = the_problem(
+        result, "Task_Sign", "phần tử <script> (http://www.w3.org/1999/xhtml) không được phép"
+    )
+    assert problem.name == "Ký giấy khai sinh"
+    assert problem.line == line_of(text, script)
+    assert len(result.problems) == 1
+    assert result.unsafe == [problem]
+    assert not result.storable
+
+
+# ----- foreign content: what a browser could run ---------------------------------------------
+
+SIGN_EXTENSION = "\n        "
+DEFINITIONS_OPEN = '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"'
+
+
+def with_sign_extension(fragment: str) -> str:
+    """The birth sample with one more element in Task_Sign's extensionElements, on its own line."""
+    return replace_once(BIRTH, SIGN_SLA, SIGN_SLA + SIGN_EXTENSION + fragment)
+
+
+@pytest.mark.parametrize(
+    ("fragment", "message"),
+    [
+        (
+            '<div xmlns="http://www.w3.org/1999/xhtml" onclick="alert(1)">x</div>',
+            "phần tử mở rộng <div> thuộc không gian tên http://www.w3.org/1999/xhtml không được phép",
+        ),
+        (
+            '<svg xmlns="http://www.w3.org/2000/svg"><a href="#">x</a></svg>',
+            "phần tử mở rộng <svg> thuộc không gian tên http://www.w3.org/2000/svg không được phép",
+        ),
+        (
+            '<xsl:stylesheet xmlns:xsl="http://www.w3.org/1999/XSL/Transform" version="1.0"/>',
+            "phần tử mở rộng <stylesheet> thuộc không gian tên http://www.w3.org/1999/XSL/Transform "
+            "không được phép",
+        ),
+        (
+            '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="/etc/passwd" parse="text"/>',
+            "phần tử mở rộng <include> thuộc không gian tên http://www.w3.org/2001/XInclude không được phép",
+        ),
+        (
+            '<ext:widget xmlns:ext="urn:example:other-modeler" size="3"/>',
+            "phần tử mở rộng <widget> thuộc không gian tên lạ urn:example:other-modeler không được phép; "
+            "chỉ chấp nhận BPMN, DI và urn:motcua:bpmn:1",
+        ),
+        (
+            '<widget xmlns="">x</widget>',
+            "phần tử mở rộng <widget> thuộc không gian tên lạ (không có không gian tên) không được phép",
+        ),
+        (
+            '<camunda:script xmlns:camunda="http://camunda.org/schema/1.0/bpmn" scriptFormat="js">x</camunda:script>',
+            "phần tử <script> (http://camunda.org/schema/1.0/bpmn) không được phép",
+        ),
+        (
+            '<spiffworkflow:preScript xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core">'
+            "import os</spiffworkflow:preScript>",
+            "phần tử <preScript> (http://spiffworkflow.org/bpmn/schema/1.0/core) không được phép",
+        ),
+        ('<mc:IFrame src="https://example.org"/>', "phần tử <IFrame> (urn:motcua:bpmn:1) không được phép"),
+        ('<mc:object data="x"/>', "phần tử <object> (urn:motcua:bpmn:1) không được phép"),
+        ('<mc:embed src="x"/>', "phần tử <embed> (urn:motcua:bpmn:1) không được phép"),
+    ],
+    ids=[
+        "xhtml-div",
+        "svg",
+        "xslt",
+        "xinclude",
+        "unknown-namespace",
+        "no-namespace",
+        "camunda-script",
+        "spiff-prescript",
+        "iframe-any-case",
+        "object",
+        "embed",
+    ],
+)
+def test_foreign_extension_element_is_refused_at_its_line_on_the_owning_task(
+    fragment: str, message: str
+) -> None:
+    text = with_sign_extension(fragment)
+    result = check(text)
+    problem = the_problem(result, "Task_Sign", message)
+    assert problem.line == line_of(text, fragment)
+    # One problem for the foreign subtree; an element without a namespace is a schema error too.
+    assert [p for p in result.problems if not p.message.startswith("lược đồ BPMN: ")] == [problem]
+    assert result.unsafe == [problem]
+
+
+def test_foreign_element_nested_in_a_tolerated_extension_is_refused() -> None:
+    fragment = (
+        '<camunda:properties xmlns:camunda="http://camunda.org/schema/1.0/bpmn">'
+        '<h:a xmlns:h="http://www.w3.org/1999/xhtml" href="#">x</h:a></camunda:properties>'
+    )
+    text = with_sign_extension(fragment)
+    result = check(text)
+    problem = the_problem(
+        result, "Task_Sign", "phần tử mở rộng <a> thuộc không gian tên http://www.w3.org/1999/xhtml"
+    )
+    assert problem.line == line_of(text, fragment)
+    assert len(result.problems) == 1
+
+
+@pytest.mark.parametrize(
+    ("attribute", "message"),
+    [
+        (
+            'xmlns:h="http://www.w3.org/1999/xhtml" h:onclick="alert(1)"',
+            "thuộc tính {http://www.w3.org/1999/xhtml}onclick không được phép",
+        ),
+        (
+            'xmlns:h="http://www.w3.org/1999/xhtml" h:title="x"',
+            "thuộc tính {http://www.w3.org/1999/xhtml}title không được phép",
+        ),
+        (
+            'xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href="https://example.org"',
+            "thuộc tính {http://www.w3.org/1999/xlink}href không được phép",
+        ),
+        (
+            'xmlns:ext="urn:example:other-modeler" ext:onload="alert(1)"',
+            "thuộc tính {urn:example:other-modeler}onload không được phép",
+        ),
+        (
+            'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" camunda:formKey="JavaScript:alert(1)"',
+            "không được dùng địa chỉ javascript: (thuộc tính {http://camunda.org/schema/1.0/bpmn}formKey)",
+        ),
+        (
+            'xmlns:ext="urn:example:other-modeler" ext:link="java&#9;script:alert(1)"',
+            "không được dùng địa chỉ javascript: (thuộc tính {urn:example:other-modeler}link)",
+        ),
+    ],
+    ids=[
+        "xhtml-onclick",
+        "xhtml-any",
+        "xlink-href",
+        "event-handler-unknown-ns",
+        "javascript-url",
+        "javascript-tab",
+    ],
+)
+def test_dangerous_attribute_on_a_task_is_refused_at_the_task(attribute: str, message: str) -> None:
+    text = replace_once(BIRTH, SIGN_OPEN, SIGN_OPEN.replace(" id=", f" {attribute} id="))
+    result = check(text)
+    problem = the_problem(result, "Task_Sign", message)
+    assert problem.line == line_of(text, 'id="Task_Sign"')
+    assert result.problems == [problem]
+    assert result.unsafe == [problem]
+
+
+def test_attribute_of_an_unknown_namespace_on_a_task_is_kept_and_ignored() -> None:
     text = replace_once(
         BIRTH,
-        SIGN_SLA,
-        SIGN_SLA + '\n        <script xmlns="http://www.w3.org/1999/xhtml">alert(1)</script>',
+        SIGN_OPEN,
+        SIGN_OPEN.replace(" id=", ' xmlns:ext="urn:example:other-modeler" ext:priority="3" id='),
+    )
+    result = check(text, legal_hours=8)
+    assert result.problems == []
+    assert result.model.steps["Task_Sign"].hours == 2
+
+
+def test_javascript_url_in_a_documentation_text_is_refused() -> None:
+    text = replace_once(
+        BIRTH,
+        "Giải quyết ngay trong ngày tiếp nhận",
+        "Xem javascript:alert(document.cookie) ngay trong ngày tiếp nhận",
     )
     result = check(text)
     problem = the_problem(
-        result, "Task_Sign", "extension element script from http://www.w3.org/1999/xhtml is not allowed"
+        result,
+        "Process_BirthRegistration",
+        "không được dùng địa chỉ javascript: (trong nội dung của <documentation>)",
     )
-    assert problem.line == line_of(text, 'id="Task_Sign"')
-    assert len(result.problems) == 1
+    assert problem.line == line_of(text, "javascript:alert")
+    assert result.problems == [problem]
+
+
+def test_stylesheet_processing_instruction_is_refused() -> None:
+    pi = '<?xml-stylesheet type="text/xsl" href="https://example.org/x.xsl"?>'
+    text = replace_once(BIRTH, "?>\n", "?>\n" + pi + "\n")
+    result = check(text)
+    [problem] = result.problems
+    assert problem.message == "không được dùng chỉ thị xử lý <?xml-stylesheet?>"
+    assert problem.line == line_of(text, pi)
+    assert problem.name == "document"
+    assert result.unsafe == [problem]
+
+
+OTHER_MODELER_NAMESPACES = (
+    ' xmlns:camunda="http://camunda.org/schema/1.0/bpmn"'
+    ' xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"'
+    ' xmlns:modeler="http://camunda.org/schema/modeler/1.0"'
+    ' xmlns:bioc="http://bpmn.io/schema/bpmn/biocolor/1.0"'
+    ' xmlns:color="http://www.omg.org/spec/BPMN/non-normative/color/1.0"'
+    ' xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"'
+    ' modeler:executionPlatform="Camunda Platform" modeler:executionPlatformVersion="7.20.0"'
+)
+
+
+def test_diagram_from_another_modeler_with_harmless_extensions_is_accepted_as_it_is() -> None:
+    text = replace_once(BIRTH, DEFINITIONS_OPEN, DEFINITIONS_OPEN + OTHER_MODELER_NAMESPACES)
+    text = replace_once(
+        text,
+        SIGN_SLA,
+        SIGN_SLA
+        + '\n        <camunda:properties><camunda:property name="form" value="ky-giay"/></camunda:properties>'
+        + '\n        <zeebe:taskDefinition type="sign" retries="3"/>'
+        + "\n        <spiffworkflow:instructionsForEndUser>Ký số</spiffworkflow:instructionsForEndUser>",
+    )
+    text = replace_once(
+        text,
+        'bpmnElement="Task_Sign">',
+        'bpmnElement="Task_Sign" bioc:stroke="#1e88e5" color:background-color="#bbdefb">',
+    )
+    result = check(text, legal_hours=8)
+    assert result.problems == []
+    assert result.storable
+    plain = check(BIRTH, legal_hours=8).model
+    assert {k: replace(v, line=0) for k, v in result.model.steps.items()} == {
+        k: replace(v, line=0) for k, v in plain.steps.items()
+    }
+    assert result.model.longest_counted_hours == 7
+
+
+def test_script_task_is_refused_for_approval_but_storable_as_a_draft() -> None:
+    result = check(sign_task_as("scriptTask", "      <bpmn:script>import os</bpmn:script>\n"))
+    assert not result.ok
+    assert result.storable
+    assert result.unsafe == []
+
+
+def test_malformed_xml_is_not_storable() -> None:
+    result = check(BIRTH.replace("</bpmn:definitions>", ""))
+    assert not result.storable
+    assert result.unsafe == result.problems
 
 
 def test_condition_calling_import_is_refused() -> None:
     condition = "__import__('os').system('x')"
     text = replace_once(BIRTH, "outcome == 'refuse'", condition)
     result = check(text)
-    problem = the_problem(result, "Flow_Record_Refuse", f"condition '{condition}' is refused: call to")
-    assert "is not allowed" in problem.message
+    problem = the_problem(result, "Flow_Record_Refuse", f"điều kiện '{condition}' bị từ chối: ")
+    assert problem.message.endswith("không được gọi '__import__('os').system'")
     assert problem.line == line_of(text, 'id="Flow_Record_Refuse"')
     assert problem.name == "Từ chối"
     assert len(result.problems) == 1
@@ -420,7 +651,9 @@ def test_decision_flow_without_condition_is_refused() -> None:
     )
     result = check(text)
     problem = the_problem(
-        result, "Flow_Record_Refuse", "a flow leaving a decision needs a condition (or be the default flow)"
+        result,
+        "Flow_Record_Refuse",
+        "luồng đi ra từ cổng quyết định cần có điều kiện (hoặc là luồng mặc định)",
     )
     assert problem.line == line_of(text, 'id="Flow_Record_Refuse"')
     assert len(result.problems) == 1
@@ -448,7 +681,7 @@ def test_decision_flow_without_name_is_refused() -> None:
     text = replace_once(BIRTH, 'name="Từ chối" sourceRef="Gateway_Record"', 'sourceRef="Gateway_Record"')
     result = check(text)
     problem = the_problem(
-        result, "Flow_Record_Refuse", "a decision flow needs a name: it is the button the officer clicks"
+        result, "Flow_Record_Refuse", "luồng quyết định cần có tên: đó là nút cán bộ bấm để chọn"
     )
     assert problem.name == "sequenceFlow"
     assert problem.line == line_of(text, 'id="Flow_Record_Refuse"')
@@ -459,11 +692,11 @@ def test_sequence_flow_with_dangling_target_is_reported() -> None:
     text = replace_once(BIRTH, 'targetRef="Task_Return"/>', 'targetRef="Task_Nowhere"/>')
     result = check(text)
     problem = the_problem(
-        result, "Flow_Sign_Return", "targetRef 'Task_Nowhere' does not name an element of the process"
+        result, "Flow_Sign_Return", "targetRef 'Task_Nowhere' không trỏ tới phần tử nào của quy trình"
     )
     assert problem.line == line_of(text, 'id="Flow_Sign_Return"')
     # Its knock-on effect is reported too, on the element that lost its only incoming flow.
-    assert "has no incoming sequence flow" in messages_about(result, "Task_Return")
+    assert "không có luồng tuần tự nào đi vào" in messages_about(result, "Task_Return")
 
 
 def test_task_without_incoming_flow_is_reported_as_disconnected() -> None:
@@ -473,8 +706,8 @@ def test_task_without_incoming_flow_is_reported_as_disconnected() -> None:
     )
     text = with_extra_desk_tasks(elements, ["Task_Orphan"])
     result = check(text)
-    assert messages_about(result, "Task_Orphan") == ["has no incoming sequence flow"]
-    assert the_problem(result, "Task_Orphan", "no incoming").line == line_of(text, 'id="Task_Orphan"')
+    assert messages_about(result, "Task_Orphan") == ["không có luồng tuần tự nào đi vào"]
+    assert the_problem(result, "Task_Orphan", "đi vào").line == line_of(text, 'id="Task_Orphan"')
     assert len(result.problems) == 1
 
 
@@ -486,8 +719,8 @@ def test_tasks_in_a_loop_of_their_own_are_unreachable_from_the_start() -> None:
     text = with_extra_desk_tasks(elements, ["Task_IslandA", "Task_IslandB"])
     result = check(text)
     for task_id in ("Task_IslandA", "Task_IslandB"):
-        assert messages_about(result, task_id) == ["cannot be reached from the start event"]
-        problem = the_problem(result, task_id, "cannot be reached")
+        assert messages_about(result, task_id) == ["không thể đi tới từ sự kiện bắt đầu"]
+        problem = the_problem(result, task_id, "không thể đi tới")
         assert problem.line == line_of(text, f'id="{task_id}"')
     assert len(result.problems) == 2
 
@@ -503,7 +736,7 @@ def test_engine_reserved_ids_are_refused(old_id: str, reserved: str) -> None:
     problem = the_problem(
         result,
         reserved,
-        f"the id '{reserved}' is reserved by the engine; rename it (e.g. '{reserved}Event')",
+        f"mã '{reserved}' được hệ thống dành riêng; hãy đổi mã khác (ví dụ '{reserved}Event')",
     )
     assert problem.line == line_of(text, f'id="{reserved}"')
     assert len(result.problems) == 1
@@ -511,8 +744,8 @@ def test_engine_reserved_ids_are_refused(old_id: str, reserved: str) -> None:
 
 def test_longest_counted_path_over_the_legal_time_is_reported_on_the_process() -> None:
     result = check(CAO_BANG, legal_hours=40)
-    problem = the_problem(result, "Process_1_001806", "add up to 80 working hours")
-    assert "more than the legal time of 40 hours" in problem.message
+    problem = the_problem(result, "Process_1_001806", "dọc theo nhánh dài nhất là 80 giờ làm việc")
+    assert "vượt thời hạn giải quyết 40 giờ" in problem.message
     assert "(Task_Receive -> Task_Assign -> Task_Process -> Task_Review -> Task_Approve -> Task_Issue)" in (
         problem.message
     )
@@ -539,7 +772,7 @@ def test_reported_problem_prints_with_the_variant_file_name_and_task_line() -> N
     line = line_of(text, 'id="Task_Sign"')
     assert str(problem) == (
         f"{FILENAME}:{line}: Ký giấy khai sinh (Task_Sign): "
-        'user task needs <mc:sla hours="..." counted="true|false"/> in its extensionElements'
+        'tác vụ người dùng cần có <mc:sla hours="..." counted="true|false"/> trong extensionElements'
     )
 
 
@@ -569,9 +802,9 @@ def test_cli_check_of_a_broken_file_exits_one_and_prints_each_problem(tmp_path: 
     assert result.output.splitlines() == [
         f"{BIRTH_PATH}: ok, 6 steps, 7 of 8 counted hours",
         f"{path}:{sign}: Ký giấy khai sinh (Task_Sign): "
-        'user task needs <mc:sla hours="..." counted="true|false"/> in its extensionElements',
-        f"{path}:{refuse}: Từ chối (Flow_Record_Refuse): condition '__import__('os').system('x')' "
-        "is refused: call to '__import__('os').system' is not allowed",
+        'tác vụ người dùng cần có <mc:sla hours="..." counted="true|false"/> trong extensionElements',
+        f"{path}:{refuse}: Từ chối (Flow_Record_Refuse): điều kiện '__import__('os').system('x')' "
+        "bị từ chối: không được gọi '__import__('os').system'",
     ]
 
 
@@ -581,7 +814,7 @@ def test_cli_check_with_legal_hours_option_reports_the_overrun() -> None:
     [line] = result.output.splitlines()
     process_line = line_of(CAO_BANG, 'id="Process_1_001806"')
     assert line.startswith(f"{CAO_BANG_PATH}:{process_line}: ")
-    assert "add up to 80 working hours, more than the legal time of 40 hours" in line
+    assert "dọc theo nhánh dài nhất là 80 giờ làm việc, vượt thời hạn giải quyết 40 giờ" in line
 
 
 def test_cli_check_of_a_missing_file_exits_one(tmp_path: Path) -> None:

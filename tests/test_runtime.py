@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -105,9 +106,9 @@ def test_bad_applicant_details_name_the_field_and_write_nothing(ctx, officers, a
 
 def test_receiving_refuses_unknown_procedure_naive_time_and_non_desk_officer(ctx, officers):
     before = counts(ctx)
-    with pytest.raises(NotFound, match=r"9\.999999"):
+    with pytest.raises(NotFound, match=r"Thủ tục 9\.999999 không có trong danh mục"):
         receive(ctx, officers, code="9.999999")
-    with pytest.raises(InvalidInput, match="timezone-aware"):
+    with pytest.raises(InvalidInput, match="phải kèm múi giờ"):
         svc.receive_dossier(
             ctx,
             procedure_code="1.001806",
@@ -116,9 +117,9 @@ def test_receiving_refuses_unknown_procedure_naive_time_and_non_desk_officer(ctx
             officer_id=officers["sonv.motcua"],
             now=datetime(2026, 11, 23, 8, 0),
         )
-    with pytest.raises(Forbidden, match="desk"):
+    with pytest.raises(Forbidden, match="Chỉ cán bộ Bộ phận Một cửa mới được tiếp nhận"):
         receive(ctx, officers, desk="sonv.chuyenvien1")
-    with pytest.raises(InvalidInput, match="channel"):
+    with pytest.raises(InvalidInput, match=r"Kênh tiếp nhận không hợp lệ.*Trực tuyến"):
         receive(ctx, officers, channel="fax")
     assert counts(ctx) == before
 
@@ -130,7 +131,7 @@ def test_receiving_without_an_active_version_is_refused_and_writes_nothing(ctx, 
         code = version.procedure.code
         uow.commit()
     before = counts(ctx)
-    with pytest.raises(NoActiveVersion, match=code):
+    with pytest.raises(NoActiveVersion, match=f"Thủ tục {re.escape(code)} chưa có quy trình nội bộ"):
         receive(ctx, officers, code=code, desk="xa.motcua" if code == "1.001193" else "sonv.motcua")
     assert counts(ctx) == before
 
@@ -188,9 +189,9 @@ def test_missing_or_wrong_outcome_is_refused_and_changes_nothing(ctx, officers):
     work(ctx, officers, receipt.dossier_id, "sonv.motcua", at("2026-11-23 09:00"))
     work(ctx, officers, receipt.dossier_id, "sonv.truongphong", at("2026-11-23 10:00"))
     before = counts(ctx), dossier(ctx, receipt.dossier_id).version
-    with pytest.raises(InvalidInput, match="forward"):
+    with pytest.raises(InvalidInput, match='cần chọn kết quả xử lý: "Đạt, trình trưởng phòng"'):
         work(ctx, officers, receipt.dossier_id, "sonv.chuyenvien1", at("2026-11-23 11:00"))
-    with pytest.raises(InvalidInput, match="not possible"):
+    with pytest.raises(InvalidInput, match='Kết quả xử lý "approve" không áp dụng'):
         work(ctx, officers, receipt.dossier_id, "sonv.chuyenvien1", at("2026-11-23 11:00"), outcome="approve")
     assert (counts(ctx), dossier(ctx, receipt.dossier_id).version) == before
     assert open_items(ctx, receipt.dossier_id)[0].task_id == "Task_Process"
@@ -199,16 +200,16 @@ def test_missing_or_wrong_outcome_is_refused_and_changes_nothing(ctx, officers):
 def test_only_the_lane_role_in_the_right_agency_may_complete(ctx, officers):
     receipt = receive(ctx, officers)
     (item,) = open_items(ctx, receipt.dossier_id)
-    with pytest.raises(Forbidden, match="role 'desk'"):
+    with pytest.raises(Forbidden, match='vai trò "Bộ phận Một cửa"'):
         svc.complete(ctx, item.id, officers["sonv.chuyenvien1"], now=at("2026-11-23 09:00"))
-    with pytest.raises(Forbidden, match="another agency"):
+    with pytest.raises(Forbidden, match="thuộc cơ quan khác"):
         svc.complete(ctx, item.id, officers["xa.motcua"], now=at("2026-11-23 09:00"))
     work(ctx, officers, receipt.dossier_id, "sonv.motcua", at("2026-11-23 09:00"))
     work(ctx, officers, receipt.dossier_id, "sonv.truongphong", at("2026-11-23 10:00"))
     work(ctx, officers, receipt.dossier_id, "sonv.chuyenvien1", at("2026-11-23 11:00"), outcome="forward")
     work(ctx, officers, receipt.dossier_id, "sonv.truongphong", at("2026-11-23 13:00"), outcome="submit")
     (approve,) = open_items(ctx, receipt.dossier_id)
-    with pytest.raises(Forbidden, match="role 'leader'"):
+    with pytest.raises(Forbidden, match='vai trò "Lãnh đạo cơ quan"'):
         svc.complete(
             ctx, approve.id, officers["sonv.chuyenvien1"], now=at("2026-11-23 14:00"), outcome="approve"
         )
@@ -217,7 +218,7 @@ def test_only_the_lane_role_in_the_right_agency_may_complete(ctx, officers):
 def test_completing_a_finished_step_is_a_conflict(ctx, officers):
     receipt = receive(ctx, officers)
     _, item = work(ctx, officers, receipt.dossier_id, "sonv.motcua", at("2026-11-23 09:00"))
-    with pytest.raises(Conflict, match="already completed"):
+    with pytest.raises(Conflict, match="đã hoàn thành"):
         svc.complete(ctx, item.id, officers["sonv.motcua"], now=at("2026-11-23 09:05"))
 
 
@@ -227,24 +228,24 @@ def test_claim_release_and_supervisor_reassignment(ctx, officers):
     work(ctx, officers, receipt.dossier_id, "sonv.truongphong", at("2026-11-23 10:00"))
     (item,) = open_items(ctx, receipt.dossier_id)
     svc.claim(ctx, item.id, officers["sonv.chuyenvien1"], at("2026-11-23 10:05"))
-    with pytest.raises(Conflict, match="claimed"):
+    with pytest.raises(Conflict, match="đã được cán bộ khác nhận xử lý"):
         svc.claim(ctx, item.id, officers["sonv.chuyenvien2"], at("2026-11-23 10:06"))
-    with pytest.raises(Forbidden, match="claimed by another"):
+    with pytest.raises(Forbidden, match="đang do cán bộ khác xử lý"):
         svc.complete(
             ctx, item.id, officers["sonv.chuyenvien2"], now=at("2026-11-23 10:07"), outcome="forward"
         )
-    with pytest.raises(Forbidden, match="supervisor"):
+    with pytest.raises(Forbidden, match="Chỉ cán bộ giám sát"):
         svc.reassign(
             ctx, item.id, officers["sonv.truongphong"], officers["sonv.chuyenvien2"], at("2026-11-23 10:08")
         )
-    with pytest.raises(Forbidden, match="supervisor"):
+    with pytest.raises(Forbidden, match="Chỉ cán bộ giám sát"):
         svc.reassign(
             ctx, item.id, officers["xa.giamsat"], officers["sonv.chuyenvien2"], at("2026-11-23 10:08")
         )
     svc.reassign(ctx, item.id, officers["sonv.giamsat"], officers["sonv.chuyenvien2"], at("2026-11-23 10:09"))
     (item,) = open_items(ctx, receipt.dossier_id)
     assert item.assignee_id == officers["sonv.chuyenvien2"]
-    with pytest.raises(Forbidden, match="only the officer who claimed"):
+    with pytest.raises(Forbidden, match="Chỉ cán bộ đã nhận bước xử lý này"):
         svc.unclaim(ctx, item.id, officers["sonv.chuyenvien1"], at("2026-11-23 10:10"))
     svc.unclaim(ctx, item.id, officers["sonv.chuyenvien2"], at("2026-11-23 10:11"))
     assert open_items(ctx, receipt.dossier_id)[0].assignee_id is None
@@ -325,18 +326,18 @@ def test_supplement_in_pause_mode_shifts_the_due_time_by_the_paused_time(make_ct
 def test_supplement_requires_the_missing_documents(ctx, officers):
     receipt = receive(ctx, officers)
     item = to_specialist(ctx, officers, receipt)
-    with pytest.raises(InvalidInput, match="all at once"):
+    with pytest.raises(InvalidInput, match="đầy đủ một lần"):
         svc.request_supplement(
             ctx, item.id, officers["sonv.chuyenvien1"], missing=[" "], reason="x", now=at("2026-11-23 14:00")
         )
-    with pytest.raises(Conflict, match="not waiting"):
+    with pytest.raises(Conflict, match="không ở trạng thái chờ bổ sung"):
         svc.resume(ctx, receipt.code, officers["sonv.motcua"], at("2026-11-23 15:00"))
 
 
 def test_refusal_goes_back_through_the_desk_and_ends_refused(ctx, officers):
     receipt = receive(ctx, officers)
     item = to_specialist(ctx, officers, receipt)
-    with pytest.raises(InvalidInput, match="reasons"):
+    with pytest.raises(InvalidInput, match="phải nêu rõ lý do"):
         svc.refuse(ctx, item.id, officers["sonv.chuyenvien1"], reason="", now=at("2026-11-23 14:00"))
     svc.refuse(
         ctx,
@@ -360,7 +361,7 @@ def test_refusal_goes_back_through_the_desk_and_ends_refused(ctx, officers):
 
 def test_withdrawal_cancels_the_workflow_and_closes_open_steps(ctx, officers):
     receipt = receive(ctx, officers)
-    with pytest.raises(Forbidden):
+    with pytest.raises(Forbidden, match="Bộ phận Một cửa ghi nhận"):
         svc.withdraw(
             ctx, receipt.code, officers["sonv.chuyenvien1"], reason="Rút", now=at("2026-11-23 09:00")
         )
@@ -370,13 +371,13 @@ def test_withdrawal_cancels_the_workflow_and_closes_open_steps(ctx, officers):
     d = dossier(ctx, receipt.dossier_id)
     assert (d.status, d.withdrawal_reason) == ("withdrawn", "Công dân xin rút")
     assert open_items(ctx, receipt.dossier_id) == []
-    with pytest.raises(Conflict, match="withdrawn"):
+    with pytest.raises(Conflict, match=re.escape('trạng thái "Dừng giải quyết (rút hồ sơ)", không thể rút')):
         svc.withdraw(ctx, receipt.code, officers["sonv.motcua"], reason="again", now=at("2026-11-23 09:30"))
 
 
 def test_the_appointment_moves_only_once(ctx, officers):
     receipt = receive(ctx, officers, when="2026-11-23 08:00")
-    with pytest.raises(Forbidden, match="holding the dossier"):
+    with pytest.raises(Forbidden, match="cơ quan đang giải quyết hồ sơ"):
         svc.move_appointment(
             ctx,
             receipt.code,
@@ -385,7 +386,7 @@ def test_the_appointment_moves_only_once(ctx, officers):
             reason="Chờ xác minh",
             now=at("2026-12-04 08:00"),
         )
-    with pytest.raises(InvalidInput, match="later"):
+    with pytest.raises(InvalidInput, match="Ngày hẹn trả kết quả mới phải sau"):
         svc.move_appointment(
             ctx,
             receipt.code,
@@ -404,7 +405,7 @@ def test_the_appointment_moves_only_once(ctx, officers):
     )
     d = dossier(ctx, receipt.dossier_id)
     assert (d.due_at, d.original_due_at, d.deadline_version) == (at("2026-12-15 17:00"), receipt.due_at, 2)
-    with pytest.raises(Conflict, match="only once"):
+    with pytest.raises(Conflict, match="vào ngày 04/12/2026; mỗi hồ sơ chỉ được hẹn lại một lần"):
         svc.move_appointment(
             ctx,
             receipt.code,
@@ -432,14 +433,14 @@ def test_inter_agency_steps_go_to_the_agency_their_lane_names(ctx, officers):
         work(ctx, officers, receipt.dossier_id, who, now, outcome=outcome)
     (item,) = open_items(ctx, receipt.dossier_id)
     assert item.task_id == "Task_ProvinceReceive"
-    with pytest.raises(Forbidden, match="another agency"):
+    with pytest.raises(Forbidden, match="thuộc cơ quan khác"):
         svc.complete(ctx, item.id, officers["xa.motcua"], now=now)
     for who, outcome in [("sonv.motcua", None), ("sonv.truongphong", None), ("sonv.chuyenvien1", "forward")]:
         now += timedelta(hours=1)
         work(ctx, officers, receipt.dossier_id, who, now, outcome=outcome)
     (opinion,) = open_items(ctx, receipt.dossier_id)
     assert opinion.task_id == "Task_Opinion"
-    with pytest.raises(Forbidden, match="another agency"):
+    with pytest.raises(Forbidden, match="thuộc cơ quan khác"):
         svc.complete(ctx, opinion.id, officers["sonv.chuyenvien1"], now=now)
     work(ctx, officers, receipt.dossier_id, "vp.chuyenvien", now + timedelta(hours=1))
     assert open_items(ctx, receipt.dossier_id)[0].task_id == "Task_Redraft"

@@ -1,1 +1,85 @@
-"""Officers' web app (Flask); built in the web issue."""
+"""The officers' web app, the citizens' lookup and the JSON API.
+
+`create_app` builds the app: settings, then the instance secret, then test overrides;
+extensions initialised with `init_app`; one blueprint per area, registered here. The views
+only translate HTTP to the engine's use cases and back; no domain logic lives in web/.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from config import PROJECT_ROOT, Settings, load_settings
+from engine.context import Context
+from web import errors, filters
+from web.extensions import csrf, limiter, login_manager
+
+
+def _secret_key(settings: Settings, instance: Path) -> str:
+    """The configured key, else one generated once and kept in the instance folder."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(
+    settings: Settings | None = None,
+    test_config: dict[str, Any] | None = None,
+    ctx: Context | None = None,
+) -> Flask:
+    """Build the web app for these settings (default: from the environment)."""
+    settings = settings or (ctx.settings if ctx else load_settings())
+    instance = PROJECT_ROOT / "instance"
+    app = Flask(__name__, instance_path=str(instance))
+    app.config.from_mapping(
+        SECRET_KEY=_secret_key(settings, instance),
+        # Several documents per form: the cap per file is checked by the engine.
+        MAX_CONTENT_LENGTH=settings.upload_max_bytes * 5 + 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_HEADERS_ENABLED=True,
+        NODE_MODULES=str(PROJECT_ROOT / "node_modules"),
+        MOTCUA_CLOCK=lambda: datetime.now(UTC),
+        MOTCUA_SCHEDULER=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["motcua"] = ctx or Context.from_settings(settings)
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+
+    from web import alerts, api, auth, desk, dossiers, health, inbox, processes, public, reports, vendor
+
+    for module in (auth, inbox, desk, dossiers, alerts, processes, reports, public, vendor, health):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)  # token-authenticated, no cookies
+
+    filters.register(app)
+    app.before_request(alerts.load_header_state)
+    app.context_processor(alerts.header_state)
+    errors.register(app)
+    health.register(app)
+    if not app.testing:
+        from engine.logs import configure_logging
+
+        configure_logging(settings)
+    return app

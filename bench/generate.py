@@ -1,0 +1,989 @@
+"""Data generator: dossiers over years, with the rows the service functions would write, in bulk.
+
+    .venv/bin/python -m bench.generate --count 1000000 --years 3 --db URL [--seed 2026]
+
+Each dossier is first *planned*: a procedure, a receiving desk, a channel, a receipt time and the
+list of actions officers take on it (complete a step with an outcome, request a supplement, the
+supplement arriving, refuse, hand the result over, withdraw, move the appointment), with a time
+for each. Actions later than the end of the generated range are dropped, so the most recent
+dossiers are still open. A plan can be replayed through the real service functions of
+`engine.dossiers` (`replay`), and that is how the test proves the bulk path right: the same plan
+written by `BulkWriter` and replayed through the services gives the same rows.
+
+The bulk path does not run SpiffWorkflow per dossier. For each procedure and each path through
+its BPMN model (normal, supplement, refusal at each step that can refuse, rework), the workflow
+is run once with the real engine (`engine.workflow_state`) and the serialized state after every
+action is kept as a template; a dossier's state is its template with fresh task ids, its code and
+its channel put in. Work items, due times, used hours, classes, suspensions and audit events are
+computed exactly as `engine/dossiers.py` computes them, with the same working-time calendar, and
+written with COPY on PostgreSQL or executemany on SQLite.
+
+The mix follows DOMAIN.md and the demo organisation: commune birth registrations dominate, then
+the department's and the two-level procedures; about 30 % online and 5 % by post; about 6 %
+supplements, 2 % refusals, 1 % withdrawals, 3 % rework loops, and a few percent late, half of
+which get an apology letter (a moved appointment) first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from config import Settings
+from engine import dossiers as svc
+from engine import workflow_state as wf
+from engine.context import Context
+from engine.demo import desk_for, officers_by_role
+from engine.loader import load_all
+from models import (
+    Agency,
+    Dossier,
+    DossierEvent,
+    DossierSequence,
+    Procedure,
+    ProcessVersion,
+    Suspension,
+    WorkItem,
+)
+from models.migrate import upgrade
+
+DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench_report"
+DEFAULT_END = date(2026, 12, 31)
+# Share of dossiers per procedure (birth registrations at the commune dominate, as in the seeds).
+PROCEDURE_MIX = {"1.001193": 0.60, "1.001806": 0.25, "NA.3854": 0.15}
+CHANNEL_MIX = {"in_person": 0.65, "online": 0.30, "postal": 0.05}
+P_SUPPLEMENT = 0.06
+P_REFUSE = 0.02
+P_REWORK = 0.03
+P_WITHDRAW = 0.01
+P_SLOW = 0.06  # one step takes far longer than allotted: the dossier will likely be late
+P_APOLOGY = 0.5  # of the slow ones, those whose agency issues an apology first
+SUPPLEMENT_REASON = "Hồ sơ còn thiếu giấy tờ theo quy định"
+SUPPLEMENT_MISSING = ["Bản sao giấy tờ chứng minh"]
+SUPPLEMENT_NOTE = "Công dân đã nộp bổ sung"
+REFUSAL_REASON = "Không đủ điều kiện theo quy định"
+WITHDRAWAL_REASON = "Công dân xin rút hồ sơ"
+APOLOGY_REASON = "Cần xác minh thêm thông tin với cơ quan liên quan"
+FAMILY_NAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"]
+MIDDLE_NAMES = ["Văn", "Thị", "Minh", "Thu", "Quốc", "Hoàng", "Ngọc", "Đức"]
+GIVEN_NAMES = [
+    "An",
+    "Bình",
+    "Cường",
+    "Dung",
+    "Hà",
+    "Hải",
+    "Hương",
+    "Khánh",
+    "Lan",
+    "Long",
+    "Mai",
+    "Nam",
+    "Tâm",
+]
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CODE_MARK = "@@DOSSIER_CODE@@"
+CHANNEL_MARK = "@@CHANNEL@@"
+
+
+# ---------------------------------------------------------------------------
+# templates: paths through a procedure's BPMN, run once with the real workflow engine
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What a work item of this step carries, from the procedure's BPMN model."""
+
+    id: str
+    name: str
+    lane: str | None
+    role: str
+    kind: str | None
+    agency_code: str | None
+    hours: float
+    counted: bool
+
+
+class StateText:
+    """A serialized workflow state with its task ids, code and channel as holes."""
+
+    def __init__(self, state: str, uuid_index: dict[str, int]) -> None:
+        parts: list[str | int] = []
+        position = 0
+        for match in _UUID.finditer(state):
+            parts.append(state[position : match.start()])
+            parts.append(uuid_index.setdefault(match.group(0), len(uuid_index)))
+            position = match.end()
+        parts.append(state[position:])
+        self.parts = parts
+
+    def fill(self, uuids: list[str], code: str, channel: str) -> str:
+        """The state of one dossier."""
+        text_ = "".join(uuids[p] if isinstance(p, int) else p for p in self.parts)
+        return text_.replace(CODE_MARK, code).replace(CHANNEL_MARK, channel)
+
+
+@dataclass
+class Template:
+    """One path through a procedure: the items in order, with the outcome that ends each."""
+
+    procedure_code: str
+    name: str
+    steps: list[StepInfo]  # item k is the k-th work item of the dossier
+    outcomes: list[str | None]  # how item k is ended
+    states: list[StateText]  # state after action k (0: after receipt)
+    item_uuid: list[int]  # index of item k's task id in the template's id list
+    withdrawn_states: dict[int, StateText] = field(default_factory=dict)
+    uuid_index: dict[str, int] = field(default_factory=dict)
+    compiled: Any = None
+    raw_states: list[str] = field(default_factory=list)
+
+    def withdrawn_state(self, actions_done: int) -> StateText:
+        """The state after withdrawing when `actions_done` actions were taken (computed once)."""
+        found = self.withdrawn_states.get(actions_done)
+        if found is None:
+            workflow = wf.load_state(self.raw_states[actions_done], self.compiled)
+            wf.cancel(workflow)
+            found = StateText(wf.dump_state(workflow), self.uuid_index)
+            self.withdrawn_states[actions_done] = found
+        return found
+
+
+def _step_info(step: Any) -> StepInfo:
+    return StepInfo(
+        step.id,
+        step.name,
+        step.lane,
+        step.role or "",
+        step.kind,
+        step.agency_code,
+        step.hours or 0.0,
+        step.counted,
+    )
+
+
+def build_template(procedure_code: str, name: str, compiled: Any, choices: dict[str, list[str]]) -> Template:
+    """Run the procedure's workflow once, taking `choices[step]` outcomes in turn, defaults otherwise."""
+    model = compiled.model
+    workflow = wf.new_workflow(compiled, {"dossier_code": CODE_MARK, "channel": CHANNEL_MARK})
+    raw = [wf.dump_state(workflow)]
+    steps: list[StepInfo] = []
+    outcomes: list[str | None] = []
+    uuids: list[str] = []
+    visits: dict[str, int] = defaultdict(int)
+    for _ in range(100):
+        ready = wf.ready_user_tasks(workflow)
+        if not ready:
+            break
+        if len(ready) != 1:
+            raise RuntimeError(f"{procedure_code}: the generator handles sequential procedures only")
+        task = ready[0]
+        step = model.steps[task.task_spec.bpmn_id]
+        scripted = choices.get(step.id, [])
+        outcome = scripted[visits[step.id]] if visits[step.id] < len(scripted) else None
+        visits[step.id] += 1
+        if outcome is None and step.outcomes:
+            outcome = next(v for v in step.outcome_values() if v not in ("supplement", "refuse", "rework"))
+        steps.append(_step_info(step))
+        outcomes.append(outcome)
+        uuids.append(str(task.id))
+        wf.run_user_task(workflow, str(task.id), {"outcome": outcome or ""})
+        raw.append(wf.dump_state(workflow))
+    if not workflow.is_completed():
+        raise RuntimeError(f"{procedure_code}/{name}: the path does not end")
+    template = Template(procedure_code, name, steps, outcomes, [], [], compiled=compiled, raw_states=raw)
+    template.states = [StateText(s, template.uuid_index) for s in raw]
+    template.item_uuid = [template.uuid_index[u] for u in uuids]
+    return template
+
+
+def templates_for(procedure_code: str, compiled: Any) -> dict[str, Template]:
+    """The paths the generator uses: normal, supplement, refusal at each step, rework at each step."""
+    result = {"normal": build_template(procedure_code, "normal", compiled, {})}
+    for step in compiled.model.steps.values():
+        values = step.outcome_values()
+        default = next((v for v in values if v not in ("supplement", "refuse", "rework")), None)
+        if "supplement" in values:
+            result[f"supplement:{step.id}"] = build_template(
+                procedure_code, f"supplement:{step.id}", compiled, {step.id: ["supplement", default]}
+            )
+        if "refuse" in values:
+            result[f"refuse:{step.id}"] = build_template(
+                procedure_code, f"refuse:{step.id}", compiled, {step.id: ["refuse"]}
+            )
+        if "rework" in values:
+            result[f"rework:{step.id}"] = build_template(
+                procedure_code, f"rework:{step.id}", compiled, {step.id: ["rework", default]}
+            )
+    return result
+
+
+# ---------------------------------------------------------------------------
+# the environment read from the database
+
+
+@dataclass
+class ProcedureInfo:
+    """A procedure with what plans and rows need."""
+
+    id: int
+    code: str
+    version_id: int
+    version_number: int
+    legal_value: float
+    legal_unit: str
+    desk_id: int
+    agency_id: int  # the receiving agency of its desk
+    templates: dict[str, Template]
+
+
+class Environment:
+    """Procedures, templates, agencies and officers of the loaded demo organisation."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.calendar = ctx.calendar
+        self.officers = officers_by_role(ctx)
+        self.procedures: dict[str, ProcedureInfo] = {}
+        with ctx.uow() as uow:
+            session = uow.session
+            self.agency_ids = {a.code: a.id for a in session.scalars(select(Agency))}
+            self.agency_codes = {v: k for k, v in self.agency_ids.items()}
+            for procedure in session.scalars(select(Procedure).order_by(Procedure.code)):
+                version = svc.active_version(session, procedure)
+                compiled = svc.compiled_process(ctx, session, version.id)
+                desk_id = desk_for(ctx, session, procedure)
+                desk_agency = next(
+                    a for (a, role), ids in self.officers.items() if role == "desk" and desk_id in ids
+                )
+                self.procedures[procedure.code] = ProcedureInfo(
+                    procedure.id,
+                    procedure.code,
+                    version.id,
+                    version.number,
+                    float(procedure.legal_time_value),
+                    procedure.legal_time_unit,
+                    desk_id,
+                    desk_agency,
+                    templates_for(procedure.code, compiled),
+                )
+
+    def legal_due(self, procedure: ProcedureInfo, start: datetime) -> datetime:
+        """As engine.dossiers._legal_due."""
+        if procedure.legal_unit == "hours":
+            return self.calendar.due_time(start, hours=procedure.legal_value)
+        return self.calendar.due_time(start, days=procedure.legal_value)
+
+    def step_agency(self, step: StepInfo, receiving_agency: int) -> int:
+        """The agency holding the step: its lane's agency, or the receiving one."""
+        return self.agency_ids[step.agency_code] if step.agency_code else receiving_agency
+
+    def officer(self, agency_id: int, role: str, rng: random.Random) -> int:
+        """An officer of the agency with the role."""
+        return rng.choice(self.officers[(agency_id, role)])
+
+
+# ---------------------------------------------------------------------------
+# plans
+
+
+@dataclass
+class Action:
+    """One thing an officer does to the dossier."""
+
+    kind: str  # complete | supplement | resume | refuse | return | withdraw | move
+    at: datetime
+    officer_id: int
+    outcome: str | None = None
+    new_due: datetime | None = None
+
+
+@dataclass
+class Plan:
+    """A dossier's receipt and the actions taken on it, in time order."""
+
+    procedure_code: str
+    template: str
+    channel: str
+    received_at: datetime
+    applicant: svc.Applicant
+    actions: list[Action]
+
+
+def _applicant(rng: random.Random) -> svc.Applicant:
+    name = f"{rng.choice(FAMILY_NAMES)} {rng.choice(MIDDLE_NAMES)} {rng.choice(GIVEN_NAMES)}"
+    id_number = f"{rng.randrange(10**11, 10**12):012d}"
+    phone = f"09{rng.randrange(10**8):08d}"
+    return svc.Applicant(name=name, id_number=id_number, phone=phone)
+
+
+def _pick(rng: random.Random, mix: dict[str, float]) -> str:
+    return rng.choices(list(mix), weights=list(mix.values()))[0]
+
+
+def _choose_template(rng: random.Random, templates: dict[str, Template]) -> str:
+    roll = rng.random()
+    for prefix, share in (("supplement:", P_SUPPLEMENT), ("refuse:", P_REFUSE), ("rework:", P_REWORK)):
+        names = [n for n in templates if n.startswith(prefix)]
+        if names and roll < share:
+            return rng.choice(names)
+        roll -= share
+    return "normal"
+
+
+def plan_dossier(
+    env: Environment,
+    rng: random.Random,
+    procedure_code: str,
+    received_at: datetime,
+    channel: str,
+    until: datetime,
+    *,
+    template_name: str | None = None,
+    slow: bool | None = None,
+    apology: bool | None = None,
+    withdraw: bool | None = None,
+) -> Plan:
+    """Plan one dossier: the actions officers take and when; nothing after `until`.
+
+    The keyword arguments force what is otherwise drawn at random (the tests use them).
+    """
+    cal = env.calendar
+    procedure = env.procedures[procedure_code]
+    name = template_name or _choose_template(rng, procedure.templates)
+    template = procedure.templates[name]
+    agency = procedure.agency_id
+    steps = template.steps
+    slow_index = -1
+    if slow if slow is not None else rng.random() < P_SLOW:
+        counted = [k for k, s in enumerate(steps) if s.counted]
+        slow_index = rng.choice(counted)
+    withdraw_at = -1
+    if withdraw if withdraw is not None else rng.random() < P_WITHDRAW:
+        first_return = next((k for k, s in enumerate(steps) if s.kind == "return"), len(steps))
+        withdraw_at = rng.randrange(first_return)
+    p_apology = P_APOLOGY if apology is None else float(apology)
+
+    def scale_from(k: int, start: datetime) -> float:
+        """Shrink step times so the remaining counted steps fit in the time left before the due time."""
+        due = env.legal_due(procedure, start)
+        need = sum(s.hours for s in steps[k:] if s.counted and s.kind != "return")
+        available = cal.working_hours_between(start, due)
+        return min(1.0, available / need) if need else 1.0
+
+    actions: list[Action] = []
+    now = received_at
+    scale = scale_from(0, received_at)
+    due = env.legal_due(procedure, received_at)
+    moved = False
+    for k, step in enumerate(steps):
+        holder = env.step_agency(step, agency)
+        if k == withdraw_at:
+            at = cal.add_working_hours(now, rng.uniform(0.5, 16))
+            actions.append(Action("withdraw", at, procedure.desk_id))
+            break
+        if step.kind == "supplement":
+            spent = rng.uniform(4, 80)
+        elif step.kind == "return":
+            spent = rng.uniform(0.25, 24)
+        else:
+            factor = rng.uniform(1.6, 3.0) if k == slow_index else rng.uniform(0.1, 0.85)
+            spent = max(step.hours * factor * (scale if k != slow_index else 1.0), 0.05)
+        at = cal.add_working_hours(now, spent)
+        if k == slow_index and not moved and rng.random() < p_apology:
+            # The agency sees it will be late and sends the apology with a new appointment.
+            warn = cal.add_working_hours(now, min(spent / 3, 4))
+            new_due = cal.add_working_hours(max(at, due), 8)
+            if warn < due and warn < at:
+                actions.append(Action("move", warn, procedure.desk_id, new_due=new_due))
+                due = new_due
+                moved = True
+        outcome = template.outcomes[k]
+        officer = env.officer(holder, step.role, rng)
+        if step.kind == "supplement":
+            actions.append(Action("resume", at, officer))
+            scale = scale_from(k + 1, at)
+            due = env.legal_due(procedure, at) if env.ctx.settings.supplement_mode == "restart" else due
+        elif step.kind == "return":
+            actions.append(Action("return", at, officer))
+        elif outcome == "supplement":
+            actions.append(Action("supplement", at, officer, outcome))
+        elif outcome == "refuse":
+            actions.append(Action("refuse", at, officer, outcome))
+        else:
+            actions.append(Action("complete", at, officer, outcome))
+        now = at
+    actions = [a for a in actions if a.at <= until]
+    return Plan(procedure_code, name, channel, received_at, _applicant(rng), actions)
+
+
+def receipt_times(
+    rng: random.Random, count: int, first: date, last: date, cal: Any
+) -> Iterator[tuple[datetime, str]]:
+    """`count` receipt moments over the working days (online also at night and at weekends), in order."""
+    days = []
+    day = first
+    while day <= last:
+        days.append(day)
+        day += timedelta(days=1)
+    weights = [1.0 if cal.is_working_day(d) else 0.04 for d in days]
+    per_day: dict[date, int] = defaultdict(int)
+    for d in rng.choices(days, weights=weights, k=count):
+        per_day[d] += 1
+    tz = cal.tz
+    for d in days:
+        moments = []
+        for _ in range(per_day.get(d, 0)):
+            channel = _pick(rng, CHANNEL_MIX)
+            if channel == "online" or not cal.is_working_day(d):
+                channel = "online"
+                minute = rng.randrange(6 * 60, 23 * 60)
+            else:
+                # The desk is open 07:30-11:30 and 13:00-17:00.
+                minute = rng.choice((rng.randrange(450, 690), rng.randrange(780, 1020)))
+            moment = datetime(d.year, d.month, d.day, minute // 60, minute % 60, rng.randrange(60), tzinfo=tz)
+            moments.append((moment, channel))
+        moments.sort()
+        yield from moments
+
+
+def plan_many(
+    env: Environment, rng: random.Random, count: int, first: date, last: date, until: datetime
+) -> Iterator[Plan]:
+    """Plans for `count` dossiers received between `first` and `last`, in receipt order."""
+    codes = list(PROCEDURE_MIX)
+    weights = list(PROCEDURE_MIX.values())
+    for moment, channel in receipt_times(rng, count, first, last, env.calendar):
+        procedure = rng.choices(codes, weights=weights)[0]
+        yield plan_dossier(env, rng, procedure, moment, channel, until)
+
+
+# ---------------------------------------------------------------------------
+# the bulk path
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+class BulkWriter:
+    """Writes planned dossiers with the rows the service functions would write, in batches."""
+
+    TABLES = ("dossier", "work_item", "suspension", "dossier_event")
+
+    def __init__(self, env: Environment, rng: random.Random, batch: int = 2000) -> None:
+        self.env = env
+        self.cal = env.calendar
+        self.rng = rng
+        self.batch = batch
+        self.db: Engine = env.ctx.db
+        self.postgres = self.db.dialect.name == "postgresql"
+        self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in self.TABLES}
+        self.pending = 0
+        with self.db.connect() as conn:
+            self.next_id = {
+                t: (conn.execute(text(f"SELECT max(id) FROM {t}")).scalar() or 0) + 1 for t in self.TABLES
+            }
+            self.sequences: dict[tuple[int, str], int] = {
+                (a, d): n
+                for a, d, n in conn.execute(
+                    select(DossierSequence.agency_id, DossierSequence.day, DossierSequence.last_number)
+                )
+            }
+        self.touched_days: set[tuple[int, str]] = set()
+        self.columns = {t: [c.name for c in _TABLES[t].columns] for t in self.TABLES}
+
+    def _id(self, table: str) -> int:
+        value = self.next_id[table]
+        self.next_id[table] = value + 1
+        return value
+
+    def _event(self, dossier: dict, kind: str, officer_id: int | None, at: datetime, **payload: Any) -> None:
+        self.rows["dossier_event"].append(
+            {
+                "id": self._id("dossier_event"),
+                "dossier_id": dossier["id"],
+                "at": at,
+                "officer_id": officer_id,
+                "kind": kind,
+                "payload": payload,
+            }
+        )
+
+    def _classify(self, finished: datetime, due: datetime | None) -> str | None:
+        return svc.classify(finished, due, self.env.ctx)
+
+    def add(self, plan: Plan) -> str:
+        """Turn one plan into rows; returns the dossier code."""
+        env, cal = self.env, self.cal
+        procedure = env.procedures[plan.procedure_code]
+        template = procedure.templates[plan.template]
+        now = plan.received_at
+        day = now.astimezone(cal.tz).strftime("%y%m%d")
+        key = (procedure.agency_id, day)
+        number = self.sequences.get(key, 0) + 1
+        self.sequences[key] = number
+        self.touched_days.add(key)
+        code = f"{env.agency_codes[procedure.agency_id]}-{day}-{number:04d}"
+        due = env.legal_due(procedure, now)
+        dossier: dict[str, Any] = {
+            "id": self._id("dossier"),
+            "code": code,
+            "procedure_id": procedure.id,
+            "process_version_id": procedure.version_id,
+            "agency_id": procedure.agency_id,
+            "applicant_name": plan.applicant.name,
+            "applicant_id_number": plan.applicant.id_number,
+            "applicant_phone": plan.applicant.phone,
+            "applicant_email": plan.applicant.email,
+            "applicant_address": plan.applicant.address,
+            "channel": plan.channel,
+            "received_at": now,
+            "received_by_id": procedure.desk_id,
+            "clock_started_at": cal.counting_start(now),
+            "due_at": due,
+            "original_due_at": due,
+            "appointment_moved_at": None,
+            "deadline_version": 1,
+            "status": "processing",
+            "workflow_state": "",
+            "version": 2,  # inserted, then updated with the workflow state in the same receipt
+            "finished_at": None,
+            "returned_at": None,
+            "returned_to": None,
+            "result_class": None,
+            "refusal_reason": None,
+            "withdrawal_reason": None,
+            "submission_key": None,
+        }
+        self.rows["dossier"].append(dossier)
+        uuids = [str(uuid.UUID(int=self.rng.getrandbits(128), version=4)) for _ in template.uuid_index]
+        items: list[dict[str, Any]] = []
+        suspension: dict[str, Any] | None = None
+        self._event(
+            dossier,
+            "received",
+            procedure.desk_id,
+            now,
+            procedure=procedure.code,
+            process_version=procedure.version_number,
+            channel=plan.channel,
+            due_at=due.isoformat(),
+            documents=[],
+        )
+
+        def open_item(k: int, at: datetime, officer_id: int) -> dict[str, Any]:
+            step = template.steps[k]
+            paused = step.kind == "supplement"
+            item = {
+                "id": self._id("work_item"),
+                "dossier_id": dossier["id"],
+                "task_uuid": uuids[template.item_uuid[k]],
+                "task_id": step.id,
+                "task_name": step.name,
+                "lane": step.lane,
+                "role": step.role,
+                "kind": step.kind,
+                "agency_id": env.step_agency(step, procedure.agency_id),
+                "assignee_id": None,
+                "created_at": at,
+                "claimed_at": None,
+                "due_at": None if paused else cal.add_working_hours(at, step.hours),
+                "allotted_hours": step.hours,
+                "counted": step.counted,
+                "completed_at": None,
+                "completed_by_id": None,
+                "outcome": None,
+                "comment": None,
+                "used_hours": None,
+                "result_class": None,
+            }
+            items.append(item)
+            self.rows["work_item"].append(item)
+            if step.kind == "return" and dossier["status"] == "processing":
+                # The applicant's notification looks rows up, which flushes the changed dossier once more.
+                dossier["version"] += 1
+                dossier["status"] = "result_ready"
+                dossier["finished_at"] = at
+                if dossier["refusal_reason"] is None:
+                    dossier["result_class"] = self._classify(at, dossier["due_at"])
+            if paused and dossier["status"] != "supplement":
+                dossier["status"] = "supplement"
+            self._event(
+                dossier,
+                "step_opened",
+                officer_id,
+                at,
+                work_item_id=item["id"],
+                step=item["task_id"],
+                name=item["task_name"],
+                role=item["role"],
+                agency_id=item["agency_id"],
+                due_at=item["due_at"].isoformat() if item["due_at"] else None,
+            )
+            return item
+
+        def complete_item(
+            k: int, at: datetime, officer_id: int, outcome: str | None, comment: str | None
+        ) -> None:
+            item = items[k]
+            item["completed_at"] = at
+            item["completed_by_id"] = officer_id
+            item["assignee_id"] = item["assignee_id"] or officer_id
+            item["claimed_at"] = item["claimed_at"] or at
+            item["outcome"] = outcome
+            item["comment"] = comment
+            item["used_hours"] = round(cal.working_hours_between(item["created_at"], at), 2)
+            item["result_class"] = self._classify(at, item["due_at"]) if item["counted"] else None
+            self._event(
+                dossier,
+                "step_completed",
+                officer_id,
+                at,
+                work_item_id=item["id"],
+                step=item["task_id"],
+                name=item["task_name"],
+                outcome=outcome,
+                comment=comment,
+                used_hours=item["used_hours"],
+                result_class=item["result_class"],
+            )
+            if k + 1 < len(template.steps):
+                open_item(k + 1, at, officer_id)
+            else:
+                dossier["status"] = "refused" if dossier["refusal_reason"] else "returned"
+                dossier["finished_at"] = dossier["finished_at"] or at
+                if dossier["status"] == "returned" and dossier["result_class"] is None:
+                    dossier["result_class"] = self._classify(at, dossier["due_at"])
+
+        open_item(0, now, procedure.desk_id)
+        done = 0  # workflow actions taken (item k is the open one after k of them)
+        withdrawn = False
+        for action in plan.actions:
+            at, officer = action.at, action.officer_id
+            k = done
+            if action.kind == "complete":
+                complete_item(k, at, officer, action.outcome, None)
+                dossier["version"] += 1
+            elif action.kind == "supplement":
+                complete_item(k, at, officer, "supplement", SUPPLEMENT_REASON)
+                suspension = {
+                    "id": self._id("suspension"),
+                    "dossier_id": dossier["id"],
+                    "kind": "supplement",
+                    "reason": SUPPLEMENT_REASON,
+                    "details": list(SUPPLEMENT_MISSING),
+                    "started_at": at,
+                    "started_by_id": officer,
+                    "ended_at": None,
+                    "ended_by_id": None,
+                    "paused_hours": None,
+                }
+                self.rows["suspension"].append(suspension)
+                self._event(
+                    dossier,
+                    "supplement_requested",
+                    officer,
+                    at,
+                    missing=list(SUPPLEMENT_MISSING),
+                    reason=SUPPLEMENT_REASON,
+                )
+                dossier["version"] += 1
+            elif action.kind == "resume":
+                assert suspension is not None
+                suspension["ended_at"] = at
+                suspension["ended_by_id"] = officer
+                suspension["paused_hours"] = round(cal.working_hours_between(suspension["started_at"], at), 2)
+                if env.ctx.settings.supplement_mode == "pause":
+                    remaining = cal.working_hours_between(suspension["started_at"], dossier["due_at"])
+                    new_due = cal.add_working_hours(at, remaining)
+                else:
+                    new_due = env.legal_due(procedure, at)
+                    dossier["clock_started_at"] = cal.counting_start(at)
+                dossier["status"] = "processing"
+                dossier["due_at"] = new_due
+                dossier["deadline_version"] += 1
+                self._event(
+                    dossier,
+                    "supplement_received",
+                    officer,
+                    at,
+                    paused_hours=suspension["paused_hours"],
+                    due_at=new_due.isoformat(),
+                    mode=env.ctx.settings.supplement_mode,
+                    note=SUPPLEMENT_NOTE,
+                )
+                complete_item(k, at, officer, None, SUPPLEMENT_NOTE)
+                dossier["version"] += 1
+            elif action.kind == "refuse":
+                dossier["refusal_reason"] = REFUSAL_REASON
+                complete_item(k, at, officer, "refuse", REFUSAL_REASON)
+                self._event(dossier, "refused", officer, at, reason=REFUSAL_REASON)
+                # The refusal reason is set first, so looking up the next step's agency flushes it.
+                following = template.steps[k + 1].agency_code if k + 1 < len(template.steps) else None
+                dossier["version"] += 2 if following else 1
+            elif action.kind == "return":
+                dossier["returned_at"] = at
+                dossier["returned_to"] = plan.applicant.name
+                complete_item(k, at, officer, None, None)
+                self._event(dossier, "returned", officer, at, collected_by=plan.applicant.name)
+                dossier["version"] += 1
+            elif action.kind == "withdraw":
+                for item in items:
+                    if item["completed_at"] is None:
+                        item["completed_at"] = at
+                        item["outcome"] = "withdrawn"
+                if suspension is not None and suspension["ended_at"] is None:
+                    suspension["ended_at"] = at
+                    suspension["ended_by_id"] = officer
+                dossier["status"] = "withdrawn"
+                dossier["withdrawal_reason"] = WITHDRAWAL_REASON
+                dossier["finished_at"] = at
+                self._event(dossier, "withdrawn", officer, at, reason=WITHDRAWAL_REASON)
+                dossier["version"] += 1
+                withdrawn = True
+                continue
+            elif action.kind == "move":
+                previous = dossier["due_at"]
+                dossier["due_at"] = action.new_due
+                dossier["deadline_version"] += 1
+                dossier["appointment_moved_at"] = at
+                self._event(
+                    dossier,
+                    "appointment_moved",
+                    officer,
+                    at,
+                    previous_due_at=_utc(previous).isoformat(),
+                    due_at=action.new_due.isoformat(),
+                    reason=APOLOGY_REASON,
+                )
+                dossier["version"] += 1
+                continue
+            else:
+                raise ValueError(f"unknown action {action.kind}")
+            done += 1
+        state = template.withdrawn_state(done) if withdrawn else template.states[done]
+        dossier["workflow_state"] = state.fill(uuids, code, plan.channel)
+        self.pending += 1
+        if self.pending >= self.batch:
+            self.flush()
+        return code
+
+    # ----- writing -----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the buffered rows in one transaction."""
+        if not self.pending:
+            return
+        with self.db.begin() as conn:
+            if self.postgres:
+                self._copy(conn)
+            else:
+                for table in self.TABLES:
+                    if self.rows[table]:
+                        conn.execute(_TABLES[table].insert(), self.rows[table])
+            self._sequences(conn)
+        self.rows = {t: [] for t in self.TABLES}
+        self.pending = 0
+
+    def _copy(self, conn: Any) -> None:
+        raw = conn.connection.dbapi_connection
+        with raw.cursor() as cursor:
+            for table in self.TABLES:
+                rows = self.rows[table]
+                if not rows:
+                    continue
+                columns = self.columns[table]
+                json_columns = {c.name for c in _TABLES[table].columns if c.type.__class__.__name__ == "JSON"}
+                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(
+                            [json.dumps(row[c]) if c in json_columns else row.get(c) for c in columns]
+                        )
+
+    def _sequences(self, conn: Any) -> None:
+        if not self.touched_days:
+            return
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        values = [
+            {"agency_id": a, "day": d, "last_number": self.sequences[(a, d)]} for a, d in self.touched_days
+        ]
+        stmt = insert(DossierSequence).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["agency_id", "day"],
+            set_={"last_number": func.max(stmt.excluded.last_number, DossierSequence.last_number)}
+            if dialect == "sqlite"
+            else {"last_number": func.greatest(stmt.excluded.last_number, DossierSequence.last_number)},
+        )
+        conn.execute(stmt)
+        self.touched_days.clear()
+
+    def finish(self) -> None:
+        """Write what is left and move PostgreSQL's id sequences past the ids written."""
+        self.flush()
+        if self.postgres:
+            with self.db.begin() as conn:
+                for table in self.TABLES:
+                    conn.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT coalesce(max(id), 1) FROM {table}))"
+                        )
+                    )
+
+
+_TABLES = {
+    "dossier": Dossier.__table__,
+    "work_item": WorkItem.__table__,
+    "suspension": Suspension.__table__,
+    "dossier_event": DossierEvent.__table__,
+}
+
+
+# ---------------------------------------------------------------------------
+# the same plan through the service functions
+
+
+def replay(env: Environment, plan: Plan) -> str:
+    """Run a plan through the real service functions; returns the dossier code."""
+    ctx = env.ctx
+    procedure = env.procedures[plan.procedure_code]
+    receipt = svc.receive_dossier(
+        ctx,
+        procedure_code=plan.procedure_code,
+        applicant=plan.applicant,
+        channel=plan.channel,
+        officer_id=procedure.desk_id,
+        now=plan.received_at,
+    )
+    for action in plan.actions:
+        if action.kind == "withdraw":
+            svc.withdraw(ctx, receipt.code, action.officer_id, reason=WITHDRAWAL_REASON, now=action.at)
+            continue
+        if action.kind == "move":
+            svc.move_appointment(
+                ctx,
+                receipt.code,
+                action.officer_id,
+                new_due=action.new_due,
+                reason=APOLOGY_REASON,
+                now=action.at,
+            )
+            continue
+        if action.kind == "resume":
+            svc.resume(ctx, receipt.code, action.officer_id, action.at, note=SUPPLEMENT_NOTE)
+            continue
+        with ctx.uow() as uow:
+            item_id = uow.session.scalars(
+                select(WorkItem.id).where(
+                    WorkItem.dossier_id == receipt.dossier_id, WorkItem.completed_at.is_(None)
+                )
+            ).one()
+        if action.kind == "complete":
+            svc.complete(ctx, item_id, action.officer_id, now=action.at, outcome=action.outcome)
+        elif action.kind == "supplement":
+            svc.request_supplement(
+                ctx,
+                item_id,
+                action.officer_id,
+                missing=SUPPLEMENT_MISSING,
+                reason=SUPPLEMENT_REASON,
+                now=action.at,
+            )
+        elif action.kind == "refuse":
+            svc.refuse(ctx, item_id, action.officer_id, reason=REFUSAL_REASON, now=action.at)
+        elif action.kind == "return":
+            svc.return_result(
+                ctx, item_id, action.officer_id, collected_by=plan.applicant.name, now=action.at
+            )
+    return receipt.code
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+
+def prepare_database(url: str) -> Context:
+    """Create the PostgreSQL database if missing, migrate, and load the demo organisation once."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        from sqlalchemy import create_engine
+
+        admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+            )
+            if exists.scalar() is None:
+                conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+        admin.dispose()
+    ctx = Context.from_settings(Settings().with_overrides(database_url=url))
+    upgrade(ctx.db)
+    with ctx.uow() as uow:
+        loaded = uow.session.scalar(select(func.count()).select_from(ProcessVersion))
+    if not loaded:
+        load_all(ctx, datetime(2023, 12, 1, 8, 0, tzinfo=ctx.calendar.tz))
+    return ctx
+
+
+def generate(
+    ctx: Context, count: int, years: int, seed: int, end: date = DEFAULT_END, progress: bool = True
+) -> tuple[int, float]:
+    """Generate `count` dossiers received over `years` years up to `end`; returns (count, seconds)."""
+    from tqdm import tqdm
+
+    rng = random.Random(seed)
+    env = Environment(ctx)
+    first = (
+        date(end.year - years + 1, 1, 1)
+        if end.month == 12 and end.day == 31
+        else end - timedelta(days=365 * years)
+    )
+    until = datetime(end.year, end.month, end.day, 17, 0, tzinfo=env.calendar.tz)
+    writer = BulkWriter(env, rng)
+    started = time.perf_counter()
+    plans: Iterable[Plan] = plan_many(env, rng, count, first, end, until)
+    for plan in tqdm(plans, total=count, unit="hồ sơ", disable=not progress, mininterval=1.0):
+        writer.add(plan)
+    writer.finish()
+    return count, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--years", type=int, default=3)
+    parser.add_argument("--db", default=DEFAULT_DB, help=f"database URL (default {DEFAULT_DB})")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--end", type=date.fromisoformat, default=DEFAULT_END, help="last day of receipts")
+    args = parser.parse_args(argv)
+    if args.count < 1 or args.years < 1:
+        parser.error("--count and --years must be at least 1")
+    ctx = prepare_database(args.db)
+    try:
+        count, seconds = generate(ctx, args.count, args.years, args.seed, args.end)
+    finally:
+        ctx.db.dispose()
+    print(f"{count} dossiers in {seconds:.1f} s ({count / seconds:.0f} per second)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

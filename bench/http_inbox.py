@@ -1,0 +1,218 @@
+"""HTTP benchmark on loopback: the inbox page and the work-item list endpoint against /livez.
+
+    .venv/bin/python -m bench.http_inbox [--db URL] [--dossiers 100000] [--seconds 10]
+
+Fills a PostgreSQL database with generated dossiers (bench/generate.py) if it holds fewer than
+asked, starts gunicorn on a free loopback port with the production settings, signs in as the
+officer with the largest inbox, and drives each URL from client threads for a bounded time.
+The baseline is /livez served by the same processes in the same run; the ratios compare
+latency and throughput against it. Goal: inbox p95 under 50 ms on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from sqlalchemy import func, select
+
+from bench.generate import generate, prepare_database
+from engine.accounts import issue_token
+from models import Dossier, Officer, WorkItem
+
+DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench_http"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def busiest_officer(ctx) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """The officer whose inbox (own items and pool) is the largest, and its size."""
+    with ctx.uow() as uow:
+        officers = list(uow.session.scalars(select(Officer).where(Officer.active.is_(True))))
+        best = ("", -1)
+        for officer in officers:
+            size = uow.session.scalar(
+                select(func.count(WorkItem.id)).where(
+                    WorkItem.completed_at.is_(None),
+                    (WorkItem.assignee_id == officer.id)
+                    | (
+                        (WorkItem.agency_id == officer.agency_id)
+                        & WorkItem.role.in_(officer.roles or [""])
+                        & WorkItem.assignee_id.is_(None)
+                    ),
+                )
+            )
+            if size > best[1]:
+                best = (officer.username, size)
+        return best
+
+
+def sign_in(port: int, username: str) -> str:
+    """A session cookie for the officer (the sign-in form with its CSRF token)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/dang-nhap")
+    response = conn.getresponse()
+    page = response.read().decode()
+    cookie = response.getheader("Set-Cookie", "").split(";")[0]
+    token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
+    body = urlencode({"csrf_token": token, "username": username, "password": "motcua-demo"})
+    conn.request(
+        "POST",
+        "/dang-nhap",
+        body,
+        {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
+    response = conn.getresponse()
+    response.read()
+    if response.status != 302:
+        sys.exit(f"sign-in failed: HTTP {response.status}")
+    return response.getheader("Set-Cookie", "").split(";")[0]
+
+
+def load(port: int, path: str, headers: dict[str, str], seconds: float, threads: int) -> dict[str, float]:
+    """Requests per second and latency percentiles of one URL under `threads` keep-alive clients."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status != 200:
+                with lock:
+                    errors[0] += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    begun = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - begun
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p95": latencies[int(0.95 * (len(latencies) - 1))] * 1000,
+        "errors": errors[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=DEFAULT_DB)
+    parser.add_argument("--dossiers", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    ctx = prepare_database(args.db)
+    with ctx.uow() as uow:
+        existing = uow.session.scalar(select(func.count(Dossier.id))) or 0
+    if existing < args.dossiers:
+        print(f"generating {args.dossiers - existing} dossiers ...")
+        generate(ctx, args.dossiers - existing, years=1, seed=existing + 7)
+    username, size = busiest_officer(ctx)
+    token = issue_token(ctx, username, "bench", datetime.now(UTC))
+    with ctx.uow() as uow:
+        total = uow.session.scalar(select(func.count(Dossier.id)))
+    print(f"{total} dossiers; busiest inbox: {username} with {size} open items")
+
+    port = free_port()
+    env = dict(
+        os.environ,
+        MOTCUA_DATABASE_URL=args.db,
+        MOTCUA_SCHEDULER="off",
+        MOTCUA_SECRET_KEY="bench-secret",
+        MOTCUA_LOGIN_RATE_LIMIT="1000 per minute",
+    )
+    gunicorn = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(args.workers),
+        "--threads",
+        "2",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "web:create_app()",
+    ]
+    server = subprocess.Popen(gunicorn, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        cookie = sign_in(port, username)
+        targets = [
+            ("/livez (baseline)", "/livez", {}),
+            ("inbox page /", "/", {"Cookie": cookie}),
+            (
+                "GET /api/v1/work-items",
+                "/api/v1/work-items?scope=all&limit=50",
+                {"Authorization": f"Bearer {token}"},
+            ),
+        ]
+        for _, path, headers in targets:  # warm-up: caches, connections, compiled specs
+            load(port, path, headers, 1.0, 1)
+        results = {
+            name: load(port, path, headers, args.seconds, args.threads) for name, path, headers in targets
+        }
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    base = results["/livez (baseline)"]
+    print(
+        f"\n{args.workers} gunicorn workers x 2 threads, {args.threads} client threads, "
+        f"{args.seconds:g} s each"
+    )
+    print(
+        f"{'endpoint':28} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6} "
+        f"{'p95/base':>9} {'rps base/x':>10}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:28} {r['rps']:8.1f} {r['p50']:8.2f} {r['p95']:8.2f} {r['errors']:6d} "
+            f"{r['p95'] / base['p95']:9.1f} {base['rps'] / r['rps']:10.1f}"
+        )
+    inbox = results["inbox page /"]
+    print(f"\ngoal: inbox p95 < 50 ms -> {'met' if inbox['p95'] < 50 else 'NOT met'} ({inbox['p95']:.1f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

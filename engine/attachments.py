@@ -1,0 +1,134 @@
+"""Documents of a dossier: uploads checked against the size cap and the type allow-list, stored
+content-addressed under the attachments directory, recorded in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config import Settings
+from engine.errors import InvalidInput, NotFound, TooLarge
+from models import Attachment
+
+# Leading bytes of the formats whose content can be recognised; others are checked by name only.
+_SIGNATURES = {
+    "pdf": (b"%PDF-",),
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpg": (b"\xff\xd8\xff",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "docx": (b"PK\x03\x04",),
+    "xlsx": (b"PK\x03\x04",),
+    "odt": (b"PK\x03\x04",),
+    "ods": (b"PK\x03\x04",),
+    "zip": (b"PK\x03\x04",),
+    "doc": (b"\xd0\xcf\x11\xe0",),
+    "xls": (b"\xd0\xcf\x11\xe0",),
+}
+_MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "doc": "application/msword",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xls": "application/vnd.ms-excel",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "odt": "application/vnd.oasis.opendocument.text",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "zip": "application/zip",
+}
+_UNSAFE_NAME = re.compile(r"[^\w.\- ()]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file handed in with a dossier or a step's result."""
+
+    file_name: str
+    data: bytes
+
+
+def allowed_types(settings: Settings) -> list[str]:
+    """The file extensions the office accepts."""
+    return [t.strip().lower() for t in settings.upload_types.split(",") if t.strip()]
+
+
+def check_upload(settings: Settings, upload: Upload) -> str:
+    """Refuse files over the cap or of a type not allowed; returns the stored media type."""
+    name = os.path.basename(upload.file_name or "").strip()
+    if not name:
+        raise InvalidInput("Tệp đính kèm không có tên.", "files")
+    if len(upload.data) > settings.upload_max_bytes:
+        limit = settings.upload_max_bytes / (1024 * 1024)
+        raise TooLarge(f"Tệp “{name}” vượt quá dung lượng cho phép ({limit:g} MB).")
+    if not upload.data:
+        raise InvalidInput(f"Tệp “{name}” rỗng.", "files")
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    allowed = allowed_types(settings)
+    if extension not in allowed:
+        raise InvalidInput(f"Tệp “{name}” không thuộc loại được chấp nhận ({', '.join(allowed)}).", "files")
+    signatures = _SIGNATURES.get(extension)
+    if signatures and not upload.data.startswith(signatures):
+        raise InvalidInput(f"Nội dung tệp “{name}” không đúng định dạng .{extension}.", "files")
+    return _MEDIA_TYPES.get(extension, "application/octet-stream")
+
+
+def store(
+    settings: Settings,
+    session: Session,
+    *,
+    dossier_id: int,
+    kind: str,
+    upload: Upload,
+    officer_id: int | None,
+    now: datetime,
+    work_item_id: int | None = None,
+) -> Attachment:
+    """Write the file (content-addressed, so a rolled-back transaction leaves no wrong data) and its row."""
+    media_type = check_upload(settings, upload)
+    digest = hashlib.sha256(upload.data).hexdigest()
+    relative = Path(digest[:2]) / digest
+    target = Path(settings.attachments_dir) / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            tmp.write(upload.data)
+        os.replace(tmp.name, target)
+    name = _UNSAFE_NAME.sub("_", os.path.basename(upload.file_name))[:200]
+    attachment = Attachment(
+        dossier_id=dossier_id,
+        work_item_id=work_item_id,
+        kind=kind,
+        file_name=name,
+        media_type=media_type,
+        size=len(upload.data),
+        sha256=digest,
+        stored_path=str(relative),
+        uploaded_at=now,
+        uploaded_by_id=officer_id,
+    )
+    session.add(attachment)
+    return attachment
+
+
+def attachments_of(session: Session, dossier_id: int) -> list[Attachment]:
+    """A dossier's documents in upload order."""
+    return list(
+        session.scalars(select(Attachment).where(Attachment.dossier_id == dossier_id).order_by(Attachment.id))
+    )
+
+
+def open_attachment(settings: Settings, session: Session, attachment_id: int) -> tuple[Attachment, Path]:
+    """The attachment row and the path of its bytes."""
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        raise NotFound("Không tìm thấy tài liệu.")
+    return attachment, Path(settings.attachments_dir) / attachment.stored_path

@@ -1,0 +1,63 @@
+"""The procedure catalogue as officers, the online portal and the JSON API read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Agency, Procedure, ProcessVersion
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One procedure (thủ tục hành chính) with what an applicant needs to know and its running version."""
+
+    code: str
+    name: str
+    field: str
+    level: str
+    legal_time_value: float
+    legal_time_unit: str  # "days" | "hours"
+    fee: str
+    required_documents: list[str]
+    online_level: str
+    owner_agency_code: str
+    active_version: int | None  # number of the process version dossiers start on, None if none
+
+
+def procedure_catalogue(session: Session) -> list[CatalogueEntry]:
+    """Every procedure by code, with its legal time, fee, documents and active process version."""
+    active = (
+        select(ProcessVersion.procedure_id, ProcessVersion.number)
+        .where(ProcessVersion.status == "active")
+        .subquery()
+    )
+    rows = session.execute(
+        select(Procedure, Agency.code, active.c.number)
+        .join(Agency, Agency.id == Procedure.owner_agency_id)
+        .outerjoin(active, active.c.procedure_id == Procedure.id)
+        .order_by(Procedure.code)
+    )
+    return [
+        CatalogueEntry(
+            code=p.code,
+            name=p.name,
+            field=p.field,
+            level=p.level,
+            legal_time_value=float(p.legal_time_value),
+            legal_time_unit=p.legal_time_unit,
+            fee=p.fee or "",
+            required_documents=list(p.required_documents or []),
+            online_level=p.online_level,
+            owner_agency_code=agency_code,
+            active_version=number,
+        )
+        for p, agency_code, number in rows
+    ]
+
+
+def procedure_id_by_code(session: Session, code: str) -> int | None:
+    """The id of the procedure with this code, None if the catalogue has no such procedure."""
+    return session.scalar(select(Procedure.id).where(Procedure.code == code))

@@ -1,0 +1,251 @@
+"""The officer's inbox: their own open work items and the pool of their roles in their agency.
+
+Read-only queries over the work-item projection, each backed by a partial index on open items
+((assignee, due) and (agency, role, due)); nothing here loads a workflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.calendar import WorkingCalendar
+from models import Dossier, Officer, Procedure, WorkItem
+
+SCOPES = ("all", "mine", "pool")
+URGENCIES = ("overdue", "soon", "ok")
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One line of the inbox."""
+
+    work_item_id: int
+    dossier_code: str
+    procedure_code: str
+    procedure_name: str
+    step: str
+    kind: str | None
+    role: str
+    received_at: datetime
+    created_at: datetime
+    due_at: datetime | None
+    assignee_id: int | None
+    assignee_name: str | None
+    remaining_hours: float | None  # working hours; negative when overdue; None when paused
+    urgency: str  # overdue | soon | ok | paused
+
+
+@dataclass
+class InboxPage:
+    """A page of the inbox with the counts the filters show."""
+
+    rows: list[InboxRow]
+    total: int
+    counts: dict[str, int] = field(default_factory=dict)
+    procedures: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def remaining_hours(calendar: WorkingCalendar, due: datetime | None, now: datetime) -> float | None:
+    """Working hours left until `due`, negative once it has passed."""
+    if due is None:
+        return None
+    if due >= now:
+        return calendar.working_hours_between(now, due)
+    return -calendar.working_hours_between(due, now)
+
+
+def urgency(remaining: float | None, day_hours: float) -> str:
+    """Colour class: more than a working day left, a day or less, overdue, or clock stopped."""
+    if remaining is None:
+        return "paused"
+    if remaining < 0:
+        return "overdue"
+    return "soon" if remaining <= day_hours else "ok"
+
+
+def _parts(officer: Officer, scope: str) -> list:  # type: ignore[type-arg]
+    """The conditions of the inbox's disjoint parts, each served by its own partial index.
+
+    Own items use (assignee, due); the pool uses (agency, role, due). An OR of the two would
+    make the database scan every open item, so each part is queried apart and merged.
+    """
+    mine = [WorkItem.completed_at.is_(None), WorkItem.assignee_id == officer.id]
+    pool = [
+        WorkItem.completed_at.is_(None),
+        WorkItem.agency_id == officer.agency_id,
+        WorkItem.role.in_(list(officer.roles or []) or [""]),
+        WorkItem.assignee_id.is_(None),
+    ]
+    return {"mine": [mine], "pool": [pool], "all": [mine, pool]}[scope]
+
+
+def _filtered(
+    conditions: list,  # type: ignore[type-arg]
+    *,
+    now: datetime,
+    soon_end: datetime,
+    procedure_id: int | None,
+    status: str | None,
+) -> Select:
+    query = select(WorkItem.id, WorkItem.due_at).where(*conditions)
+    if procedure_id is not None:
+        query = query.join(Dossier, Dossier.id == WorkItem.dossier_id).where(
+            Dossier.procedure_id == procedure_id
+        )
+    if status == "overdue":
+        query = query.where(WorkItem.due_at < now)
+    elif status == "soon":
+        query = query.where(WorkItem.due_at >= now, WorkItem.due_at <= soon_end)
+    elif status == "ok":
+        query = query.where(or_(WorkItem.due_at > soon_end, WorkItem.due_at.is_(None)))
+    return query
+
+
+def _count(session: Session, query: Select) -> int:
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def _by_due(query: Select) -> Select:
+    # Items without a due time (waiting for the applicant) go last; NULLS LAST matches the
+    # index order on PostgreSQL, so the top of the list is read straight from the index.
+    return query.order_by(WorkItem.due_at.asc().nulls_last(), WorkItem.id)
+
+
+def inbox(
+    session: Session,
+    calendar: WorkingCalendar,
+    officer: Officer,
+    *,
+    now: datetime,
+    scope: str = "all",
+    procedure_id: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    day_hours: float = 8.0,
+) -> InboxPage:
+    """The officer's open items (own and pool), due time ascending, with server-side counts."""
+    if scope not in SCOPES:
+        scope = "all"
+    limit, offset = max(1, min(limit, 500)), max(0, offset)
+    soon_end = calendar.add_working_hours(now, day_hours)
+    queries = [
+        _filtered(part, now=now, soon_end=soon_end, procedure_id=procedure_id, status=status)
+        for part in _parts(officer, scope)
+    ]
+    counts = inbox_counts(session, officer, now, soon_end)
+    unfiltered = procedure_id is None and status not in ("overdue", "soon", "ok")
+    total = counts[scope] if unfiltered else sum(_count(session, q) for q in queries)
+    # The first offset+limit of each part, merged by due time: a page never needs more.
+    heads: list[tuple[datetime | None, int]] = []
+    for query in queries:
+        heads.extend((due, item_id) for item_id, due in session.execute(_by_due(query).limit(offset + limit)))
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    heads.sort(key=lambda h: (h[0] is None, h[0] or far, h[1]))
+    page_ids = [item_id for _, item_id in heads[offset : offset + limit]]
+    details = (
+        {
+            r[0]: r
+            for r in session.execute(
+                select(
+                    WorkItem.id,
+                    WorkItem.task_name,
+                    WorkItem.kind,
+                    WorkItem.role,
+                    WorkItem.created_at,
+                    WorkItem.due_at,
+                    WorkItem.assignee_id,
+                    Dossier.code,
+                    Dossier.received_at,
+                    Procedure.code,
+                    Procedure.name,
+                    Officer.full_name,
+                )
+                .join(Dossier, Dossier.id == WorkItem.dossier_id)
+                .join(Procedure, Procedure.id == Dossier.procedure_id)
+                .outerjoin(Officer, Officer.id == WorkItem.assignee_id)
+                .where(WorkItem.id.in_(page_ids))
+            )
+        }
+        if page_ids
+        else {}
+    )
+    rows = []
+    for item_id in page_ids:
+        r = details[item_id]
+        left = remaining_hours(calendar, r[5], now)
+        rows.append(
+            InboxRow(
+                work_item_id=r[0],
+                step=r[1],
+                kind=r[2],
+                role=r[3],
+                created_at=r[4],
+                due_at=r[5],
+                assignee_id=r[6],
+                dossier_code=r[7],
+                received_at=r[8],
+                procedure_code=r[9],
+                procedure_name=r[10],
+                assignee_name=r[11],
+                remaining_hours=None if left is None else round(left, 2),
+                urgency=urgency(left, day_hours),
+            )
+        )
+    return InboxPage(rows=rows, total=total, counts=counts)
+
+
+def inbox_counts(session: Session, officer: Officer, now: datetime, soon_end: datetime) -> dict[str, int]:
+    """How many open items are the officer's own, in the pool, overdue and due within a day."""
+    counts = {"mine": 0, "pool": 0, "overdue": 0, "soon": 0}
+    for name, conditions in zip(("mine", "pool"), _parts(officer, "all"), strict=True):
+        row = session.execute(
+            select(
+                func.count(),
+                func.sum(case((WorkItem.due_at < now, 1), else_=0)),
+                func.sum(case((and_(WorkItem.due_at >= now, WorkItem.due_at <= soon_end), 1), else_=0)),
+            ).where(*conditions)
+        ).one()
+        counts[name] = int(row[0] or 0)
+        counts["overdue"] += int(row[1] or 0)
+        counts["soon"] += int(row[2] or 0)
+    counts["all"] = counts["mine"] + counts["pool"]
+    return counts
+
+
+def inbox_procedures(session: Session, officer: Officer) -> list[tuple[int, str, str]]:
+    """The procedures that appear in the officer's open items, for the filter."""
+    found: set[int] = set()
+    for conditions in _parts(officer, "all"):
+        found.update(
+            session.scalars(
+                select(Dossier.procedure_id)
+                .join(WorkItem, WorkItem.dossier_id == Dossier.id)
+                .where(*conditions)
+                .distinct()
+            )
+        )
+    if not found:
+        return []
+    query = (
+        select(Procedure.id, Procedure.code, Procedure.name)
+        .where(Procedure.id.in_(found))
+        .order_by(Procedure.code)
+    )
+    return [tuple(r) for r in session.execute(query)]  # type: ignore[misc]
+
+
+def next_item(session: Session, officer: Officer, after_id: int | None = None) -> int | None:
+    """The officer's most urgent open item (own first, then pool), for 'complete and next'."""
+    for conditions in _parts(officer, "all"):
+        query = select(WorkItem.id).where(*conditions, WorkItem.kind.is_distinct_from("supplement"))
+        if after_id is not None:
+            query = query.where(WorkItem.id != after_id)
+        found = session.scalar(_by_due(query).limit(1))
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,636 @@
+"""Service-quality indicators, the QĐ 766 monthly score and the leaders' dashboard data.
+
+Every count comes from SQL aggregates over the same scope and classes as the statistics
+report (`engine.reports.ReportFrame`), so an indicator never
+disagrees with Biểu 06 for the same agency and period:
+- on-time rate = (early + on time) / resolved, per agency or per procedure;
+- per step (TT 01/2018 indicator 2, each unit's time against its allotment): counted work items
+  completed within the period, by the agency holding the step, with used against allotted hours
+  and the step's own class; score per item 2 (early), 1 (on time), 0 (late), averaged;
+- apology letters: an issued apology always moves the appointment once, so a dossier with
+  `appointment_moved_at` before the period's end has had one; dossiers late (resolved late or in
+  progress overdue at the end) without one are the ones the law says should not exist;
+- online share = online / received within the period;
+- digitised share: received within the period with an input attachment, and resolved with a
+  result attachment;
+- satisfaction = satisfied / rated, over the dossiers finished within the period that were rated.
+
+QĐ 766/QĐ-TTg scores each agency monthly in five groups (100 points); groups the system has no
+data for (publicity, online payment) carry score None and the reason, never a made-up number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
+from sqlalchemy.orm import Session
+
+from engine.periods import Period, months_between
+from engine.reports import ReportFrame, find_agency
+from models import Agency, Attachment, Dossier, Procedure, Rating, WorkItem
+
+RESOLVED = ("early", "on_time", "late")
+ON_TIME = ("early", "on_time")
+FINISHED = ("early", "on_time", "late", "refused", "withdrawn")
+
+
+def _sum(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _rate(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _num(value: float) -> str:
+    return f"{value:.2f}".replace(".", ",")
+
+
+# ---------------------------------------------------------------------------
+# on-time rates
+
+
+@dataclass
+class RateRow:
+    """On-time rate of one agency or procedure: (early + on time) / resolved."""
+
+    key: str
+    label: str
+    resolved: int
+    early: int
+    on_time: int
+    late: int
+
+    @property
+    def rate(self) -> float | None:
+        """Share resolved early or on time; None when nothing was resolved."""
+        return _rate(self.early + self.on_time, self.resolved)
+
+
+def on_time_rates(
+    session: Session, period: Period, by: str = "agency", agency_code: str | None = None
+) -> list[RateRow]:
+    """On-time rate per receiving agency (`by='agency'`) or per procedure (`by='procedure'`)."""
+    agency = find_agency(session, agency_code)
+    frame = ReportFrame(period)
+    inner = (
+        select(
+            Dossier.agency_id.label("agency_id"),
+            Dossier.procedure_id.label("procedure_id"),
+            frame.klass.label("klass"),
+        )
+        .select_from(frame.source)
+        .where(frame.scope(agency.id if agency else None))
+        .subquery()
+    )
+    group = inner.c.agency_id if by == "agency" else inner.c.procedure_id
+    query = (
+        select(
+            group,
+            _sum(inner.c.klass.in_(RESOLVED)),
+            _sum(inner.c.klass == "early"),
+            _sum(inner.c.klass == "on_time"),
+            _sum(inner.c.klass == "late"),
+        )
+        .where(inner.c.klass.in_(RESOLVED))
+        .group_by(group)
+    )
+    if by == "agency":
+        names = {a.id: (a.code, a.name) for a in session.scalars(select(Agency))}
+    else:
+        names = {p.id: (p.code, p.name) for p in session.scalars(select(Procedure))}
+    rows = [
+        RateRow(*names[key], int(r), int(e), int(o), int(lt)) for key, r, e, o, lt in session.execute(query)
+    ]
+    return sorted(rows, key=lambda r: r.key)
+
+
+# ---------------------------------------------------------------------------
+# per step (TT 01/2018 indicator 2)
+
+
+@dataclass
+class StepRow:
+    """One step of one procedure at the agency holding it, over the items completed in the period."""
+
+    agency_code: str
+    agency_name: str
+    procedure_code: str
+    step: str
+    step_name: str
+    items: int
+    early: int
+    on_time: int
+    late: int
+    allotted_hours: float
+    used_hours: float
+
+    @property
+    def late_share(self) -> float | None:
+        """Share of the step's items finished after their allotment."""
+        return _rate(self.late, self.items)
+
+    @property
+    def score(self) -> float | None:
+        """TT 01/2018 indicator 2, averaged: 2 per early item, 1 per on-time item, 0 per late one."""
+        return _rate(2 * self.early + self.on_time, self.items)
+
+
+def step_indicators(session: Session, period: Period, agency_code: str | None = None) -> list[StepRow]:
+    """Each unit's used time against its allotment, per step; the latest steps first."""
+    agency = find_agency(session, agency_code)
+    conditions = [
+        WorkItem.completed_at >= period.start,
+        WorkItem.completed_at < period.end,
+        WorkItem.counted.is_(True),
+        WorkItem.result_class.is_not(None),
+    ]
+    if agency is not None:
+        conditions.append(WorkItem.agency_id == agency.id)
+    query = (
+        select(
+            WorkItem.agency_id,
+            Dossier.procedure_id,
+            WorkItem.task_id,
+            func.max(WorkItem.task_name),
+            func.count(),
+            _sum(WorkItem.result_class == "early"),
+            _sum(WorkItem.result_class == "on_time"),
+            _sum(WorkItem.result_class == "late"),
+            func.coalesce(func.sum(WorkItem.allotted_hours), 0),
+            func.coalesce(func.sum(WorkItem.used_hours), 0),
+        )
+        .join(Dossier, Dossier.id == WorkItem.dossier_id)
+        .where(*conditions)
+        .group_by(WorkItem.agency_id, Dossier.procedure_id, WorkItem.task_id)
+    )
+    agencies = {a.id: a for a in session.scalars(select(Agency))}
+    procedures = {p.id: p.code for p in session.scalars(select(Procedure))}
+    rows = [
+        StepRow(
+            agencies[a].code,
+            agencies[a].name,
+            procedures[p],
+            task,
+            name,
+            int(n),
+            int(e),
+            int(o),
+            int(lt),
+            float(allotted),
+            float(used),
+        )
+        for a, p, task, name, n, e, o, lt, allotted, used in session.execute(query)
+    ]
+    return sorted(rows, key=lambda r: (-(r.late_share or 0), r.agency_code, r.procedure_code, r.step))
+
+
+# ---------------------------------------------------------------------------
+# per-agency counts behind the shares and the QĐ 766 score
+
+
+@dataclass
+class AgencyCounts:
+    """The numerators and denominators of the indicators for one agency (or the province)."""
+
+    agency_code: str | None
+    agency_name: str
+    received: int = 0  # within the period (not carried over)
+    online: int = 0
+    with_inputs: int = 0
+    resolved: int = 0
+    resolved_on_time: int = 0
+    with_results: int = 0
+    overdue: int = 0  # in progress past due at the end
+    finished: int = 0
+    rated: int = 0
+    satisfied: int = 0
+    late: int = 0  # resolved late or in progress overdue
+    apologised: int = 0  # appointment moved (apology issued) before the end
+    late_without_apology: int = 0
+
+    @property
+    def online_share(self) -> float | None:
+        """Online / received within the period."""
+        return _rate(self.online, self.received)
+
+    @property
+    def input_digitised_share(self) -> float | None:
+        """Received within the period with at least one input document attached."""
+        return _rate(self.with_inputs, self.received)
+
+    @property
+    def result_digitised_share(self) -> float | None:
+        """Resolved within the period with at least one result document attached."""
+        return _rate(self.with_results, self.resolved)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """(Early + on time) / resolved."""
+        return _rate(self.resolved_on_time, self.resolved)
+
+    @property
+    def satisfaction(self) -> float | None:
+        """Satisfied / rated."""
+        return _rate(self.satisfied, self.rated)
+
+
+_COUNT_FIELDS = (
+    "received",
+    "online",
+    "with_inputs",
+    "resolved",
+    "resolved_on_time",
+    "with_results",
+    "overdue",
+    "finished",
+    "rated",
+    "satisfied",
+    "late",
+    "apologised",
+    "late_without_apology",
+)
+
+
+def _has_attachment(kind: str) -> ColumnElement[bool]:
+    return exists(select(Attachment.id).where(Attachment.dossier_id == Dossier.id, Attachment.kind == kind))
+
+
+def agency_counts(session: Session, period: Period, agency_code: str | None = None) -> list[AgencyCounts]:
+    """The indicator counts per receiving agency in one GROUP BY, then the province total last."""
+    agency = find_agency(session, agency_code)
+    frame = ReportFrame(period)
+    klass, intake = frame.klass, frame.intake
+    new = intake != "carried"
+    resolved = klass.in_(RESOLVED)
+    late = klass.in_(("late", "overdue"))
+    moved = and_(Dossier.appointment_moved_at.is_not(None), Dossier.appointment_moved_at < period.end)
+    finished = klass.in_(FINISHED)
+    rating = select(Rating.satisfied).where(Rating.dossier_id == Dossier.id).scalar_subquery()
+    inner = (
+        select(
+            Dossier.agency_id.label("agency_id"),
+            case((new, 1), else_=0).label("received"),
+            case((intake == "online", 1), else_=0).label("online"),
+            case((and_(new, _has_attachment("input")), 1), else_=0).label("with_inputs"),
+            case((resolved, 1), else_=0).label("resolved"),
+            case((klass.in_(ON_TIME), 1), else_=0).label("resolved_on_time"),
+            case((and_(resolved, _has_attachment("result")), 1), else_=0).label("with_results"),
+            case((klass == "overdue", 1), else_=0).label("overdue"),
+            case((finished, 1), else_=0).label("finished"),
+            case((and_(finished, rating.is_not(None)), 1), else_=0).label("rated"),
+            case((and_(finished, rating.is_(True)), 1), else_=0).label("satisfied"),
+            case((late, 1), else_=0).label("late"),
+            case((moved, 1), else_=0).label("apologised"),
+            case((and_(late, ~moved), 1), else_=0).label("late_without_apology"),
+        )
+        .select_from(frame.source)
+        .where(frame.scope(agency.id if agency else None))
+        .subquery()
+    )
+    query = select(inner.c.agency_id, *[func.sum(inner.c[name]) for name in _COUNT_FIELDS]).group_by(
+        inner.c.agency_id
+    )
+    agencies = {a.id: a for a in session.scalars(select(Agency))}
+    rows = []
+    total = AgencyCounts(agency.code if agency else None, agency.name if agency else "Toàn tỉnh")
+    for agency_id, *values in session.execute(query):
+        row = AgencyCounts(agencies[agency_id].code, agencies[agency_id].name)
+        for name, value in zip(_COUNT_FIELDS, values, strict=True):
+            setattr(row, name, int(value or 0))
+            setattr(total, name, getattr(total, name) + int(value or 0))
+        rows.append(row)
+    rows.sort(key=lambda r: r.agency_code or "")
+    if agency is not None:
+        return rows or [total]
+    return [*rows, total]
+
+
+# ---------------------------------------------------------------------------
+# QĐ 766/QĐ-TTg monthly score
+
+
+@dataclass
+class ScoreGroup:
+    """One of the five QĐ 766 groups: its points, the formula with the numbers, or why none."""
+
+    key: str
+    name: str
+    max_points: float
+    score: float | None
+    formula: str
+    reason: str | None = None
+    points_with_data: float = 0.0  # how many of max_points the data can score
+
+
+@dataclass
+class AgencyScore:
+    """An agency's QĐ 766 score for one month."""
+
+    agency_code: str | None
+    agency_name: str
+    period: Period
+    groups: list[ScoreGroup] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        """Sum of the groups that could be scored."""
+        return sum(g.score for g in self.groups if g.score is not None)
+
+    @property
+    def points_with_data(self) -> float:
+        """How many of the 100 points the available data can score."""
+        return sum(g.points_with_data for g in self.groups)
+
+
+def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
+    groups = [
+        ScoreGroup(
+            "publicity",
+            "Công khai, minh bạch",
+            18,
+            None,
+            "—",
+            "Chưa có dữ liệu: hệ thống chưa ghi nhận việc công khai thủ tục hành chính",
+        )
+    ]
+    due = c.resolved + c.overdue
+    if due:
+        score = 20 * c.resolved_on_time / due
+        groups.append(
+            ScoreGroup(
+                "progress",
+                "Tiến độ, kết quả giải quyết",
+                20,
+                score,
+                f"20 × (trước hạn + đúng hạn) / (đã giải quyết + đang giải quyết quá hạn) "
+                f"= 20 × {c.resolved_on_time} / {due} = {_num(score)}",
+                points_with_data=20,
+            )
+        )
+    else:
+        groups.append(
+            ScoreGroup(
+                "progress",
+                "Tiến độ, kết quả giải quyết",
+                20,
+                None,
+                "20 × (trước hạn + đúng hạn) / (đã giải quyết + đang giải quyết quá hạn)",
+                "Không có hồ sơ đã giải quyết hoặc quá hạn trong kỳ",
+            )
+        )
+    parts = [(c.with_inputs, c.received), (c.with_results, c.resolved)]
+    known = [(n, d) for n, d in parts if d]
+    if known:
+        score = 22 * sum(n / d for n, d in known) / len(known)
+        groups.append(
+            ScoreGroup(
+                "digitisation",
+                "Số hóa hồ sơ, kết quả",
+                22,
+                score,
+                f"11 × hồ sơ tiếp nhận có thành phần số hóa / hồ sơ tiếp nhận + 11 × kết quả số hóa / "
+                f"hồ sơ đã giải quyết = 11 × {c.with_inputs} / {c.received} + 11 × {c.with_results} / "
+                f"{c.resolved} = {_num(score)}"
+                if len(known) == 2
+                else f"22 × {known[0][0]} / {known[0][1]} = {_num(score)} (chỉ một phần có dữ liệu)",
+                points_with_data=22,
+            )
+        )
+    else:
+        groups.append(
+            ScoreGroup(
+                "digitisation",
+                "Số hóa hồ sơ, kết quả",
+                22,
+                None,
+                "—",
+                "Không có hồ sơ tiếp nhận hoặc giải quyết trong kỳ",
+            )
+        )
+    if c.received:
+        score = 11 * c.online / c.received
+        groups.append(
+            ScoreGroup(
+                "online",
+                "Cung cấp dịch vụ trực tuyến, thanh toán trực tuyến",
+                22,
+                score,
+                f"11 × hồ sơ trực tuyến / hồ sơ tiếp nhận = 11 × {c.online} / {c.received} = {_num(score)}",
+                "Thanh toán trực tuyến (11 điểm): chưa có dữ liệu",
+                points_with_data=11,
+            )
+        )
+    else:
+        groups.append(
+            ScoreGroup(
+                "online",
+                "Cung cấp dịch vụ trực tuyến, thanh toán trực tuyến",
+                22,
+                None,
+                "11 × hồ sơ trực tuyến / hồ sơ tiếp nhận",
+                "Không có hồ sơ tiếp nhận trong kỳ; thanh toán trực tuyến: chưa có dữ liệu",
+            )
+        )
+    if c.rated:
+        score = 18 * c.satisfied / c.rated
+        groups.append(
+            ScoreGroup(
+                "satisfaction",
+                "Mức độ hài lòng",
+                18,
+                score,
+                f"18 × đánh giá hài lòng / số đánh giá = 18 × {c.satisfied} / {c.rated} = {_num(score)}",
+                points_with_data=18,
+            )
+        )
+    else:
+        groups.append(
+            ScoreGroup(
+                "satisfaction",
+                "Mức độ hài lòng",
+                18,
+                None,
+                "18 × đánh giá hài lòng / số đánh giá",
+                "Chưa có đánh giá của người dân cho hồ sơ kết thúc trong kỳ",
+            )
+        )
+    return groups
+
+
+def qd766_scores(session: Session, month: Period, agency_code: str | None = None) -> list[AgencyScore]:
+    """The QĐ 766 score of each agency (and the province, last) for one month."""
+    return [
+        AgencyScore(c.agency_code, c.agency_name, month, _score_groups(c))
+        for c in agency_counts(session, month, agency_code)
+    ]
+
+
+# ---------------------------------------------------------------------------
+# dashboard
+
+
+@dataclass
+class WeekCount:
+    """Dossiers received in one ISO week (Monday to Sunday, local time), by channel."""
+
+    week_start: date
+    online: int = 0
+    in_person: int = 0
+    postal: int = 0
+
+    @property
+    def iso_week(self) -> str:
+        """The week as `2026-W27`."""
+        year, week, _ = self.week_start.isocalendar()
+        return f"{year}-W{week:02d}"
+
+    @property
+    def total(self) -> int:
+        """All channels."""
+        return self.online + self.in_person + self.postal
+
+
+def _local_midnight(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tz).astimezone(UTC)
+
+
+def _bucket(column: ColumnElement[datetime], bounds: list[datetime]) -> ColumnElement[int]:
+    """Index i of the [bounds[i], bounds[i+1]) interval holding the value (callers filter the range)."""
+    return case(*[(column < bound, index) for index, bound in enumerate(bounds[1:])], else_=len(bounds) - 1)
+
+
+def received_per_week(
+    session: Session, first_day: date, last_day: date, tz: tzinfo, agency_code: str | None = None
+) -> list[WeekCount]:
+    """Dossiers received per ISO week by channel, for the weeks touching [first_day, last_day]."""
+    agency = find_agency(session, agency_code)
+    monday = first_day - timedelta(days=first_day.weekday())
+    weeks = [monday + timedelta(weeks=i) for i in range((last_day - monday).days // 7 + 1)]
+    bounds = [_local_midnight(w, tz) for w in weeks] + [_local_midnight(weeks[-1] + timedelta(weeks=1), tz)]
+    conditions = [Dossier.received_at >= bounds[0], Dossier.received_at < bounds[-1]]
+    if agency is not None:
+        conditions.insert(0, Dossier.agency_id == agency.id)
+    inner = (
+        select(_bucket(Dossier.received_at, bounds).label("week"), Dossier.channel.label("channel"))
+        .where(*conditions)
+        .subquery()
+    )
+    result = [WeekCount(w) for w in weeks]
+    for week, channel, n in session.execute(
+        select(inner.c.week, inner.c.channel, func.count()).group_by(inner.c.week, inner.c.channel)
+    ):
+        setattr(result[week], channel, getattr(result[week], channel) + n)
+    return result
+
+
+@dataclass
+class MonthRate:
+    """Dossiers resolved in one month and how many of them early or on time."""
+
+    month: str
+    resolved: int
+    on_time: int
+
+    @property
+    def rate(self) -> float | None:
+        """(Early + on time) / resolved."""
+        return _rate(self.on_time, self.resolved)
+
+
+def on_time_by_month(
+    session: Session, first_day: date, last_day: date, tz: tzinfo, agency_code: str | None = None
+) -> list[MonthRate]:
+    """The on-time rate of the dossiers resolved in each month of the range (as in Biểu 06)."""
+    agency = find_agency(session, agency_code)
+    months = months_between(first_day, last_day, tz)
+    bounds = [m.start for m in months] + [months[-1].end]
+    conditions = [
+        Dossier.finished_at >= bounds[0],
+        Dossier.finished_at < bounds[-1],
+        Dossier.status != "withdrawn",
+        Dossier.refusal_reason.is_(None),
+    ]
+    if agency is not None:
+        conditions.insert(0, Dossier.agency_id == agency.id)
+    inner = (
+        select(
+            _bucket(Dossier.finished_at, bounds).label("month"),
+            case((Dossier.result_class.in_(ON_TIME), 1), else_=0).label("on_time"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    result = [MonthRate(m.label, 0, 0) for m in months]
+    for month, n, on_time in session.execute(
+        select(inner.c.month, func.count(), func.sum(inner.c.on_time)).group_by(inner.c.month)
+    ):
+        result[month].resolved = int(n)
+        result[month].on_time = int(on_time or 0)
+    return result
+
+
+@dataclass
+class OverdueCount:
+    """Open dossiers (or open steps) past their due time for one agency (and step)."""
+
+    agency_code: str
+    agency_name: str
+    count: int
+    procedure_code: str | None = None
+    step: str | None = None
+    step_name: str | None = None
+
+
+def overdue_by_agency(session: Session, now: datetime) -> list[OverdueCount]:
+    """Dossiers being processed past their appointment, per receiving agency, most first."""
+    query = (
+        select(Dossier.agency_id, func.count())
+        .where(Dossier.status == "processing", Dossier.due_at < now)
+        .group_by(Dossier.agency_id)
+    )
+    agencies = {a.id: a for a in session.scalars(select(Agency))}
+    rows = [OverdueCount(agencies[a].code, agencies[a].name, int(n)) for a, n in session.execute(query)]
+    return sorted(rows, key=lambda r: (-r.count, r.agency_code))
+
+
+def overdue_by_step(session: Session, now: datetime, agency_code: str | None = None) -> list[OverdueCount]:
+    """Open work items past their allotment, per agency holding them and step, most first."""
+    agency = find_agency(session, agency_code)
+    conditions = [WorkItem.completed_at.is_(None), WorkItem.due_at < now, WorkItem.counted.is_(True)]
+    if agency is not None:
+        conditions.append(WorkItem.agency_id == agency.id)
+    query = (
+        select(
+            WorkItem.agency_id,
+            Dossier.procedure_id,
+            WorkItem.task_id,
+            func.max(WorkItem.task_name),
+            func.count(),
+        )
+        .join(Dossier, Dossier.id == WorkItem.dossier_id)
+        .where(*conditions)
+        .group_by(WorkItem.agency_id, Dossier.procedure_id, WorkItem.task_id)
+    )
+    agencies = {a.id: a for a in session.scalars(select(Agency))}
+    procedures = {p.id: p.code for p in session.scalars(select(Procedure))}
+    rows = [
+        OverdueCount(agencies[a].code, agencies[a].name, int(n), procedures[p], task, name)
+        for a, p, task, name, n in session.execute(query)
+    ]
+    return sorted(rows, key=lambda r: (-r.count, r.agency_code, r.procedure_code or "", r.step or ""))
+
+
+def oldest_open_dossiers(session: Session, limit: int = 10, agency_code: str | None = None) -> list[Dossier]:
+    """The dossiers waiting longest: being processed or waiting for a supplement, oldest receipt first."""
+    agency = find_agency(session, agency_code)
+    conditions = [Dossier.status.in_(("processing", "supplement"))]
+    if agency is not None:
+        conditions.append(Dossier.agency_id == agency.id)
+    return list(
+        session.scalars(
+            select(Dossier).where(*conditions).order_by(Dossier.received_at, Dossier.id).limit(limit)
+        )
+    )

@@ -1,0 +1,956 @@
+"""The lifecycle of a procedure's process versions: draft -> submitted -> approved -> active -> retired.
+
+A process owner of the procedure's agency drafts a version (from an upload, from the active
+version, or in the editor), saves it as often as needed (every problem is returned, and an
+invalid diagram is still kept as a draft), and submits it once it validates. An approver records
+the chairman's decision number and date and activates it; the previous active version retires in
+the same transaction. Approved, active and retired versions never change: running dossiers are
+compiled from them. Every transition writes a ProcessVersionEvent row, the version's history.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.bpmn_check import CheckResult, check_bpmn
+from engine.bpmn_diff import VersionDiff, diff_summary
+from engine.bpmn_xml import Problem, bpmn_text
+from engine.context import Context
+from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
+from engine.workflow_state import sha256_of
+from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent, UnitOfWork
+
+STATUS_LABELS = {
+    "draft": "Bản nháp",
+    "submitted": "Chờ phê duyệt",
+    "approved": "Đã phê duyệt",
+    "active": "Đang áp dụng",
+    "retired": "Ngừng áp dụng",
+}
+ACTION_LABELS = {
+    "created": "Tạo bản nháp",
+    "saved": "Lưu bản nháp",
+    "submitted": "Trình phê duyệt",
+    "withdrawn": "Rút lại để sửa",
+    "returned": "Trả lại để sửa",
+    "approved": "Phê duyệt",
+    "activated": "Đưa vào áp dụng",
+    "retired": "Ngừng áp dụng",
+    "imported": "Nhập từ tệp",
+}
+FROZEN_STATUSES = ("approved", "active", "retired")
+DECISION_NUMBER_MAX = 80
+
+
+# ---------------------------------------------------------------------------
+# what the use cases return
+
+
+@dataclass
+class DraftResult:
+    """A stored draft and every problem that keeps it from being submitted (none: it may be)."""
+
+    version_id: int
+    procedure_code: str
+    number: int
+    status: str
+    sha256: str
+    problems: list[Problem]
+    counted_hours: float | None
+    legal_hours: float
+    changed: bool = True
+
+    @property
+    def ok(self) -> bool:
+        """The draft validates and may be submitted."""
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form for the editor: problems with line, element id and element name."""
+        return {
+            "version_id": self.version_id,
+            "procedure_code": self.procedure_code,
+            "number": self.number,
+            "status": self.status,
+            "sha256": self.sha256,
+            "ok": self.ok,
+            "changed": self.changed,
+            "counted_hours": self.counted_hours,
+            "legal_hours": self.legal_hours,
+            "problems": [p.as_dict() for p in self.problems],
+        }
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One row of a procedure's version list in the catalogue."""
+
+    id: int
+    procedure_code: str
+    number: int
+    status: str
+    sha256: str
+    process_id: str
+    created_at: datetime
+    created_by: str | None
+    decision_number: str | None
+    decision_date: date | None
+    approved_by: str | None
+    approved_at: datetime | None
+
+    @property
+    def status_label(self) -> str:
+        """The status as officers read it."""
+        return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def editable(self) -> bool:
+        """Only a draft can be edited."""
+        return self.status == "draft"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One audited transition or save of a version."""
+
+    at: datetime
+    action: str
+    from_status: str | None
+    to_status: str
+    officer_id: int | None
+    officer_name: str | None
+    note: str | None
+    sha256: str | None
+
+    @property
+    def action_label(self) -> str:
+        """The action as officers read it."""
+        return ACTION_LABELS.get(self.action, self.action)
+
+
+@dataclass
+class VersionDetail:
+    """A version with its current problems, the changes against the previous version and its history."""
+
+    version: VersionSummary
+    procedure_name: str
+    legal_hours: float
+    counted_hours: float | None
+    step_count: int
+    problems: list[Problem]
+    previous: VersionSummary | None
+    diff: VersionDiff | None
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VersionXml:
+    """The stored BPMN of a version, for the editor and for downloads."""
+
+    version_id: int
+    procedure_code: str
+    number: int
+    status: str
+    sha256: str
+    text: str
+
+    @property
+    def filename(self) -> str:
+        """A download name that says which version it is."""
+        return f"{self.procedure_code}-v{self.number}.bpmn"
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """One active version written to a file."""
+
+    procedure_code: str
+    number: int
+    path: Path
+    sha256: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What importing one file did: a draft, a newly active version, or nothing (already active)."""
+
+    procedure_code: str
+    version_id: int | None
+    number: int | None
+    status: str | None
+    sha256: str
+    problems: list[Problem]
+    changed: bool
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+
+def _require_aware(now: datetime) -> datetime:
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidInput("Thời điểm phải có múi giờ (ví dụ 2026-11-21T09:00+07:00)", "now")
+    return now
+
+
+@contextmanager
+def _transaction(ctx: Context) -> Iterator[UnitOfWork]:
+    try:
+        with ctx.uow() as uow:
+            yield uow
+    except (StaleDataError, IntegrityError) as exc:
+        raise Conflict(
+            "Phiên bản quy trình vừa được người khác thay đổi cùng lúc; vui lòng tải lại và thực hiện lại"
+        ) from exc
+
+
+def _officer(session: Session, officer_id: int) -> Officer:
+    officer = session.get(Officer, officer_id)
+    if officer is None:
+        raise NotFound(f"Không tìm thấy cán bộ có mã {officer_id}")
+    if not officer.active:
+        raise Forbidden(f"Tài khoản {officer.username} đã bị khóa")
+    return officer
+
+
+def _procedure(session: Session, code: str, *, lock: bool = False) -> Procedure:
+    query = select(Procedure).where(Procedure.code == code)
+    if lock:
+        # Serialises numbering and activation per procedure on PostgreSQL (SQLite has one writer).
+        query = query.with_for_update()
+    procedure = session.scalars(query).one_or_none()
+    if procedure is None:
+        raise NotFound(f"Thủ tục {code} không có trong danh mục")
+    return procedure
+
+
+def _version(session: Session, version_id: int) -> ProcessVersion:
+    version = session.scalars(
+        select(ProcessVersion).where(ProcessVersion.id == version_id).with_for_update()
+    ).one_or_none()
+    if version is None:
+        raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
+    return version
+
+
+def _require_owner(officer: Officer, procedure: Procedure) -> None:
+    if not officer.has_role("process_owner"):
+        raise Forbidden("Chỉ cán bộ quản lý quy trình mới được soạn, sửa và trình quy trình nội bộ")
+    if officer.agency_id != procedure.owner_agency_id:
+        raise Forbidden(
+            f"Chỉ cán bộ quản lý quy trình của cơ quan chủ trì thủ tục {procedure.code} "
+            "mới được soạn, sửa và trình quy trình này"
+        )
+
+
+def _require_approver(officer: Officer) -> None:
+    if not officer.has_role("approver"):
+        raise Forbidden("Chỉ người có vai trò phê duyệt quy trình mới được phê duyệt phiên bản quy trình")
+
+
+def _status_conflict(version: ProcessVersion, action: str) -> Conflict:
+    label = STATUS_LABELS.get(version.status, version.status)
+    if version.status in FROZEN_STATUSES and action == "sửa":
+        return Conflict(
+            f"Phiên bản {version.number} đã được phê duyệt nên không thể sửa; "
+            "hãy tạo bản nháp mới từ phiên bản đang áp dụng"
+        )
+    return Conflict(f"Không thể {action} phiên bản {version.number} vì phiên bản đang ở trạng thái “{label}”")
+
+
+def record_transition(
+    session: Session,
+    version: ProcessVersion,
+    action: str,
+    to_status: str,
+    officer_id: int | None,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    """Move a version to a status and append the audit row that the history shows."""
+    from_status = version.status if version.id is not None else None
+    version.status = to_status
+    session.flush()
+    session.add(
+        ProcessVersionEvent(
+            process_version_id=version.id,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            officer_id=officer_id,
+            at=now,
+            note=note,
+            sha256=version.sha256,
+        )
+    )
+
+
+def make_active(
+    session: Session, version: ProcessVersion, officer_id: int | None, now: datetime, note: str | None = None
+) -> ProcessVersion | None:
+    """Activate an approved version; the procedure's previous active version retires. Returns that one.
+
+    The one activation path: approval here, `motcua load` and `motcua bpmn import --approve` all use it.
+    """
+    if version.status != "approved":
+        raise _status_conflict(version, "đưa vào áp dụng")
+    current = session.scalars(
+        select(ProcessVersion)
+        .where(ProcessVersion.procedure_id == version.procedure_id, ProcessVersion.status == "active")
+        .with_for_update()
+    ).one_or_none()
+    if current is not None:
+        record_transition(
+            session, current, "retired", "retired", officer_id, now, f"Thay bằng phiên bản {version.number}"
+        )
+    record_transition(session, version, "activated", "active", officer_id, now, note)
+    session.flush()
+    return current
+
+
+def was_approved(session: Session, procedure: Procedure, text: str) -> bool:
+    """Whether this exact BPMN text was ever approved for the procedure (active, approved or retired)."""
+    found = session.scalar(
+        select(ProcessVersion.id)
+        .where(
+            ProcessVersion.procedure_id == procedure.id,
+            ProcessVersion.sha256 == sha256_of(text),
+            ProcessVersion.status.in_(FROZEN_STATUSES),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _next_number(session: Session, procedure: Procedure) -> int:
+    numbers = session.scalars(
+        select(ProcessVersion.number).where(ProcessVersion.procedure_id == procedure.id)
+    )
+    return max(numbers, default=0) + 1
+
+
+def add_version(
+    session: Session,
+    procedure: Procedure,
+    text: str,
+    *,
+    process_id: str,
+    action: str,
+    officer_id: int | None,
+    now: datetime,
+    note: str | None = None,
+    decision_number: str | None = None,
+    decision_date: date | None = None,
+) -> ProcessVersion:
+    """Store BPMN text as the procedure's next version: a draft, or approved when a decision is given."""
+    approved = decision_number is not None
+    version = ProcessVersion(
+        procedure_id=procedure.id,
+        number=_next_number(session, procedure),
+        bpmn_xml=text,
+        sha256=sha256_of(text),
+        process_id=process_id,
+        status="draft",
+        created_at=now,
+        created_by_id=officer_id,
+    )
+    session.add(version)
+    record_transition(session, version, action, "draft", officer_id, now, note)
+    if approved:
+        version.decision_number = decision_number
+        version.decision_date = decision_date
+        version.approved_by_id = officer_id
+        version.approved_at = now
+        record_transition(
+            session,
+            version,
+            "approved",
+            "approved",
+            officer_id,
+            now,
+            _decision_note(decision_number, decision_date),
+        )
+    return version
+
+
+def _decision_note(number: str | None, day: date | None) -> str:
+    shown = day.strftime("%d/%m/%Y") if day else "chưa rõ ngày"
+    return f"Quyết định số {number} ngày {shown}"
+
+
+def _legal_hours(ctx: Context, procedure: Procedure) -> float:
+    return procedure.legal_hours(ctx.settings.hours_per_day)
+
+
+def _check(ctx: Context, procedure: Procedure, bpmn: bytes | str, filename: str) -> tuple[CheckResult, str]:
+    """Check a document for storage: refuse what must never be stored, return the text to store."""
+    result = check_bpmn(
+        bpmn,
+        filename=filename,
+        legal_hours=_legal_hours(ctx, procedure),
+        max_bytes=ctx.settings.bpmn_max_bytes,
+    )
+    if not result.storable:
+        lines = "\n".join(str(p) for p in result.unsafe)
+        raise InvalidProcess(
+            f"Tệp {filename} không được chấp nhận, chưa có gì được lưu:\n{lines}", result.unsafe
+        )
+    return result, bpmn_text(bpmn)
+
+
+def _draft_result(
+    ctx: Context, procedure: Procedure, version: ProcessVersion, result: CheckResult, changed: bool = True
+) -> DraftResult:
+    return DraftResult(
+        version_id=version.id,
+        procedure_code=procedure.code,
+        number=version.number,
+        status=version.status,
+        sha256=version.sha256,
+        problems=list(result.problems),
+        counted_hours=result.model.longest_counted_hours if result.model else None,
+        legal_hours=_legal_hours(ctx, procedure),
+        changed=changed,
+    )
+
+
+def _summary(
+    version: ProcessVersion, procedure_code: str, created_by: str | None, approved_by: str | None
+) -> VersionSummary:
+    return VersionSummary(
+        id=version.id,
+        procedure_code=procedure_code,
+        number=version.number,
+        status=version.status,
+        sha256=version.sha256,
+        process_id=version.process_id,
+        created_at=version.created_at,
+        created_by=created_by,
+        decision_number=version.decision_number,
+        decision_date=version.decision_date,
+        approved_by=approved_by,
+        approved_at=version.approved_at,
+    )
+
+
+def _summary_in(session: Session, version: ProcessVersion) -> VersionSummary:
+    procedure = session.get(Procedure, version.procedure_id)
+    created = session.get(Officer, version.created_by_id) if version.created_by_id else None
+    approved = session.get(Officer, version.approved_by_id) if version.approved_by_id else None
+    return _summary(
+        version,
+        procedure.code,
+        created.full_name if created else None,
+        approved.full_name if approved else None,
+    )
+
+
+def _file_name(procedure: Procedure, filename: str | None) -> str:
+    return filename or f"{procedure.code}.bpmn"
+
+
+# ---------------------------------------------------------------------------
+# the process owner's use cases
+
+
+def create_draft(
+    ctx: Context,
+    procedure_code: str,
+    officer_id: int,
+    bpmn: bytes,
+    now: datetime,
+    *,
+    filename: str | None = None,
+) -> DraftResult:
+    """Store an uploaded BPMN document as a new draft of the procedure; returns its problems."""
+    _require_aware(now)
+    with _transaction(ctx) as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        procedure = _procedure(session, procedure_code, lock=True)
+        _require_owner(officer, procedure)
+        name = _file_name(procedure, filename)
+        result, text = _check(ctx, procedure, bpmn, name)
+        process_id = result.model.process_id if result.model else ""
+        version = add_version(
+            session,
+            procedure,
+            text,
+            process_id=process_id,
+            action="created",
+            officer_id=officer.id,
+            now=now,
+            note=f"Tải lên tệp {name}" if filename else None,
+        )
+        draft = _draft_result(ctx, procedure, version, result)
+        uow.commit()
+    return draft
+
+
+def new_draft_from_active(ctx: Context, procedure_code: str, officer_id: int, now: datetime) -> DraftResult:
+    """Start a new draft as a copy of the procedure's active version."""
+    _require_aware(now)
+    with _transaction(ctx) as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        procedure = _procedure(session, procedure_code, lock=True)
+        _require_owner(officer, procedure)
+        active = session.scalars(
+            select(ProcessVersion).where(
+                ProcessVersion.procedure_id == procedure.id, ProcessVersion.status == "active"
+            )
+        ).one_or_none()
+        if active is None:
+            raise NoActiveVersion(f"Thủ tục {procedure.code} chưa có phiên bản quy trình đang áp dụng")
+        result = check_bpmn(
+            active.bpmn_xml,
+            filename=_file_name(procedure, None),
+            legal_hours=_legal_hours(ctx, procedure),
+            max_bytes=max(ctx.settings.bpmn_max_bytes, len(active.bpmn_xml.encode("utf-8"))),
+        )
+        version = add_version(
+            session,
+            procedure,
+            active.bpmn_xml,
+            process_id=active.process_id,
+            action="created",
+            officer_id=officer.id,
+            now=now,
+            note=f"Sao chép từ phiên bản {active.number} đang áp dụng",
+        )
+        draft = _draft_result(ctx, procedure, version, result)
+        uow.commit()
+    return draft
+
+
+def save_draft(
+    ctx: Context,
+    version_id: int,
+    officer_id: int,
+    bpmn: bytes,
+    now: datetime,
+    *,
+    base_sha256: str | None = None,
+) -> DraftResult:
+    """Save a draft's BPMN, valid or not, and return every problem; `base_sha256` guards lost updates."""
+    _require_aware(now)
+    with _transaction(ctx) as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        version = _version(session, version_id)
+        procedure = session.get(Procedure, version.procedure_id)
+        _require_owner(officer, procedure)
+        if version.status != "draft":
+            raise _status_conflict(version, "sửa")
+        if base_sha256 is not None and base_sha256 != version.sha256:
+            raise Conflict(
+                f"Bản nháp {version.number} đã được lưu bởi người khác sau khi bạn mở; "
+                "hãy tải lại trước khi lưu để không ghi đè thay đổi của họ"
+            )
+        result, text = _check(ctx, procedure, bpmn, _file_name(procedure, None))
+        digest = sha256_of(text)
+        changed = digest != version.sha256
+        if changed:
+            version.bpmn_xml = text
+            version.sha256 = digest
+            version.process_id = result.model.process_id if result.model else ""
+            record_transition(session, version, "saved", "draft", officer.id, now)
+        draft = _draft_result(ctx, procedure, version, result, changed)
+        uow.commit()
+    return draft
+
+
+def submit(
+    ctx: Context, version_id: int, officer_id: int, now: datetime, *, note: str | None = None
+) -> VersionSummary:
+    """Submit a draft that validates cleanly for approval."""
+    _require_aware(now)
+    with _transaction(ctx) as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        version = _version(session, version_id)
+        procedure = session.get(Procedure, version.procedure_id)
+        _require_owner(officer, procedure)
+        if version.status != "draft":
+            raise _status_conflict(version, "trình")
+        _require_valid(ctx, procedure, version, "trình phê duyệt")
+        record_transition(session, version, "submitted", "submitted", officer.id, now, note)
+        summary = _summary_in(session, version)
+        uow.commit()
+    return summary
+
+
+def withdraw_submission(
+    ctx: Context, version_id: int, officer_id: int, now: datetime, *, note: str | None = None
+) -> VersionSummary:
+    """Send a submitted version back to draft: its process owner withdraws it, or an approver returns it."""
+    _require_aware(now)
+    with _transaction(ctx) as uow:
+        session = uow.session
+        officer = _officer(session, officer_id)
+        version = _version(session, version_id)
+        procedure = session.get(Procedure, version.procedure_id)
+        if officer.has_role("approver"):
+            action = "returned"
+        else:
+            _require_owner(officer, procedure)
+            action = "withdrawn"
+        if version.status != "submitted":
+            raise _status_conflict(version, "rút lại")
+        record_transition(session, version, action, "draft", officer.id, now, note)
+        summary = _summary_in(session, version)
+        uow.commit()
+    return summary
+
+
+def _require_valid(ctx: Context, procedure: Procedure, version: ProcessVersion, action: str) -> CheckResult:
+    result = check_bpmn(
+        version.bpmn_xml,
+        filename=_file_name(procedure, None),
+        legal_hours=_legal_hours(ctx, procedure),
+        max_bytes=max(ctx.settings.bpmn_max_bytes, len(version.bpmn_xml.encode("utf-8"))),
+    )
+    if not result.ok:
+        lines = "\n".join(str(p) for p in result.problems)
+        raise InvalidProcess(
+            f"Phiên bản {version.number} còn {len(result.problems)} lỗi nên chưa thể {action}:\n{lines}",
+            result.problems,
+        )
+    return result
+
+
+# ---------------------------------------------------------------------------
+# the approver's use cases
+
+
+def _check_decision(decision_number: str | None, decision_date: date | None, now: datetime) -> str:
+    number = (decision_number or "").strip()
+    if not number:
+        raise InvalidInput("Chưa nhập số quyết định phê duyệt quy trình", "decision_number")
+    if len(number) > DECISION_NUMBER_MAX:
+        raise InvalidInput(f"Số quyết định phê duyệt dài quá {DECISION_NUMBER_MAX} ký tự", "decision_number")
+    if decision_date is None:
+        raise InvalidInput("Chưa nhập ngày ký quyết định phê duyệt quy trình", "decision_date")
+    if isinstance(decision_date, datetime) or not isinstance(decision_date, date):
+        raise InvalidInput("Ngày ký quyết định phải là một ngày (năm-tháng-ngày)", "decision_date")
+    if decision_date > now.date():
+        raise InvalidInput("Ngày ký quyết định không được sau ngày hôm nay", "decision_date")
+    return number
+
+
+def approve(
+    ctx: Context,
+    version_id: int,
+    approver_id: int,
+    *,
+    decision_number: str | None,
+    decision_date: date | None,
+    now: datetime,
+    activate: bool = True,
+    note: str | None = None,
+) -> VersionSummary:
+    """Record the approval decision of a submitted version and, by default, make it the active one."""
+    _require_aware(now)
+    with _transaction(ctx) as uow:
+        session = uow.session
+        officer = _officer(session, approver_id)
+        _require_approver(officer)
+        number = _check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))
+        version = _version(session, version_id)
+        procedure = session.get(Procedure, version.procedure_id)
+        # Lock the procedure first, as every other activation does, so two approvals queue.
+        _procedure(session, procedure.code, lock=True)
+        if version.status != "submitted":
+            raise _status_conflict(version, "phê duyệt")
+        # Checked again: the catalogue's legal time may have changed since the submission.
+        _require_valid(ctx, procedure, version, "phê duyệt")
+        version.decision_number = number
+        version.decision_date = decision_date
+        version.approved_by_id = officer.id
+        version.approved_at = now
+        record_transition(
+            session,
+            version,
+            "approved",
+            "approved",
+            officer.id,
+            now,
+            note or _decision_note(number, decision_date),
+        )
+        if activate:
+            make_active(session, version, officer.id, now)
+        summary = _summary_in(session, version)
+        uow.commit()
+    return summary
+
+
+def activate(ctx: Context, version_id: int, approver_id: int, now: datetime) -> VersionSummary:
+    """Make an approved version the active one; the previous active version retires."""
+    _require_aware(now)
+    with _transaction(ctx) as uow:
+        session = uow.session
+        officer = _officer(session, approver_id)
+        _require_approver(officer)
+        version = _version(session, version_id)
+        procedure = session.get(Procedure, version.procedure_id)
+        _procedure(session, procedure.code, lock=True)
+        make_active(session, version, officer.id, now)
+        summary = _summary_in(session, version)
+        uow.commit()
+    return summary
+
+
+def retire(
+    ctx: Context, version_id: int, approver_id: int, now: datetime, *, note: str | None = None
+) -> VersionSummary:
+    """Retire an approved or active version; with no active version left, no new dossier can start."""
+    _require_aware(now)
+    with _transaction(ctx) as uow:
+        session = uow.session
+        officer = _officer(session, approver_id)
+        _require_approver(officer)
+        version = _version(session, version_id)
+        if version.status not in ("approved", "active"):
+            raise _status_conflict(version, "ngừng áp dụng")
+        record_transition(session, version, "retired", "retired", officer.id, now, note)
+        summary = _summary_in(session, version)
+        uow.commit()
+    return summary
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+def _summaries(session: Session, *conditions: object) -> list[tuple[VersionSummary, ProcessVersion]]:
+    creator, approver = aliased(Officer), aliased(Officer)
+    rows = session.execute(
+        select(ProcessVersion, Procedure.code, creator.full_name, approver.full_name)
+        .join(Procedure, Procedure.id == ProcessVersion.procedure_id)
+        .outerjoin(creator, creator.id == ProcessVersion.created_by_id)
+        .outerjoin(approver, approver.id == ProcessVersion.approved_by_id)
+        .where(*conditions)
+        .order_by(ProcessVersion.number.desc())
+    )
+    return [(_summary(v, code, made, signed), v) for v, code, made, signed in rows]
+
+
+def versions_of(session: Session, procedure_code: str) -> list[VersionSummary]:
+    """The procedure's versions, newest first, without their BPMN text."""
+    procedure = _procedure(session, procedure_code)
+    return [s for s, _ in _summaries(session, ProcessVersion.procedure_id == procedure.id)]
+
+
+def version_history(session: Session, version_id: int) -> list[HistoryEntry]:
+    """The audited transitions and saves of a version, oldest first."""
+    if session.get(ProcessVersion, version_id) is None:
+        raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
+    rows = session.execute(
+        select(ProcessVersionEvent, Officer.full_name)
+        .outerjoin(Officer, Officer.id == ProcessVersionEvent.officer_id)
+        .where(ProcessVersionEvent.process_version_id == version_id)
+        .order_by(ProcessVersionEvent.id)
+    )
+    return [
+        HistoryEntry(e.at, e.action, e.from_status, e.to_status, e.officer_id, name, e.note, e.sha256)
+        for e, name in rows
+    ]
+
+
+def version_xml(session: Session, version_id: int) -> VersionXml:
+    """A version's stored BPMN text (for the editor, downloads and exports)."""
+    row = session.execute(
+        select(
+            ProcessVersion.id,
+            Procedure.code,
+            ProcessVersion.number,
+            ProcessVersion.status,
+            ProcessVersion.sha256,
+            ProcessVersion.bpmn_xml,
+        )
+        .join(Procedure, Procedure.id == ProcessVersion.procedure_id)
+        .where(ProcessVersion.id == version_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
+    return VersionXml(*row)
+
+
+def previous_version(session: Session, version: ProcessVersion | VersionSummary) -> VersionSummary | None:
+    """The newest approved (approved, active or retired) version numbered below this one."""
+    procedure_id = session.scalar(select(ProcessVersion.procedure_id).where(ProcessVersion.id == version.id))
+    found = _summaries(
+        session,
+        ProcessVersion.procedure_id == procedure_id,
+        ProcessVersion.number < version.number,
+        ProcessVersion.status.in_(FROZEN_STATUSES),
+    )
+    return found[0][0] if found else None
+
+
+def version_detail(session: Session, version_id: int, *, hours_per_day: int = 8) -> VersionDetail:
+    """A version with its problems, what changed against the previous version, and its history."""
+    found = _summaries(session, ProcessVersion.id == version_id)
+    if not found:
+        raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
+    summary, version = found[0]
+    procedure = session.get(Procedure, version.procedure_id)
+    legal = procedure.legal_hours(hours_per_day)
+
+    def checked(text: str) -> CheckResult:
+        size = len(text.encode("utf-8"))
+        return check_bpmn(text, filename=f"{procedure.code}.bpmn", legal_hours=legal, max_bytes=size)
+
+    result = checked(version.bpmn_xml)
+    previous = previous_version(session, summary)
+    diff = None
+    if previous is not None and result.model is not None:
+        old = checked(version_xml(session, previous.id).text).model
+        if old is not None:
+            diff = diff_summary(old, result.model)
+    return VersionDetail(
+        version=summary,
+        procedure_name=procedure.name,
+        legal_hours=legal,
+        counted_hours=result.model.longest_counted_hours if result.model else None,
+        step_count=len(result.model.steps) if result.model else 0,
+        problems=list(result.problems),
+        previous=previous,
+        diff=diff,
+        history=version_history(session, version_id),
+    )
+
+
+# ---------------------------------------------------------------------------
+# files: `motcua bpmn export` and `motcua bpmn import`
+
+
+def catalogue_file_names(catalogue: Path) -> dict[str, str]:
+    """BPMN file name per procedure code, as the catalogue names them (empty without a catalogue)."""
+    try:
+        with catalogue.open("rb") as handle:
+            doc = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{catalogue.name}: tệp TOML không hợp lệ: {exc}") from exc
+    return {entry["code"]: entry["bpmn"] for entry in doc.get("procedure", []) if "bpmn" in entry}
+
+
+def export_active_versions(
+    ctx: Context, directory: Path, file_names: Mapping[str, str] | None = None
+) -> list[ExportedFile]:
+    """Write every procedure's active version to `directory`, under the catalogue's file names."""
+    names = (
+        dict(file_names)
+        if file_names is not None
+        else catalogue_file_names(Path(ctx.settings.workflows_dir) / "bpmn" / "catalogue.toml")
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    exported: list[ExportedFile] = []
+    with ctx.uow() as uow:
+        rows = uow.session.execute(
+            select(Procedure.code, ProcessVersion.number, ProcessVersion.sha256, ProcessVersion.bpmn_xml)
+            .join(Procedure, Procedure.id == ProcessVersion.procedure_id)
+            .where(ProcessVersion.status == "active")
+            .order_by(Procedure.code)
+        ).all()
+    for code, number, digest, text in rows:
+        path = directory / names.get(code, f"{code}.bpmn")
+        data = text.encode("utf-8")
+        changed = not path.exists() or path.read_bytes() != data
+        if changed:
+            # Write beside and rename, so a reader never sees half a file.
+            partial = path.with_name(path.name + ".partial")
+            partial.write_bytes(data)
+            partial.replace(path)
+        exported.append(ExportedFile(code, number, path, digest, changed))
+    return exported
+
+
+def procedure_for_file(session: Session, path: Path, file_names: Mapping[str, str]) -> str:
+    """The procedure a BPMN file belongs to: by the catalogue's file name, else by its code as file name."""
+    by_name = {name: code for code, name in file_names.items()}
+    if path.name in by_name:
+        return by_name[path.name]
+    code = path.stem
+    if session.scalar(select(Procedure.id).where(Procedure.code == code)) is not None:
+        return code
+    raise InvalidInput(
+        f"{path.name}: không xác định được thủ tục của tệp; hãy chỉ rõ bằng --procedure MÃ_THỦ_TỤC",
+        "procedure",
+    )
+
+
+def import_version(
+    ctx: Context,
+    bpmn: bytes,
+    *,
+    procedure_code: str,
+    filename: str,
+    now: datetime,
+    approve: bool = False,
+    decision_number: str | None = None,
+    decision_date: date | None = None,
+) -> ImportResult:
+    """Load a BPMN file as a draft, or as approved and active when a decision number and date are given."""
+    from engine.loader import activate_version
+
+    _require_aware(now)
+    if approve:
+        decision_number = _check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))
+    with _transaction(ctx) as uow:
+        session = uow.session
+        procedure = _procedure(session, procedure_code, lock=True)
+        result, text = _check(ctx, procedure, bpmn, filename)
+        if approve:
+            changed = activate_version(
+                session,
+                procedure,
+                text,
+                filename=filename,
+                decision_number=decision_number,
+                decision_date=decision_date,
+                now=now,
+                hours_per_day=ctx.settings.hours_per_day,
+            )
+            version = session.scalars(
+                select(ProcessVersion).where(
+                    ProcessVersion.procedure_id == procedure.id, ProcessVersion.status == "active"
+                )
+            ).one()
+        else:
+            process_id = result.model.process_id if result.model else ""
+            version = add_version(
+                session,
+                procedure,
+                text,
+                process_id=process_id,
+                action="imported",
+                officer_id=None,
+                now=now,
+                note=f"Nhập từ tệp {filename}",
+            )
+            changed = True
+        imported = ImportResult(
+            procedure.code,
+            version.id,
+            version.number,
+            version.status,
+            version.sha256,
+            list(result.problems),
+            changed,
+        )
+        uow.commit()
+    return imported

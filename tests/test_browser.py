@@ -1,0 +1,229 @@
+"""The whole journey in a real browser: Debian's chromium driven by Playwright (never a downloaded one).
+
+The desk receives a dossier and prints the receipt, the head assigns, the specialist appraises,
+the leader approves, the clerk issues, the desk returns the result, and the citizen looks it up
+and rates it. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason="Debian's chromium is installed by `make test`"
+)
+
+
+@pytest.fixture
+def server(app):  # type: ignore[no-untyped-def]
+    """The app served on a free loopback port for the browser."""
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+
+
+@pytest.fixture
+def page(server, backend):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        context = browser.new_context(base_url=server, locale="vi-VN", viewport={"width": 1366, "height": 900})
+        tab = context.new_page()
+        tab.set_default_timeout(15000)
+        yield tab
+        context.close()
+        browser.close()
+
+
+def shot(page, name: str, backend: str) -> None:  # type: ignore[no-untyped-def]
+    page.screenshot(path=str(ARTIFACTS / f"journey-{backend}-{name}.png"), full_page=True)
+
+
+def sign_in(page, username: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/dang-nhap")
+    if page.locator("form[action='/dang-xuat'] button").count():
+        page.locator("form[action='/dang-xuat'] button").click()
+        page.goto("/dang-nhap")
+    page.fill("#username", username)
+    page.fill("#password", "motcua-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/$"))
+
+
+def work_step(page, code: str, button: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Open the dossier's row in the inbox and complete it with the named outcome."""
+    page.goto("/")
+    page.locator("#inbox tr", has_text=code).get_by_role("link", name="Xử lý").click()
+    if button:
+        page.locator("#outcomes").get_by_role("button", name=button).click()
+    else:
+        page.locator("#outcomes button").first.click()
+    page.wait_for_load_state()
+    assert "Đã hoàn thành bước xử lý" in page.content()
+
+
+def test_whole_journey_in_the_browser(page, backend, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import at
+
+    sign_in(page, "sonv.motcua")
+    page.goto("/mot-cua/tiep-nhan")
+    page.fill("#procedure_filter", "1.001806")
+    page.select_option("#procedure_code", "1.001806")
+    page.wait_for_selector("#checklist input[type=checkbox]")
+    for box in page.locator("#checklist input[type=checkbox]").all():
+        box.check()
+    page.fill("#applicant_name", "Nguyễn Thị Lan")
+    page.fill("#applicant_id_number", "001190012345")
+    page.fill("#applicant_phone", "0912345678")
+    page.fill("#applicant_address", "Số 1 Lê Lợi, TP Vinh")
+    shot(page, "01-receive-form", backend)
+    page.click("#receive-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/in/01$"))
+    code = re.search(r"/ho-so/([^/]+)/in/01", page.url).group(1)
+    assert "Giấy tiếp nhận hồ sơ và hẹn trả kết quả" in page.content()
+    assert page.locator("#legal-form svg").count() == 1  # the QR code
+    page.emulate_media(media="print")
+    shot(page, "02-receipt-print", backend)
+    page.emulate_media(media="screen")
+
+    work_step(page, code)  # the desk forwards
+    clock.moment = at("2026-11-23 10:00")
+    sign_in(page, "sonv.truongphong")
+    work_step(page, code)  # assignment
+    sign_in(page, "sonv.chuyenvien1")
+    page.goto("/")
+    shot(page, "03-specialist-inbox", backend)
+    clock.moment = at("2026-11-25 15:00")
+    work_step(page, code, "Đạt, trình trưởng phòng")
+    sign_in(page, "sonv.truongphong")
+    work_step(page, code, "Trình lãnh đạo phê duyệt")
+    sign_in(page, "sonv.lanhdao")
+    page.goto("/")
+    page.locator("#inbox tr", has_text=code).get_by_role("link", name="Xử lý").click()
+    shot(page, "04-leader-task", backend)
+    page.locator("#outcomes").get_by_role("button", name="Phê duyệt, ký số").click()
+    page.wait_for_load_state()
+    sign_in(page, "sonv.vanthu")
+    work_step(page, code)
+
+    sign_in(page, "sonv.motcua")
+    page.goto(f"/ho-so/{code}")
+    page.wait_for_selector("#canvas[data-rendered=true]")
+    assert page.locator(".djs-element.step-done").count() >= 6
+    assert page.locator(".djs-element.step-current").count() == 1
+    shot(page, "05-dossier-page", backend)
+    page.get_by_role("link", name="Trả kết quả", exact=True).click()
+    page.fill("#collected_by", "Nguyễn Thị Lan")
+    page.get_by_role("button", name="Xác nhận đã trả kết quả").click()
+    page.wait_for_url(re.compile(rf".*/ho-so/{re.escape(code)}$"))
+    assert page.locator("#dossier-status").inner_text() == "Đã trả kết quả"
+
+    page.locator("form[action='/dang-xuat'] button").click()
+    page.goto(f"/tra-cuu?ma={code}")
+    page.fill("#last4", "5678")
+    page.get_by_role("button", name="Tra cứu").click()
+    assert "Đã trả kết quả" in page.locator("#lookup-result").inner_text()
+    shot(page, "06-citizen-lookup", backend)
+    page.check("#sat-yes")
+    page.get_by_role("button", name="Gửi đánh giá").click()
+    assert "Cảm ơn ông/bà đã đánh giá" in page.content()
+
+
+def test_process_owner_edits_submits_and_approver_activates(page, backend, app, clock) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from engine import dossiers as svc
+    from models import Dossier, Officer, ProcessVersion
+    from tests.conftest import at
+
+    ctx = app.extensions["motcua"]
+    with ctx.uow() as uow:
+        desk = uow.session.scalar(select(Officer.id).where(Officer.username == "sonv.motcua"))
+    applicant = svc.Applicant(name="Trần Văn Bình", phone="0987654321")
+    earlier = svc.receive_dossier(
+        ctx, procedure_code="1.001806", applicant=applicant, channel="in_person", officer_id=desk, now=clock.moment
+    )
+
+    sign_in(page, "sonv.quytrinh")
+    page.goto("/quy-trinh/1.001806")
+    page.get_by_role("button", name="Tạo bản nháp từ phiên bản đang áp dụng").click()
+    page.wait_for_selector("#canvas[data-ready=true]")
+    page.locator('[data-element-id="Task_Process"]').first.click()
+    assert page.input_value("#f-hours") == "56"
+    page.fill("#f-hours", "48")
+    page.press("#f-hours", "Tab")
+    page.wait_for_function("document.getElementById('total').textContent.startsWith('72')")
+    page.click("#undo")
+    assert page.input_value("#f-hours") == "56"
+    page.click("#redo")
+    assert page.input_value("#f-hours") == "48"
+    shot(page, "07-editor", backend)
+    page.keyboard.press("Control+s")
+    page.wait_for_function("document.getElementById('save').textContent.startsWith('Đã lưu')")
+
+    # A broken flow: the hand-over to the clerk is removed; the server names the stranded step.
+    page.evaluate(
+        """() => { const m = window.motcuaEditor.modeler; const r = m.get('elementRegistry');
+        const flow = r.filter(e => e.type === 'bpmn:SequenceFlow' && e.businessObject.targetRef.id === 'Task_Issue')[0];
+        m.get('modeling').removeElements([flow]); }"""
+    )
+    page.wait_for_selector("#problems li[data-element-id='Task_Issue']")
+    shot(page, "08-editor-problem", backend)
+    page.locator("#problems li[data-element-id='Task_Issue']").first.click()
+    selected = page.evaluate("() => window.motcuaEditor.modeler.get('selection').get().map(e => e.id)")
+    assert selected == ["Task_Issue"]
+    page.click("#undo")
+    page.wait_for_function("document.getElementById('problem-count').textContent === '0'")
+    page.keyboard.press("Control+s")
+    page.wait_for_function("document.getElementById('save').textContent === 'Đã lưu'")
+
+    page.locator("h1 a").click()
+    page.get_by_role("button", name="Trình phê duyệt").click()
+    assert "Chờ phê duyệt" in page.locator("#version-status").inner_text() or "Đã trình" in page.content()
+    version_url = page.url
+
+    sign_in(page, "vp.pheduyet")
+    page.goto(version_url)
+    page.get_by_role("button", name="Phê duyệt và áp dụng").click()
+    assert "Chưa nhập số quyết định" in page.content()
+    page.fill("#decision_number", "125/QĐ-UBND")
+    page.fill("#decision_date", "2026-11-20")
+    page.get_by_role("button", name="Phê duyệt và áp dụng").click()
+    assert "Đã phê duyệt" in page.content()
+    shot(page, "09-approved", backend)
+
+    later = svc.receive_dossier(
+        ctx, procedure_code="1.001806", applicant=applicant, channel="online", officer_id=desk, now=at("2026-11-23 09:00")
+    )
+    with ctx.uow() as uow:
+        numbers = {
+            code: uow.session.scalar(
+                select(ProcessVersion.number).join(Dossier, Dossier.process_version_id == ProcessVersion.id).where(Dossier.code == code)
+            )
+            for code in (earlier.code, later.code)
+        }
+    assert numbers[earlier.code] == 1 and numbers[later.code] == 2
+    # The earlier dossier goes on with its own version's steps.
+    svc.complete(ctx, earlier.work_item_ids[0], desk, now=at("2026-11-23 09:30"))

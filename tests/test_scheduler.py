@@ -1,0 +1,154 @@
+"""The scheduler: one leader ticks, a follower takes over when it dies; in-process start and stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from engine.context import Context
+from engine.scheduler import LeaseLock, Scheduler, make_lock, start_in_process
+from engine.watcher import heartbeat
+from models import SchedulerHeartbeat
+from tests.conftest import at
+
+ROOT = Path(__file__).resolve().parent.parent
+INTERVAL = 1
+LEASE = 3
+
+
+class Process:
+    """A `motcua scheduler` process whose output lines are collected as they come."""
+
+    def __init__(self, url: str) -> None:
+        env = dict(
+            os.environ,
+            MOTCUA_DATABASE_URL=url,
+            MOTCUA_SCHEDULER_INTERVAL_SECONDS=str(INTERVAL),
+            MOTCUA_SCHEDULER_LEASE_SECONDS=str(LEASE),
+            PYTHONUNBUFFERED="1",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "scheduler"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.holder: str | None = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            found = re.match(r"scheduler (\S+): every", line)
+            if found:
+                self.holder = found.group(1)
+
+    def has(self, prefix: str) -> bool:
+        return any(line.startswith(prefix) for line in list(self.lines))
+
+    def ticks(self) -> int:
+        return sum(1 for line in list(self.lines) if line.startswith("tick "))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def wait_for(condition, seconds: float) -> float:  # type: ignore[no-untyped-def]
+    """Poll until the condition holds; returns the seconds it took, fails after `seconds`."""
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < seconds, "timed out"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def beat_holder(ctx: Context) -> str | None:
+    with ctx.uow() as uow:
+        beat = uow.session.get(SchedulerHeartbeat, "sla")
+        return beat.holder if beat else None
+
+
+def test_two_scheduler_processes_one_ticks_and_the_other_takes_over_when_it_is_killed(make_ctx):
+    ctx = make_ctx()
+    url = ctx.settings.database_url
+    processes = [Process(url), Process(url)]
+    try:
+        wait_for(lambda: all(p.has("leader ") or p.has("standby ") for p in processes), 30)
+        leader, follower = sorted(processes, key=lambda p: not p.has("leader "))
+        # Both run for a few intervals: only the leader ticks.
+        time.sleep(3 * INTERVAL)
+        assert leader.ticks() >= 2
+        assert follower.ticks() == 0
+        assert not follower.has("leader ")
+        assert beat_holder(ctx) == leader.holder
+
+        leader.kill()  # kill -9: no chance to release the lock
+        took = wait_for(lambda: follower.ticks() >= 1, LEASE + INTERVAL + 10)
+        # Within the lease, plus one interval to notice and the first tick itself, with slack
+        # for a busy machine.
+        assert took <= LEASE + INTERVAL + 5
+        wait_for(lambda: beat_holder(ctx) == follower.holder, 5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; output: {[p.lines for p in processes]}") from exc
+    finally:
+        for p in processes:
+            p.kill()
+
+
+def test_one_lock_holder_at_a_time_and_a_release_hands_over_at_once(ctx):
+    now = at("2026-11-23 08:00")
+    first, second = make_lock(ctx, "first"), make_lock(ctx, "second")
+    try:
+        assert first.acquire(now)
+        assert not second.acquire(now)
+        assert first.acquire(now + timedelta(seconds=1))  # renewing
+        first.release(now + timedelta(seconds=1))
+        assert second.acquire(now + timedelta(seconds=1))
+        assert not first.acquire(now + timedelta(seconds=2))
+    finally:
+        first.release(now)
+        second.release(now)
+
+
+def test_a_lease_nobody_renews_expires_and_is_taken_over(ctx):
+    now = at("2026-11-23 08:00")
+    first, second = LeaseLock(ctx, "first", 180), LeaseLock(ctx, "second", 180)
+    assert first.acquire(now)
+    assert not second.acquire(now + timedelta(seconds=179))
+    assert first.acquire(now + timedelta(seconds=179))  # renewed until 08:05:59
+    assert not second.acquire(now + timedelta(seconds=358))
+    assert second.acquire(now + timedelta(seconds=360))
+    assert not first.acquire(now + timedelta(seconds=361))
+
+
+def test_the_in_process_scheduler_ticks_and_stops_cleanly(make_ctx):
+    ctx = make_ctx(scheduler_interval_seconds=1)
+    lines: list[str] = []
+    scheduler = start_in_process(ctx, echo=lines.append)
+    try:
+        wait_for(lambda: any(line.startswith("tick ") for line in lines), 30)
+    finally:
+        scheduler.stop()
+    assert not scheduler.is_leader
+    with ctx.uow() as uow:
+        beat = heartbeat(uow.session, at("2026-11-23 08:00"), interval_seconds=1, lease_seconds=2)
+    assert beat.ticks >= 1 and beat.holder == scheduler.holder
+    # The lock was given up: another scheduler becomes leader at its first run.
+    other = Scheduler(ctx, holder="other")
+    try:
+        assert other.run_once().leader
+    finally:
+        other.stop()

@@ -1,0 +1,76 @@
+"""The `motcua` command: the engine's commands plus those that need the web app (serve, tokens)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from config import load_settings
+from engine.cli import main
+from engine.errors import DomainError
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--no-scheduler", is_flag=True, help="Do not run the SLA scheduler in this process.")
+def serve(host: str, port: int, no_scheduler: bool) -> None:
+    """Run the web app on one process (development and small offices), with the scheduler inside."""
+    from sqlalchemy import select
+    from werkzeug.serving import run_simple
+
+    from engine.loader import DEMO_PASSWORD
+    from engine.logs import configure_logging
+    from models import Agency, Officer
+    from web import create_app
+
+    settings = load_settings()
+    configure_logging(settings)
+    app = create_app(settings)
+    ctx = app.extensions["motcua"]
+    with ctx.uow() as uow:
+        rows = uow.session.execute(
+            select(Officer.username, Officer.full_name, Officer.roles, Agency.name)
+            .join(Agency, Agency.id == Officer.agency_id)
+            .where(Officer.active.is_(True))
+            .order_by(Agency.code, Officer.username)
+        ).all()
+    if rows:
+        click.echo(f"Demo accounts (password {DEMO_PASSWORD}):")
+        for username, full_name, roles, agency in rows:
+            click.echo(f"  {username:<22} {', '.join(roles):<28} {full_name} · {agency}")
+    scheduler = None
+    if settings.scheduler == "inprocess" and not no_scheduler:
+        from engine.scheduler import start_in_process
+
+        scheduler = start_in_process(ctx, echo=click.echo)
+    click.echo(f"motcua: http://{host}:{port}/  (citizen lookup: http://{host}:{port}/tra-cuu)")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
+@main.group()
+def token() -> None:
+    """API tokens of officers and service accounts."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", default="api", show_default=True, help="What the token is for.")
+def token_create(username: str, name: str) -> None:
+    """Create a token; it is printed once and only its hash is kept."""
+    from engine.accounts import issue_token
+    from engine.context import Context
+
+    try:
+        plain = issue_token(Context.from_settings(load_settings()), username, name, datetime.now(UTC))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(plain)
+
+
+__all__ = ["main"]

@@ -1,0 +1,240 @@
+"""The officer's inbox and the task page: claim, release, complete with an outcome, reassign."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy import select
+
+from engine import dossiers as svc
+from engine.attachments import Upload
+from engine.dossier_views import task_view
+from engine.errors import DomainError
+from engine.inbox import inbox as inbox_query
+from engine.inbox import inbox_procedures, next_item
+from models import Officer
+from web.helpers import engine_ctx, now, officer
+
+bp = Blueprint("inbox", __name__)
+PAGE_SIZE = 50
+SPECIAL_OUTCOMES = ("supplement", "refuse")
+
+
+def uploads_from_request(name: str = "files") -> list[Upload]:
+    """The files of a multipart form field."""
+    return [Upload(f.filename or "", f.read()) for f in request.files.getlist(name) if f and f.filename]
+
+
+def me(session) -> Officer:  # type: ignore[no-untyped-def]
+    """The signed-in officer's row in this session."""
+    return session.get(Officer, officer().id)
+
+
+@bp.get("/")
+@login_required
+def index():  # type: ignore[no-untyped-def]
+    """Hộp việc: own items and the pool, most urgent first, with filters and counts."""
+    ctx = engine_ctx()
+    scope = request.args.get("scope", "all")
+    status = request.args.get("status") or None
+    procedure_id = request.args.get("procedure", type=int)
+    page = max(1, request.args.get("page", 1, type=int))
+    with ctx.uow() as uow:
+        current = me(uow.session)
+        result = inbox_query(
+            uow.session,
+            ctx.calendar,
+            current,
+            now=now(),
+            scope=scope,
+            procedure_id=procedure_id,
+            status=status,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+            day_hours=ctx.settings.hours_per_day,
+        )
+        procedures = inbox_procedures(uow.session, current)
+    pages = max(1, -(-result.total // PAGE_SIZE))
+    template = "inbox_rows.html" if request.headers.get("HX-Request") else "inbox.html"
+    return render_template(
+        template,
+        page=result,
+        scope=scope,
+        status=status,
+        procedure_id=procedure_id,
+        procedures=procedures,
+        page_number=page,
+        pages=pages,
+    )
+
+
+@bp.post("/viec/<int:item_id>/nhan")
+@login_required
+def claim(item_id: int):  # type: ignore[no-untyped-def]
+    """Take a pool item."""
+    try:
+        svc.claim(engine_ctx(), item_id, officer().id, now())
+        flash("Đã nhận xử lý.", "success")
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return redirect(request.form.get("next") or url_for("inbox.task", item_id=item_id))
+
+
+@bp.post("/viec/<int:item_id>/tra-lai")
+@login_required
+def release(item_id: int):  # type: ignore[no-untyped-def]
+    """Give an own item back to the pool."""
+    try:
+        svc.unclaim(engine_ctx(), item_id, officer().id, now())
+        flash("Đã trả lại danh sách chung.", "info")
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.post("/viec/nhan-nhieu")
+@login_required
+def bulk_claim():  # type: ignore[no-untyped-def]
+    """Take several pool items at once; each is its own transaction, failures are listed."""
+    ids = [int(i) for i in request.form.getlist("item") if i.isdigit()]
+    if not ids:
+        flash("Chưa chọn hồ sơ nào.", "warning")
+        return redirect(url_for("inbox.index"))
+    taken, failed = 0, []
+    for item_id in ids:
+        try:
+            svc.claim(engine_ctx(), item_id, officer().id, now())
+            taken += 1
+        except DomainError as exc:
+            failed.append(exc.message)
+    flash(f"Đã nhận {taken}/{len(ids)} hồ sơ.", "success" if not failed else "warning")
+    for message in sorted(set(failed)):
+        flash(message, "danger")
+    return redirect(url_for("inbox.index", scope="mine"))
+
+
+def _render_task(item_id: int, status: int = 200, errors: dict | None = None, values: dict | None = None):  # type: ignore[no-untyped-def]
+    ctx = engine_ctx()
+    with ctx.uow() as uow:
+        current = me(uow.session)
+        view = task_view(ctx, uow.session, current, item_id)
+        colleagues = []
+        if current.has_role("supervisor"):
+            colleagues = [
+                (o.id, o.full_name)
+                for o in uow.session.scalars(
+                    select(Officer)
+                    .where(Officer.agency_id == current.agency_id, Officer.active.is_(True))
+                    .order_by(Officer.full_name)
+                )
+                if o.has_role(view.item.role)
+            ]
+        html = render_template(
+            "task.html",
+            view=view,
+            d=view.dossier,
+            item=view.item,
+            step=view.step,
+            outcomes=[o for o in view.step.outcomes if o.value not in SPECIAL_OUTCOMES],
+            can_supplement="supplement" in view.step.outcome_values(),
+            can_refuse="refuse" in view.step.outcome_values(),
+            colleagues=colleagues,
+            errors=errors or {},
+            values=values or {},
+        )
+    return html, status
+
+
+@bp.get("/viec/<int:item_id>")
+@login_required
+def task(item_id: int):  # type: ignore[no-untyped-def]
+    """The task page: the dossier, its documents and history, and the step's outcomes."""
+    return _render_task(item_id)
+
+
+def _after_completion(item_id: int, message: str):  # type: ignore[no-untyped-def]
+    flash(message, "success")
+    ctx = engine_ctx()
+    with ctx.uow() as uow:
+        following = next_item(uow.session, me(uow.session), after_id=item_id)
+    return redirect(url_for("inbox.task", item_id=following) if following else url_for("inbox.index"))
+
+
+@bp.post("/viec/<int:item_id>/hoan-thanh")
+@login_required
+def complete(item_id: int):  # type: ignore[no-untyped-def]
+    """Complete the step with the chosen outcome, then open the next item of the inbox."""
+    outcome = request.form.get("outcome") or None
+    comment = (request.form.get("comment") or "").strip() or None
+    try:
+        result = svc.complete(
+            engine_ctx(),
+            item_id,
+            officer().id,
+            now=now(),
+            outcome=outcome,
+            comment=comment,
+            uploads=uploads_from_request(),
+        )
+    except DomainError as exc:
+        if exc.http_status == 409:
+            flash(exc.message, "danger")
+            return redirect(url_for("inbox.index"))
+        return _render_task(
+            item_id,
+            exc.http_status,
+            {getattr(exc, "field", None) or "form": exc.message},
+            {"comment": comment or ""},
+        )
+    return _after_completion(item_id, f"Đã hoàn thành bước xử lý hồ sơ {result.dossier_code}.")
+
+
+@bp.post("/viec/<int:item_id>/yeu-cau-bo-sung")
+@login_required
+def supplement(item_id: int):  # type: ignore[no-untyped-def]
+    """Request every missing document at once (form 02 is printed next)."""
+    missing = [line.strip() for line in (request.form.get("missing") or "").splitlines() if line.strip()]
+    reason = (request.form.get("reason") or "").strip()
+    try:
+        result = svc.request_supplement(
+            engine_ctx(), item_id, officer().id, missing=missing, reason=reason, now=now()
+        )
+    except DomainError as exc:
+        return _render_task(
+            item_id,
+            exc.http_status,
+            {getattr(exc, "field", None) or "form": exc.message},
+            {"missing": request.form.get("missing", ""), "reason": reason},
+        )
+    flash("Đã yêu cầu bổ sung hồ sơ; in phiếu yêu cầu bổ sung để gửi công dân.", "success")
+    return redirect(url_for("dossiers.print_form", code=result.dossier_code, form="02"))
+
+
+@bp.post("/viec/<int:item_id>/tu-choi")
+@login_required
+def refuse(item_id: int):  # type: ignore[no-untyped-def]
+    """Refuse with reasons (form 03 is printed next)."""
+    reason = (request.form.get("refusal_reason") or "").strip()
+    try:
+        result = svc.refuse(engine_ctx(), item_id, officer().id, reason=reason, now=now())
+    except DomainError as exc:
+        return _render_task(
+            item_id, exc.http_status, {"refusal_reason": exc.message}, {"refusal_reason": reason}
+        )
+    flash("Đã từ chối; hồ sơ chuyển về Bộ phận Một cửa để trả cho công dân.", "success")
+    return redirect(url_for("dossiers.print_form", code=result.dossier_code, form="03"))
+
+
+@bp.post("/viec/<int:item_id>/chuyen")
+@login_required
+def reassign(item_id: int):  # type: ignore[no-untyped-def]
+    """A supervisor hands an open item to another officer of the agency (sick leave)."""
+    to = request.form.get("to", type=int)
+    try:
+        if to is None:
+            raise svc.InvalidInput("Chọn cán bộ nhận bàn giao.", "to")
+        svc.reassign(engine_ctx(), item_id, officer().id, to, now())
+        flash("Đã chuyển người xử lý.", "success")
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return redirect(url_for("inbox.task", item_id=item_id))

@@ -1,0 +1,58 @@
+"""The citizen's lookup (/tra-cuu): code plus the last four digits of phone or ID; rating after return."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from engine.errors import DomainError
+from engine.lookup import public_status, rate
+from web.extensions import limiter
+from web.helpers import engine_ctx, now
+
+bp = Blueprint("public", __name__, url_prefix="/tra-cuu")
+
+
+def _lookup_limit() -> str:
+    return engine_ctx().settings.lookup_rate_limit
+
+
+@bp.route("", methods=["GET", "POST"])
+@limiter.limit(_lookup_limit, methods=["POST"])
+def lookup():  # type: ignore[no-untyped-def]
+    """The lookup form and, with both factors, the dossier's progress in plain words."""
+    code = (request.values.get("ma") or request.form.get("code") or "").strip()
+    last4 = (request.form.get("last4") or "").strip()
+    found, error, status = None, None, 200
+    if request.method == "POST":
+        try:
+            with engine_ctx().uow() as uow:
+                found = public_status(uow.session, code, last4)
+        except DomainError as exc:
+            error, status = exc.message, exc.http_status
+    response = render_template(
+        "lookup.html", code=code, last4=last4 if found else "", found=found, error=error
+    )
+    return response, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+@bp.post("/danh-gia")
+@limiter.limit(_lookup_limit)
+def rating():  # type: ignore[no-untyped-def]
+    """The citizen rates the service of a finished dossier (the second factor is checked again)."""
+    code = (request.form.get("code") or "").strip()
+    satisfied = request.form.get("satisfied") == "yes"
+    try:
+        rate(
+            engine_ctx(),
+            code,
+            request.form.get("last4", ""),
+            satisfied=satisfied,
+            reason=request.form.get("reason"),
+            now=now(),
+        )
+    except DomainError as exc:
+        return render_template(
+            "lookup.html", code=code, last4="", found=None, error=exc.message
+        ), exc.http_status
+    flash("Cảm ơn ông/bà đã đánh giá.", "success")
+    return redirect(url_for("public.lookup", ma=code))
