@@ -131,7 +131,6 @@ def compile_process(bpmn_xml: str, sha256: str | None = None) -> CompiledProcess
     return CompiledProcess(sha256 or sha256_of(bpmn_xml), spec, subprocess_specs, read_model(root))
 
 
-
 def new_workflow(compiled: CompiledProcess, data: dict[str, Any] | None = None) -> BpmnWorkflow:
     """Start a workflow on a compiled process and run it to its first human tasks."""
     workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs, script_engine=SCRIPT_ENGINE)

@@ -165,7 +165,12 @@ def app(make_ctx, clock: Clock, tmp_path: Path):  # type: ignore[no-untyped-def]
 
     application = create_app(
         ctx=make_ctx(attachments_dir=str(tmp_path / "attachments")),
-        test_config={"TESTING": True, "SECRET_KEY": "test-secret", "MOTCUA_CLOCK": clock, "RATELIMIT_ENABLED": False},
+        test_config={
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "MOTCUA_CLOCK": clock,
+            "RATELIMIT_ENABLED": False,
+        },
     )
     yield application
 

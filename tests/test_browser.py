@@ -49,7 +49,9 @@ def page(server, backend):  # type: ignore[no-untyped-def]
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        context = browser.new_context(base_url=server, locale="vi-VN", viewport={"width": 1366, "height": 900})
+        context = browser.new_context(
+            base_url=server, locale="vi-VN", viewport={"width": 1366, "height": 900}
+        )
         tab = context.new_page()
         tab.set_default_timeout(15000)
         yield tab
@@ -163,7 +165,12 @@ def test_process_owner_edits_submits_and_approver_activates(page, backend, app, 
         desk = uow.session.scalar(select(Officer.id).where(Officer.username == "sonv.motcua"))
     applicant = svc.Applicant(name="Trần Văn Bình", phone="0987654321")
     earlier = svc.receive_dossier(
-        ctx, procedure_code="1.001806", applicant=applicant, channel="in_person", officer_id=desk, now=clock.moment
+        ctx,
+        procedure_code="1.001806",
+        applicant=applicant,
+        channel="in_person",
+        officer_id=desk,
+        now=clock.moment,
     )
 
     sign_in(page, "sonv.quytrinh")
@@ -215,12 +222,19 @@ def test_process_owner_edits_submits_and_approver_activates(page, backend, app, 
     shot(page, "09-approved", backend)
 
     later = svc.receive_dossier(
-        ctx, procedure_code="1.001806", applicant=applicant, channel="online", officer_id=desk, now=at("2026-11-23 09:00")
+        ctx,
+        procedure_code="1.001806",
+        applicant=applicant,
+        channel="online",
+        officer_id=desk,
+        now=at("2026-11-23 09:00"),
     )
     with ctx.uow() as uow:
         numbers = {
             code: uow.session.scalar(
-                select(ProcessVersion.number).join(Dossier, Dossier.process_version_id == ProcessVersion.id).where(Dossier.code == code)
+                select(ProcessVersion.number)
+                .join(Dossier, Dossier.process_version_id == ProcessVersion.id)
+                .where(Dossier.code == code)
             )
             for code in (earlier.code, later.code)
         }

@@ -78,6 +78,8 @@ def test_loading_an_invalid_procedure_names_the_line_and_changes_nothing(ctx, tm
         load_catalogue(uow.session, tmp_path / "catalogue.toml", at("2026-11-23 08:00"))
         uow.commit()
     assert err.value.message.startswith("Quy trình workflows/bpmn/1.001806.bpmn không hợp lệ:")
-    assert f"1.001806.bpmn:{line}: Thẩm định hồ sơ (Task_Process): số giờ được giao 'many'" in err.value.message
+    assert (
+        f"1.001806.bpmn:{line}: Thẩm định hồ sơ (Task_Process): số giờ được giao 'many'" in err.value.message
+    )
     with ctx.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(ProcessVersion)) == before

@@ -165,7 +165,12 @@ def test_receive_form_redisplays_field_errors_in_vietnamese(web, app) -> None:
     assert "Số định danh cá nhân phải gồm đúng 12 chữ số" in page
     assert 'value="Nguyễn Thị Lan"' in page  # what was typed is kept
     with ctx_of(app).uow() as uow:
-        assert uow.session.scalar(select(func.count(Dossier.id)).where(Dossier.applicant_name == "Nguyễn Thị Lan")) == 0
+        assert (
+            uow.session.scalar(
+                select(func.count(Dossier.id)).where(Dossier.applicant_name == "Nguyễn Thị Lan")
+            )
+            == 0
+        )
 
 
 def test_double_submission_creates_one_dossier(web, app) -> None:
@@ -173,7 +178,10 @@ def test_double_submission_creates_one_dossier(web, app) -> None:
     second = receive(web, key="same")
     assert first == second
     with ctx_of(app).uow() as uow:
-        assert uow.session.scalar(select(func.count(Dossier.id)).where(Dossier.submission_key == "key-same")) == 1
+        assert (
+            uow.session.scalar(select(func.count(Dossier.id)).where(Dossier.submission_key == "key-same"))
+            == 1
+        )
 
 
 def test_upload_is_stored_and_downloadable(web, app) -> None:
@@ -182,7 +190,9 @@ def test_upload_is_stored_and_downloadable(web, app) -> None:
     form = receive_form(key="upload")
     form["files"] = (io.BytesIO(PDF), "don-de-nghi.pdf")
     web.login("sonv.motcua")
-    response = web.post("/mot-cua/tiep-nhan", form, page="/mot-cua/tiep-nhan", content_type="multipart/form-data")
+    response = web.post(
+        "/mot-cua/tiep-nhan", form, page="/mot-cua/tiep-nhan", content_type="multipart/form-data"
+    )
     code = re.search(r"/ho-so/([^/]+)/in/01", response.location).group(1)
     page = web.get(f"/ho-so/{code}").get_data(as_text=True)
     link = re.search(r'href="(/ho-so/[^"]+/tai-lieu/\d+)"', page).group(1)
@@ -197,7 +207,9 @@ def test_upload_of_a_forbidden_type_is_refused(web, app) -> None:
     form = receive_form(key="exe")
     form["files"] = (io.BytesIO(b"MZ\x90\x00"), "virus.exe")
     web.login("sonv.motcua")
-    response = web.post("/mot-cua/tiep-nhan", form, page="/mot-cua/tiep-nhan", content_type="multipart/form-data")
+    response = web.post(
+        "/mot-cua/tiep-nhan", form, page="/mot-cua/tiep-nhan", content_type="multipart/form-data"
+    )
     assert response.status_code == 422
     assert "không thuộc loại được chấp nhận" in response.get_data(as_text=True)
 
@@ -209,7 +221,9 @@ def test_oversized_upload_gets_413(web, app) -> None:
     form = receive_form(key="big")
     form["files"] = (io.BytesIO(b"%PDF-" + b"x" * 4096), "big.pdf")
     web.login("sonv.motcua")
-    response = web.post("/mot-cua/tiep-nhan", form, page="/mot-cua/tiep-nhan", content_type="multipart/form-data")
+    response = web.post(
+        "/mot-cua/tiep-nhan", form, page="/mot-cua/tiep-nhan", content_type="multipart/form-data"
+    )
     assert response.status_code == 413
     assert "vượt quá dung lượng" in response.get_data(as_text=True)
 
@@ -225,15 +239,24 @@ def test_only_desk_officers_open_the_receive_form(web) -> None:
 
 def _work_to(web, app, code: str, task_id: str) -> WorkItem:
     """Complete steps as the right officers until the dossier reaches `task_id`."""
-    workers = {"desk": "sonv.motcua", "head": "sonv.truongphong", "specialist": "sonv.chuyenvien1",
-               "leader": "sonv.lanhdao", "clerk": "sonv.vanthu"}
+    workers = {
+        "desk": "sonv.motcua",
+        "head": "sonv.truongphong",
+        "specialist": "sonv.chuyenvien1",
+        "leader": "sonv.lanhdao",
+        "clerk": "sonv.vanthu",
+    }
     outcomes = {"Task_Process": "forward", "Task_Review": "submit", "Task_Approve": "approve"}
     for _ in range(10):
         item = item_of(app, code)
         if item.task_id == task_id:
             return item
         web.login(workers[item.role])
-        response = web.post(f"/viec/{item.id}/hoan-thanh", {"outcome": outcomes.get(item.task_id, "")}, page=f"/viec/{item.id}")
+        response = web.post(
+            f"/viec/{item.id}/hoan-thanh",
+            {"outcome": outcomes.get(item.task_id, "")},
+            page=f"/viec/{item.id}",
+        )
         assert response.status_code == 302, response.get_data(as_text=True)[:300]
     raise AssertionError(f"{task_id} not reached")
 
@@ -385,7 +408,9 @@ def test_refusal_prints_form_03(web, app) -> None:
     code = receive(web)
     item = _work_to(web, app, code, "Task_Process")
     web.login("sonv.chuyenvien1")
-    response = web.post(f"/viec/{item.id}/tu-choi", {"refusal_reason": "Không đủ 30% lao động khuyết tật"}, page="/")
+    response = web.post(
+        f"/viec/{item.id}/tu-choi", {"refusal_reason": "Không đủ 30% lao động khuyết tật"}, page="/"
+    )
     assert response.location.endswith("/in/03")
     assert "Không đủ 30% lao động khuyết tật" in web.get(response.location).get_data(as_text=True)
 
@@ -422,12 +447,16 @@ def test_full_journey_then_citizen_lookup_and_rating(web, app, clock) -> None:
     citizen = type(web)(app)
     wrong = citizen.post("/tra-cuu", {"code": code, "last4": "0000"})
     assert wrong.status_code == 404
-    assert "Nguyễn Thị Lan" not in wrong.get_data(as_text=True) and "Đã trả" not in wrong.get_data(as_text=True)
+    assert "Nguyễn Thị Lan" not in wrong.get_data(as_text=True) and "Đã trả" not in wrong.get_data(
+        as_text=True
+    )
     right = citizen.post("/tra-cuu", {"code": code, "last4": "5678"})
     assert right.status_code == 200
     assert "Đã trả kết quả" in right.get_data(as_text=True)
     assert "Nguyễn Thị Lan" not in right.get_data(as_text=True)  # no personal data even then
-    unhappy = citizen.post("/tra-cuu/danh-gia", {"code": code, "last4": "5678", "satisfied": "no", "reason": ""})
+    unhappy = citizen.post(
+        "/tra-cuu/danh-gia", {"code": code, "last4": "5678", "satisfied": "no", "reason": ""}
+    )
     assert unhappy.status_code == 422
     rated = citizen.post("/tra-cuu/danh-gia", {"code": code, "last4": "2345", "satisfied": "yes"})
     assert rated.status_code == 302
@@ -446,7 +475,7 @@ def test_dossier_page_shows_diagram_sheet_and_history(web, app) -> None:
     web.login("sonv.chuyenvien1")
     page = web.get(f"/ho-so/{code}").get_data(as_text=True)
     assert 'data-done=\'["Task_Assign", "Task_Receive"]\'' in page
-    assert 'data-current=\'["Task_Process"]\'' in page
+    assert "data-current='[\"Task_Process\"]'" in page
     assert "Phiếu kiểm soát quá trình giải quyết hồ sơ" in page
     assert "Tiếp nhận hồ sơ" in page
     xml = web.get(f"/ho-so/{code}/quy-trinh.bpmn")

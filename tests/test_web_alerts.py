@@ -59,7 +59,9 @@ def test_leader_edits_and_issues_the_apology_and_the_appointment_moves_once(web,
     page = web.get(f"/ho-so/{code}").get_data(as_text=True)
     assert "Đã ký phát hành" in page and "Hẹn ban đầu: 08/12/2026 08:00" in page
     assert code not in web.get("/xin-loi").get_data(as_text=True)
-    again = web.post(f"/xin-loi/{letter}", {"reason": "x", "new_due_date": "2026-12-20"}, page=f"/xin-loi/{letter}")
+    again = web.post(
+        f"/xin-loi/{letter}", {"reason": "x", "new_due_date": "2026-12-20"}, page=f"/xin-loi/{letter}"
+    )
     assert again.status_code == 409
 
 

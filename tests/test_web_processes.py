@@ -35,7 +35,9 @@ def versions(app) -> int:  # type: ignore[no-untyped-def]
 
 def test_saving_a_valid_diagram_reports_the_counted_hours(web) -> None:
     version = new_draft(web)
-    body = save(web, version, replace_once(CAO_BANG, PROCESS_SLA, '<mc:sla hours="48" counted="true"/>')).get_json()
+    body = save(
+        web, version, replace_once(CAO_BANG, PROCESS_SLA, '<mc:sla hours="48" counted="true"/>')
+    ).get_json()
     assert body["problems"] == [] and body["counted_hours"] == 72 and body["legal_hours"] == 80
 
 
@@ -70,7 +72,9 @@ def test_script_task_is_saved_as_a_draft_but_cannot_be_submitted(web) -> None:
 
 def test_over_budget_procedure_is_reported(web) -> None:
     version = new_draft(web)
-    body = save(web, version, replace_once(CAO_BANG, PROCESS_SLA, '<mc:sla hours="200" counted="true"/>')).get_json()
+    body = save(
+        web, version, replace_once(CAO_BANG, PROCESS_SLA, '<mc:sla hours="200" counted="true"/>')
+    ).get_json()
     assert body["counted_hours"] > body["legal_hours"]
     assert any("80" in p["message"] for p in body["problems"])
 
@@ -78,13 +82,24 @@ def test_over_budget_procedure_is_reported(web) -> None:
 def test_approval_needs_a_decision_number_and_only_approvers_approve(web, app) -> None:
     version = new_draft(web)
     assert web.post(f"/quy-trinh/phien-ban/{version}/trinh", {}, page="/").status_code == 302
-    assert web.post(f"/quy-trinh/phien-ban/{version}/phe-duyet", {"decision_number": "1/QĐ"}, page="/").status_code == 403
+    assert (
+        web.post(
+            f"/quy-trinh/phien-ban/{version}/phe-duyet", {"decision_number": "1/QĐ"}, page="/"
+        ).status_code
+        == 403
+    )
     web.login("vp.pheduyet")
-    refused = web.post(f"/quy-trinh/phien-ban/{version}/phe-duyet", {"decision_number": "", "decision_date": "2026-11-20"}, page="/")
+    refused = web.post(
+        f"/quy-trinh/phien-ban/{version}/phe-duyet",
+        {"decision_number": "", "decision_date": "2026-11-20"},
+        page="/",
+    )
     assert refused.status_code == 422
     assert "Chưa nhập số quyết định" in refused.get_data(as_text=True)
     approved = web.post(
-        f"/quy-trinh/phien-ban/{version}/phe-duyet", {"decision_number": "125/QĐ-UBND", "decision_date": "2026-11-20"}, page="/"
+        f"/quy-trinh/phien-ban/{version}/phe-duyet",
+        {"decision_number": "125/QĐ-UBND", "decision_date": "2026-11-20"},
+        page="/",
     )
     assert approved.status_code == 302
     page = web.get("/quy-trinh/1.001806").get_data(as_text=True)
@@ -116,4 +131,6 @@ def test_import_of_a_malformed_file_changes_nothing(web, app) -> None:
     assert response.status_code == 302
     assert versions(app) == before
     page = web.get("/quy-trinh/1.001806").get_data(as_text=True)
-    assert re.search(r'alert-danger[^>]*>[^<]*(XML|dòng)', page), page[page.find("alert") : page.find("alert") + 300]
+    assert re.search(r"alert-danger[^>]*>[^<]*(XML|dòng)", page), page[
+        page.find("alert") : page.find("alert") + 300
+    ]

@@ -38,7 +38,9 @@ def test_leader_sees_report_06_with_every_number_linked_to_its_dossiers(web, app
     assert total_row[-1] == "3"
     withdrawn = web.get("/bao-cao/ho-so?period=2026-11&by=field&column=withdrawn").get_data(as_text=True)
     assert gone in withdrawn and done not in withdrawn and open_one not in withdrawn
-    in_progress = web.get("/bao-cao/ho-so?period=2026-11&by=field&column=in_progress_total").get_data(as_text=True)
+    in_progress = web.get("/bao-cao/ho-so?period=2026-11&by=field&column=in_progress_total").get_data(
+        as_text=True
+    )
     assert open_one in in_progress
 
 
@@ -50,7 +52,9 @@ def test_xlsx_holds_the_numbers_of_the_page(web, app, clock) -> None:
     assert response.status_code == 200
     sheet = load_workbook(io.BytesIO(response.data)).active
     cells = [c for row in sheet.iter_rows(values_only=True) for c in row if isinstance(c, int)]
-    assert "Biểu số 06/VPCP/KSTT" in " ".join(str(c) for row in sheet.iter_rows(values_only=True) for c in row if c)
+    assert "Biểu số 06/VPCP/KSTT" in " ".join(
+        str(c) for row in sheet.iter_rows(values_only=True) for c in row if c
+    )
     assert 3 in cells  # the total received, as on the page
     assert sheet.merged_cells.ranges
     assert 'data-column="received_total">3<' in page

@@ -15,7 +15,16 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COVERED = ["id", "procedure_id", "channel", "finished_at", "status", "result_class", "due_at", "refusal_reason"]
+COVERED = [
+    "id",
+    "procedure_id",
+    "channel",
+    "finished_at",
+    "status",
+    "result_class",
+    "due_at",
+    "refusal_reason",
+]
 
 
 def upgrade() -> None:
