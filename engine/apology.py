@@ -237,7 +237,7 @@ def create_draft_apology(
         svc.require_aware(new_due, "new_due")
     with svc.use_case(ctx, "lập phiếu xin lỗi") as uow:
         session = uow.session
-        officer = svc._officer(session, officer_id)
+        officer = svc.active_officer(session, officer_id)
         dossier = svc.dossier_by_code(session, dossier_code)
         holders = {dossier.agency_id} | {i.agency_id for i in svc._open_items(session, dossier)}
         if officer.agency_id not in holders:
@@ -297,7 +297,7 @@ def edit_apology(
         raise InvalidInput("Cần ghi rõ lý do chậm trễ", "reason")
     with svc.use_case(ctx, "sửa phiếu xin lỗi") as uow:
         session = uow.session
-        officer = svc._officer(session, officer_id)
+        officer = svc.active_officer(session, officer_id)
         letter = _letter(session, letter_id)
         if letter.status == "issued":
             raise Conflict("Phiếu xin lỗi đã được ký phát hành, không thể sửa")
@@ -329,7 +329,7 @@ def issue_apology(ctx: Context, letter_id: int, officer_id: int, now: datetime) 
     svc.require_aware(now)
     with svc.use_case(ctx, "ký phát hành phiếu xin lỗi") as uow:
         session = uow.session
-        officer = svc._officer(session, officer_id)
+        officer = svc.active_officer(session, officer_id)
         letter = _letter(session, letter_id)
         agency = session.get(Agency, letter.agency_id)
         if not officer.has_role("leader") or officer.agency_id != letter.agency_id:

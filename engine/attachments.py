@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -117,6 +118,32 @@ def store(
     )
     session.add(attachment)
     return attachment
+
+
+def store_all(
+    settings: Settings,
+    session: Session,
+    dossier_id: int,
+    kind: str,
+    uploads: Sequence[Upload],
+    officer_id: int | None,
+    now: datetime,
+    work_item_id: int | None = None,
+) -> list[Attachment]:
+    """Store several uploads of one dossier (inputs at reception, or a step's results)."""
+    return [
+        store(
+            settings,
+            session,
+            dossier_id=dossier_id,
+            kind=kind,
+            upload=upload,
+            officer_id=officer_id,
+            now=now,
+            work_item_id=work_item_id,
+        )
+        for upload in uploads
+    ]
 
 
 def attachments_of(session: Session, dossier_id: int) -> list[Attachment]:

@@ -92,7 +92,8 @@ def require_aware(now: datetime, name: str = "now") -> datetime:
     return now
 
 
-def _officer(session: Session, officer_id: int) -> Officer:
+def active_officer(session: Session, officer_id: int) -> Officer:
+    """The officer acting, or NotFound; a disabled account is refused by name."""
     officer = session.get(Officer, officer_id)
     if officer is None:
         raise NotFound(f"Không tìm thấy cán bộ có mã {officer_id}")
@@ -383,7 +384,7 @@ def receive_dossier(
         check_text(document, "reason")
     with use_case(ctx, "Tiếp nhận hồ sơ") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         if not officer.has_role("desk"):
             raise Forbidden("Chỉ cán bộ Bộ phận Một cửa mới được tiếp nhận hồ sơ")
         if submission_key:
@@ -427,16 +428,7 @@ def receive_dossier(
         )
         session.add(dossier)
         session.flush()
-        for upload in uploads:
-            attachments.store(
-                ctx.settings,
-                session,
-                dossier_id=dossier.id,
-                kind="input",
-                upload=upload,
-                officer_id=officer.id,
-                now=now,
-            )
+        attachments.store_all(ctx.settings, session, dossier.id, "input", uploads, officer.id, now)
         record_event(
             session,
             dossier,
@@ -472,7 +464,7 @@ def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> No
     require_aware(now)
     with use_case(ctx, "Nhận xử lý") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         _can_work(officer, item)
         if not item.is_open:
@@ -498,7 +490,7 @@ def unclaim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> 
     require_aware(now)
     with use_case(ctx, "Trả lại bước xử lý") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         _can_work(officer, item)
         if not item.is_open:
@@ -517,7 +509,7 @@ def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id:
     require_aware(now)
     with use_case(ctx, "Chuyển người xử lý") as uow:
         session = uow.session
-        supervisor = _officer(session, supervisor_id)
+        supervisor = active_officer(session, supervisor_id)
         item = _work_item(session, work_item_id)
         if not supervisor.has_role("supervisor") or supervisor.agency_id != item.agency_id:
             raise Forbidden(
@@ -525,7 +517,7 @@ def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id:
             )
         if not item.is_open:
             raise Conflict("Bước xử lý này đã hoàn thành")
-        target = _officer(session, to_officer_id)
+        target = active_officer(session, to_officer_id)
         _can_work(target, item)
         previous = item.assignee_id
         item.assignee_id = target.id
@@ -632,7 +624,7 @@ def complete(
         )
     with use_case(ctx, "Hoàn thành bước xử lý") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         if item.kind == "supplement":
             raise InvalidInput(
@@ -641,17 +633,7 @@ def complete(
         if item.kind == "return":
             raise InvalidInput("Bước trả kết quả được hoàn thành bằng chức năng Trả kết quả", "work_item")
         dossier, opened = _complete_in(ctx, session, item, officer, outcome, comment, data, now)
-        for upload in uploads:
-            attachments.store(
-                ctx.settings,
-                session,
-                dossier_id=dossier.id,
-                kind="result",
-                upload=upload,
-                officer_id=officer.id,
-                now=now,
-                work_item_id=item.id,
-            )
+        attachments.store_all(ctx.settings, session, dossier.id, "result", uploads, officer.id, now, item.id)
         result = Completion(dossier.code, dossier.status, [i.id for i in opened])
         uow.commit()
     return result
@@ -674,7 +656,7 @@ def request_supplement(
         raise InvalidInput("Nêu rõ lý do yêu cầu bổ sung", "reason")
     with use_case(ctx, "Yêu cầu bổ sung") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         dossier, opened = _complete_in(ctx, session, item, officer, "supplement", reason, None, now)
         if not any(i.kind == "supplement" for i in opened):
@@ -708,7 +690,7 @@ def resume(
     check_text(note, "note")
     with use_case(ctx, "Tiếp nhận hồ sơ bổ sung") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         dossier = dossier_by_code(session, dossier_code)
         if not officer.has_role("desk") or officer.agency_id != dossier.agency_id:
             raise Forbidden("Hồ sơ bổ sung được tiếp nhận tại Bộ phận Một cửa của cơ quan đã tiếp nhận hồ sơ")
@@ -770,7 +752,7 @@ def refuse(ctx: Context, work_item_id: int, officer_id: int, *, reason: str, now
         raise InvalidInput("Từ chối hồ sơ phải nêu rõ lý do", "reason")
     with use_case(ctx, "Từ chối hồ sơ") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         dossier = session.get(Dossier, item.dossier_id)
         dossier.refusal_reason = reason.strip()
@@ -791,7 +773,7 @@ def return_result(
     check_text(collected_by, "collected_by")
     with use_case(ctx, "Trả kết quả") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         _can_work(officer, item)
         if item.kind != "return":
@@ -814,7 +796,7 @@ def withdraw(ctx: Context, dossier_code: str, officer_id: int, *, reason: str, n
         raise InvalidInput("Ghi rõ lý do người nộp xin rút hồ sơ", "reason")
     with use_case(ctx, "Rút hồ sơ") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         if not officer.has_role("desk"):
             raise Forbidden("Việc rút hồ sơ do Bộ phận Một cửa ghi nhận")
         dossier = dossier_by_code(session, dossier_code)
@@ -855,7 +837,7 @@ def move_appointment(
         raise InvalidInput("Nêu rõ lý do chậm trễ", "reason")
     with use_case(ctx, "Hẹn lại ngày trả kết quả") as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         dossier = dossier_by_code(session, dossier_code)
         if not (officer.has_role("desk") or officer.has_role("leader")):
             raise Forbidden("Chỉ Bộ phận Một cửa hoặc Lãnh đạo cơ quan mới được hẹn lại ngày trả kết quả")

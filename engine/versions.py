@@ -26,6 +26,7 @@ from engine.bpmn_check import CheckResult, check_bpmn
 from engine.bpmn_diff import VersionDiff, diff_summary
 from engine.bpmn_xml import Problem, bpmn_text
 from engine.context import Context
+from engine.dossiers import active_officer, require_aware
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
 from engine.workflow_state import sha256_of
 from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent, UnitOfWork
@@ -198,12 +199,6 @@ class ImportResult:
 # helpers
 
 
-def _require_aware(now: datetime) -> datetime:
-    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
-        raise InvalidInput("Thời điểm phải có múi giờ (ví dụ 2026-11-21T09:00+07:00)", "now")
-    return now
-
-
 @contextmanager
 def _transaction(ctx: Context) -> Iterator[UnitOfWork]:
     try:
@@ -213,15 +208,6 @@ def _transaction(ctx: Context) -> Iterator[UnitOfWork]:
         raise Conflict(
             "Phiên bản quy trình vừa được người khác thay đổi cùng lúc; vui lòng tải lại và thực hiện lại"
         ) from exc
-
-
-def _officer(session: Session, officer_id: int) -> Officer:
-    officer = session.get(Officer, officer_id)
-    if officer is None:
-        raise NotFound(f"Không tìm thấy cán bộ có mã {officer_id}")
-    if not officer.active:
-        raise Forbidden(f"Tài khoản {officer.username} đã bị khóa")
-    return officer
 
 
 def _procedure(session: Session, code: str, *, lock: bool = False) -> Procedure:
@@ -474,10 +460,10 @@ def create_draft(
     filename: str | None = None,
 ) -> DraftResult:
     """Store an uploaded BPMN document as a new draft of the procedure; returns its problems."""
-    _require_aware(now)
+    require_aware(now)
     with _transaction(ctx) as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         procedure = _procedure(session, procedure_code, lock=True)
         _require_owner(officer, procedure)
         name = _file_name(procedure, filename)
@@ -500,10 +486,10 @@ def create_draft(
 
 def new_draft_from_active(ctx: Context, procedure_code: str, officer_id: int, now: datetime) -> DraftResult:
     """Start a new draft as a copy of the procedure's active version."""
-    _require_aware(now)
+    require_aware(now)
     with _transaction(ctx) as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         procedure = _procedure(session, procedure_code, lock=True)
         _require_owner(officer, procedure)
         active = session.scalars(
@@ -544,10 +530,10 @@ def save_draft(
     base_sha256: str | None = None,
 ) -> DraftResult:
     """Save a draft's BPMN, valid or not, and return every problem; `base_sha256` guards lost updates."""
-    _require_aware(now)
+    require_aware(now)
     with _transaction(ctx) as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         version = _version(session, version_id)
         procedure = session.get(Procedure, version.procedure_id)
         _require_owner(officer, procedure)
@@ -575,10 +561,10 @@ def submit(
     ctx: Context, version_id: int, officer_id: int, now: datetime, *, note: str | None = None
 ) -> VersionSummary:
     """Submit a draft that validates cleanly for approval."""
-    _require_aware(now)
+    require_aware(now)
     with _transaction(ctx) as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         version = _version(session, version_id)
         procedure = session.get(Procedure, version.procedure_id)
         _require_owner(officer, procedure)
@@ -595,10 +581,10 @@ def withdraw_submission(
     ctx: Context, version_id: int, officer_id: int, now: datetime, *, note: str | None = None
 ) -> VersionSummary:
     """Send a submitted version back to draft: its process owner withdraws it, or an approver returns it."""
-    _require_aware(now)
+    require_aware(now)
     with _transaction(ctx) as uow:
         session = uow.session
-        officer = _officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         version = _version(session, version_id)
         procedure = session.get(Procedure, version.procedure_id)
         if officer.has_role("approver"):
@@ -661,10 +647,10 @@ def approve(
     note: str | None = None,
 ) -> VersionSummary:
     """Record the approval decision of a submitted version and, by default, make it the active one."""
-    _require_aware(now)
+    require_aware(now)
     with _transaction(ctx) as uow:
         session = uow.session
-        officer = _officer(session, approver_id)
+        officer = active_officer(session, approver_id)
         _require_approver(officer)
         number = _check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))
         version = _version(session, version_id)
@@ -697,10 +683,10 @@ def approve(
 
 def activate(ctx: Context, version_id: int, approver_id: int, now: datetime) -> VersionSummary:
     """Make an approved version the active one; the previous active version retires."""
-    _require_aware(now)
+    require_aware(now)
     with _transaction(ctx) as uow:
         session = uow.session
-        officer = _officer(session, approver_id)
+        officer = active_officer(session, approver_id)
         _require_approver(officer)
         version = _version(session, version_id)
         procedure = session.get(Procedure, version.procedure_id)
@@ -715,10 +701,10 @@ def retire(
     ctx: Context, version_id: int, approver_id: int, now: datetime, *, note: str | None = None
 ) -> VersionSummary:
     """Retire an approved or active version; with no active version left, no new dossier can start."""
-    _require_aware(now)
+    require_aware(now)
     with _transaction(ctx) as uow:
         session = uow.session
-        officer = _officer(session, approver_id)
+        officer = active_officer(session, approver_id)
         _require_approver(officer)
         version = _version(session, version_id)
         if version.status not in ("approved", "active"):
@@ -907,7 +893,7 @@ def import_version(
     """Load a BPMN file as a draft, or as approved and active when a decision number and date are given."""
     from engine.loader import activate_version
 
-    _require_aware(now)
+    require_aware(now)
     if approve:
         decision_number = _check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))
     with _transaction(ctx) as uow:

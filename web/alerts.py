@@ -18,29 +18,36 @@ from web.inbox import me
 bp = Blueprint("alerts", __name__)
 
 
-def load_header_state() -> None:
-    """Unread notifications and a stale scheduler, for the page header.
+def wants_header() -> bool:
+    """Pages show the header; the API, static files and vendor assets do not."""
+    return request.endpoint not in (None, "static", "vendor.asset") and not request.path.startswith("/api/")
 
-    Read before the view runs, so no page opens a second transaction while its own is open
-    (on SQLite every transaction takes the write lock).
+
+def read_header_state(session, officer_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Unread notifications and a stale scheduler for the page header, into `g`.
+
+    Called by the user loader inside its own transaction, so a page costs no extra one, and
+    before the view runs, so no page opens a second transaction while its own is open (on
+    SQLite every transaction takes the write lock).
     """
-    if request.endpoint in (None, "static", "vendor.asset") or request.path.startswith("/api/"):
+    ctx = engine_ctx()
+    g.header_state = {
+        "unread_count": notifications.unread_count(session, officer_id),
+        "heartbeat": watcher.heartbeat(
+            session,
+            now(),
+            interval_seconds=ctx.settings.scheduler_interval_seconds,
+            lease_seconds=ctx.settings.scheduler_lease_seconds,
+        ),
+    }
+
+
+def load_header_state() -> None:
+    """Make sure the header state is read before the view (the user loader usually did it)."""
+    if not wants_header() or not current_user.is_authenticated or "header_state" in g:
         return
-    if not current_user.is_authenticated:
-        return
-    if "header_state" not in g:
-        ctx = engine_ctx()
-        with ctx.uow() as uow:
-            beat = watcher.heartbeat(
-                uow.session,
-                now(),
-                interval_seconds=ctx.settings.scheduler_interval_seconds,
-                lease_seconds=ctx.settings.scheduler_lease_seconds,
-            )
-            g.header_state = {
-                "unread_count": notifications.unread_count(uow.session, officer().id),
-                "heartbeat": beat,
-            }
+    with engine_ctx().uow() as uow:
+        read_header_state(uow.session, officer().id)
 
 
 def header_state() -> dict:

@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 from engine.accounts import authenticate
 from engine.errors import Forbidden, Unauthenticated
 from models import Agency, Officer
+from web.alerts import read_header_state, wants_header
 from web.extensions import limiter, login_manager
 from web.helpers import OfficerUser, engine_ctx
 
@@ -41,6 +42,8 @@ def load_officer(user_id: str) -> OfficerUser | None:
         officer = uow.session.get(Officer, int(user_id))
         if officer is None or not officer.active:
             return None
+        if wants_header():
+            read_header_state(uow.session, officer.id)
         return snapshot(officer, uow.session.get(Agency, officer.agency_id))
 
 
