@@ -487,3 +487,23 @@ def test_vendor_assets_are_served_only_from_allowed_packages(web) -> None:
     assert web.get("/vendor/bootstrap/dist/css/bootstrap.min.css").status_code == 200
     assert web.get("/vendor/bpmn-js/dist/bpmn-navigated-viewer.production.min.js").status_code == 200
     assert web.get("/vendor/bpmn-js/package.json").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///{tmp}/empty.db", "postgresql+psycopg://postgres@127.0.0.1:1/gone"]
+)
+def test_database_outage_answers_503_and_nothing_else(tmp_path, url: str) -> None:
+    from config import Settings
+    from engine.context import Context
+    from tests.conftest import WebClient
+    from web import create_app
+
+    gone = Settings().with_overrides(database_url=url.format(tmp=tmp_path))
+    app = create_app(ctx=Context.from_settings(gone), test_config={"TESTING": True, "SECRET_KEY": "t"})
+    client = WebClient(app)
+    page = client.post("/tra-cuu", {"code": "000.00.12.H40-261123-0001", "last4": "1234"})
+    assert page.status_code == 503
+    assert "tạm thời không sẵn sàng" in page.get_data(as_text=True)
+    api = client.http.get("/api/v1/procedures", headers={"Authorization": "Bearer mc_x"})
+    assert api.status_code == 503 and api.get_json()["error"] == "unavailable"
+    assert api.headers["Retry-After"] == "5"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import DomainError
@@ -75,6 +76,14 @@ def register(app: Flask) -> None:
         # Keep what the exception says about the request (Allow on 405, Retry-After on 429).
         headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         return body, code, headers
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
+        # The database went away (restart, failover, network): nothing was written, try again.
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        body, code = error_response(503, "unavailable", MESSAGES[503])
+        return body, code, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
