@@ -462,11 +462,16 @@ def _claim(ctx: Context, now: datetime, limit: int) -> tuple[list[_Claimed], lis
             .limit(limit)
         )
         if pg:
-            due = due.with_for_update(skip_locked=True)
+            # A CTE is evaluated once: as an IN (subquery) the LIMIT ... FOR UPDATE SKIP LOCKED may
+            # be run again per row by the planner, claiming more rows than it returns.
+            chosen = due.with_for_update(skip_locked=True).cte("due")
+            picked = Notification.id.in_(select(chosen.c.id))
+        else:
+            picked = Notification.id.in_(due.scalar_subquery())
         rows = session.execute(
             update(Notification)
             # status is checked again, so a row another dispatcher claimed first is left alone.
-            .where(Notification.id.in_(due.scalar_subquery()), Notification.status == "pending")
+            .where(picked, Notification.status == "pending")
             .values(
                 status="sending",
                 attempts=Notification.attempts + 1,
@@ -497,9 +502,15 @@ def dispatch(
 ) -> DispatchReport:
     """Send the due e-mail and SMS rows; failures are retried with backoff, then marked failed."""
     channels = channels if channels is not None else channels_from_settings(ctx.settings)
-    claimed, interrupted = _claim(ctx, now, limit)
-    report = DispatchReport(interrupted=interrupted)
-    for row in claimed:
+    report = DispatchReport(interrupted=[])
+    # One row claimed at a time: if this process dies, only the message in flight is in doubt;
+    # the others are still pending and the next dispatcher sends them.
+    for _ in range(max(1, limit)):
+        claimed, interrupted = _claim(ctx, now, 1)
+        report.interrupted.extend(interrupted)
+        if not claimed:
+            break
+        row = claimed[0]
         channel = channels.get(row.channel)
         error: str | None = None
         try:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from engine import dossiers as svc
 from engine.accounts import issue_token
@@ -224,4 +224,128 @@ def test_postgres_restart_mid_burst_answers_503_then_recovers(make_ctx, backend,
     assert set(statuses) <= {200, 409, 503}, statuses
     assert statuses.count(409) <= 1
     ctx.db.dispose()
+    assert check_all(ctx).ok
+
+
+class SlowGateway:
+    """A local SMS gateway that takes its time, so a dispatcher can be killed while sending."""
+
+    def __init__(self, delay: float) -> None:
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[tuple[str, str]] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                gateway.posts.append((body["to"], body["text"]))
+                time.sleep(delay)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _start_scheduler(url: str, gateway: str) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        MOTCUA_DATABASE_URL=url,
+        MOTCUA_SMS_GATEWAY_URL=gateway,
+        MOTCUA_SCHEDULER_INTERVAL_SECONDS="1",
+        MOTCUA_SCHEDULER_LEASE_SECONDS="3",
+        MOTCUA_LOG_LEVEL="WARNING",
+    )
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "motcua"), "scheduler"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.timeout(240)
+def test_sigkill_of_the_scheduler_mid_dispatch_never_sends_a_message_twice(make_ctx, officers) -> None:
+    from models import Notification
+
+    ctx = make_ctx()
+    for n in range(30):
+        svc.receive_dossier(
+            ctx,
+            procedure_code="1.001193",
+            applicant=svc.Applicant(name=f"Người nộp {n}", phone=f"09120000{n:02d}"),
+            channel="in_person",
+            officer_id=officers["xa.motcua"],
+            now=datetime.now(UTC),
+        )
+    # Messages to citizens wait for office hours; these are all due now, whatever the hour of the run.
+    with ctx.uow() as uow:
+        uow.session.execute(
+            update(Notification)
+            .where(Notification.channel == "sms")
+            .values(next_attempt_at=datetime.now(UTC))
+        )
+        uow.commit()
+    gateway = SlowGateway(delay=0.1)
+    try:
+        scheduler = _start_scheduler(ctx.settings.database_url, gateway.url)
+        deadline = time.monotonic() + 90
+        while len(gateway.posts) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        scheduler.wait(timeout=30)
+        sent_before = len(gateway.posts)
+        assert 5 <= sent_before < 30, f"the kill did not land mid-dispatch ({sent_before} sent)"
+
+        # After the lease expires a new scheduler takes over and sends the rest, once each.
+        scheduler = _start_scheduler(ctx.settings.database_url, gateway.url)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                with ctx.uow() as uow:
+                    pending, sending = (
+                        uow.session.scalar(
+                            select(func.count(Notification.id)).where(
+                                Notification.channel == "sms", Notification.status == status
+                            )
+                        )
+                        for status in ("pending", "sending")
+                    )
+                # Done when nothing waits and only the message in doubt since the kill is left.
+                if not pending and sending <= 1:
+                    break
+                time.sleep(0.5)
+            assert not pending, f"{pending} SMS still pending after the restart"
+        finally:
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            scheduler.wait(timeout=30)
+    finally:
+        gateway.close()
+    assert len(gateway.posts) == len(set(gateway.posts)), "a message reached the gateway twice"
+    with ctx.uow() as uow:
+        rows = uow.session.execute(
+            select(Notification.status, func.count())
+            .where(Notification.channel == "sms")
+            .group_by(Notification.status)
+        ).all()
+    by_status = dict(rows)
+    sent, in_doubt = by_status.get("sent", 0), by_status.get("sending", 0) + by_status.get("failed", 0)
+    # Every SMS was sent exactly once, except at most the one in flight when the process died:
+    # that one is left for a person to check ("sending" until its claim expires, then "failed").
+    assert sent + in_doubt == 30
+    assert in_doubt <= 1
+    assert sent <= len(gateway.posts) <= sent + in_doubt
     assert check_all(ctx).ok

@@ -369,3 +369,13 @@ def test_a_dispatcher_that_died_while_sending_leaves_the_row_failed_not_resent(c
     with ctx.uow() as uow:
         errors = {f.last_error for f in failed_notifications(uow.session)}
     assert errors == {"Bộ gửi dừng giữa chừng; không rõ tin đã được gửi hay chưa"}
+
+
+def test_a_claim_takes_exactly_as_many_rows_as_it_returns(ctx, officers):
+    from engine.notifications import _claim
+
+    for n in range(3):
+        receive(ctx, officers, applicant=svc.Applicant(name=f"Người nộp {n}", phone=f"09130000{n:02d}"))
+    claimed, _ = _claim(ctx, at("2026-11-23 09:00"), 1)
+    assert len(claimed) == 1
+    assert [n.status for n in outbox(ctx, channel="sms")].count("sending") == 1
