@@ -36,9 +36,10 @@ from datetime import datetime, timedelta, timezone
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from bench.generate import recreate_database
 from config import Settings
 from engine import dossiers as svc
 from engine import workflow_state as wf
@@ -148,19 +149,8 @@ def sqlite_database() -> Iterator[str]:
 
 @contextmanager
 def postgres_database(url: str) -> Iterator[str]:
+    recreate_database(url)
     parsed = make_url(url)
-    name = parsed.database or ""
-    if "bench" not in name:
-        raise SystemExit(
-            f"refusing to drop and recreate {name!r}: the bench database name must contain 'bench'"
-        )
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
     yield parsed.render_as_string(hide_password=False)
 
 

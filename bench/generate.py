@@ -920,6 +920,23 @@ def replay(env: Environment, plan: Plan) -> str:
 # command line
 
 
+def recreate_database(url: str) -> None:
+    """Drop and create a PostgreSQL bench database (only one whose name says 'bench')."""
+    from sqlalchemy import create_engine
+
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if "bench" not in name:
+        raise SystemExit(f"refusing to drop and recreate {name!r}: the name must contain 'bench'")
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+
+
 def prepare_database(url: str) -> Context:
     """Create the PostgreSQL database if missing, migrate, and load the demo organisation once."""
     parsed = make_url(url)

@@ -16,30 +16,21 @@ import http.client
 import os
 import re
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 
 from bench.generate import generate, prepare_database
+from bench.gunicorn import start_gunicorn
 from engine.accounts import issue_token
 from models import Dossier, Officer, WorkItem
 
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench_http"
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def busiest_officer(ctx) -> tuple[str, int]:  # type: ignore[no-untyped-def]
@@ -147,36 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         total = uow.session.scalar(select(func.count(Dossier.id)))
     print(f"{total} dossiers; busiest inbox: {username} with {size} open items")
 
-    port = free_port()
-    env = dict(
-        os.environ,
-        MOTCUA_DATABASE_URL=args.db,
-        MOTCUA_SCHEDULER="off",
-        MOTCUA_SECRET_KEY="bench-secret",
-        MOTCUA_LOGIN_RATE_LIMIT="1000 per minute",
-    )
-    gunicorn = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--workers",
-        str(args.workers),
-        "--threads",
-        "2",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "web:create_app()",
-    ]
-    server = subprocess.Popen(gunicorn, cwd=ROOT, env=env, start_new_session=True)
+    server, port = start_gunicorn(args.db, workers=args.workers)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
         cookie = sign_in(port, username)
         targets = [
             ("/livez (baseline)", "/livez", {}),

@@ -23,22 +23,19 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from sqlalchemy import func, select, text
 
 from bench.engine_step import machine_lines
 from bench.generate import DEFAULT_DB
-from bench.http_inbox import busiest_officer, free_port, load, sign_in
+from bench.gunicorn import start_gunicorn
+from bench.http_inbox import busiest_officer, load, sign_in
 from engine.inbox import inbox
 from models import Dossier, Officer, WorkItem
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -158,37 +155,11 @@ def bare_python_rss() -> int:
 
 def measure_memory(url: str, username: str, workers: int, seconds: float) -> dict:  # type: ignore[type-arg]
     """Start gunicorn, read each worker's RSS after start-up and after driving the inbox page."""
-    port = free_port()
-    env = dict(
-        os.environ,
-        MOTCUA_DATABASE_URL=url,
-        MOTCUA_SCHEDULER="off",
-        MOTCUA_SECRET_KEY="x",
-        MOTCUA_LOGIN_RATE_LIMIT="1000 per minute",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--workers",
-        str(workers),
-        "--threads",
-        "2",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "web:create_app()",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    server, port = start_gunicorn(url, workers=workers)
     try:
         for _ in range(150):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                if len(children(server.pid)) == workers:
-                    break
-            except OSError:
-                pass
+            if len(children(server.pid)) == workers:
+                break
             time.sleep(0.2)
         time.sleep(3.0)  # each worker imports and builds the app after the fork
         pids = children(server.pid)

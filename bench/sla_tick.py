@@ -28,9 +28,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import version as package_version
 
-from sqlalchemy import Engine, create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, select, text
 
+from bench.generate import recreate_database
 from config import Settings
 from engine.context import Context
 from engine.loader import load_all
@@ -43,21 +43,6 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench_sla"
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone(timedelta(hours=7)))
 STEP = timedelta(minutes=1)
 GOAL_IDLE_MS = 100.0
-
-
-def recreate(url: str) -> None:
-    """Drop and create the bench database through the `postgres` maintenance database."""
-    parsed = make_url(url)
-    name = parsed.database or ""
-    if "bench" not in name:
-        raise SystemExit(f"refusing to drop and recreate {name!r}: the name must contain 'bench'")
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
 
 
 def seed(db: Engine, dossiers: int, items: int) -> float:
@@ -188,7 +173,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="measured ticks per case")
     args = parser.parse_args()
 
-    recreate(args.pg_url)
+    recreate_database(args.pg_url)
     ctx = Context.from_settings(Settings().with_overrides(database_url=args.pg_url))
     upgrade(ctx.db)
     load_all(ctx, T0 - timedelta(days=60))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,8 +15,16 @@ from engine.context import Context
 from engine.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from models import ApiToken, Officer
 
-# Compared against when the username is unknown, so both failures take the same time.
-_DUMMY_HASH = generate_password_hash("not-a-password")
+
+@cache
+def _dummy_hash() -> str:
+    """Compared against when the username is unknown, so both failures take the same time.
+
+    Made on first use: a scrypt hash at import time would slow every process start.
+    """
+    return generate_password_hash("not-a-password")
+
+
 TOKEN_PREFIX = "mc_"
 
 
@@ -23,7 +32,7 @@ def authenticate(session: Session, username: str, password: str) -> Officer:
     """The officer with these credentials; a disabled account is refused by name."""
     officer = session.scalars(select(Officer).where(Officer.username == username.strip())).one_or_none()
     if officer is None or not officer.password_hash:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         raise Unauthenticated("Tên đăng nhập hoặc mật khẩu không đúng.")
     if not check_password_hash(officer.password_hash, password):
         raise Unauthenticated("Tên đăng nhập hoặc mật khẩu không đúng.")

@@ -8,7 +8,6 @@ only, and the applicant is notified in the same transaction.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -18,13 +17,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
 from engine import dossiers as svc
-from engine.bpmn_xml import local_name, parse_bpmn_xml
 from engine.calendar import WorkingCalendar
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.notifications import Message, local_time, notify_applicant, notify_officers
-from engine.procedure_model import ProcessGraph, Step, executable_process, read_step
-from models import Agency, ApologyLetter, Dossier, Officer, Procedure, ProcessVersion, WorkItem
+from models import Agency, ApologyLetter, Dossier, Officer, Procedure, WorkItem
 
 SIGNER_TITLE = "Thủ trưởng cơ quan"
 FORM_TITLE = "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ"
@@ -33,64 +30,6 @@ FORM_NUMBER = "Mẫu số 04"
 
 # ---------------------------------------------------------------------------
 # what is left to do: the remaining allotted hours along the longest remaining path
-
-_TAILS: dict[str, dict[str, float]] = {}
-_TAILS_LOCK = threading.Lock()
-
-
-def counted_hours_after(graph: ProcessGraph, steps: dict[str, Step]) -> dict[str, float]:
-    """For each step, the counted hours of the longest path after it, loops (rework) cut once."""
-    weight = {sid: (s.hours or 0.0) if s.counted else 0.0 for sid, s in steps.items()}
-    # Same cut as the legal-time check: depth-first from the starts, edges back onto the current
-    # path are loops and are not followed, so the estimate assumes no further rework.
-    order: list[str] = []
-    back: set[tuple[str, str]] = set()
-    state: dict[str, int] = {}
-    for start in graph.starts():
-        if start in state:
-            continue
-        state[start] = 1
-        stack = [(start, iter(graph.successors(start)))]
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                state[node] = 2
-                order.append(node)
-            elif child not in graph.nodes:
-                continue
-            elif state.get(child) == 1:
-                back.add((node, child))
-            elif child not in state:
-                state[child] = 1
-                stack.append((child, iter(graph.successors(child))))
-    best: dict[str, float] = {}
-    for node in order:
-        tail = max(
-            (best[c] for c in graph.successors(node) if (node, c) not in back and c in best), default=0.0
-        )
-        best[node] = weight.get(node, 0.0) + tail
-    return {sid: round(best.get(sid, 0.0) - weight[sid], 4) for sid in steps}
-
-
-def step_tails(session: Session, version_id: int) -> dict[str, float]:
-    """Counted hours after each step of a process version (parsed once per BPMN text)."""
-    sha = session.scalar(select(ProcessVersion.sha256).where(ProcessVersion.id == version_id))
-    with _TAILS_LOCK:
-        cached = _TAILS.get(sha)
-    if cached is not None:
-        return cached
-    xml = session.scalar(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == version_id))
-    root = parse_bpmn_xml(xml, max_bytes=len(xml.encode("utf-8")) + 1)
-    graph = ProcessGraph(executable_process(root))
-    steps = {
-        nid: read_step(graph, node) for nid, node in graph.nodes.items() if local_name(node) == "userTask"
-    }
-    tails = counted_hours_after(graph, steps)
-    with _TAILS_LOCK:
-        _TAILS[sha] = tails
-    return tails
 
 
 @dataclass(frozen=True)
@@ -113,7 +52,7 @@ class RemainingPlan:
 def remaining_plan(ctx: Context, session: Session, dossier: Dossier, now: datetime) -> RemainingPlan:
     """The remaining allotted hours of a dossier from `now` and the new appointment they give."""
     cal = ctx.calendar
-    tails = step_tails(session, dossier.process_version_id)
+    tails = svc.compiled_process(ctx, session, dossier.process_version_id).model.hours_after
     items = [i for i in svc._open_items(session, dossier) if i.kind != "supplement"]
     best_hours, critical = 0.0, None
     for item in items:

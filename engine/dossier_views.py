@@ -8,18 +8,17 @@ it or holds or held one of its steps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.access import require_view, require_view_item
+from engine.access import can_view_dossier, require_view, require_view_item
 from engine.apology import LetterSummary, letters_for_dossier
 from engine.attachments import attachments_of
 from engine.context import Context
 from engine.control_sheet import HandOver, control_sheet
 from engine.dossiers import compiled_process, dossier_by_code
-from engine.errors import NotFound
+from engine.errors import Conflict, NotFound
 from engine.procedure_model import Step
 from models import (
     Agency,
@@ -170,25 +169,57 @@ def task_view(ctx: Context, session: Session, officer: Officer, work_item_id: in
 def search_dossiers(
     session: Session, officer: Officer, text: str, *, limit: int = 50
 ) -> list[tuple[Dossier, Procedure]]:
-    """Dossiers of the officer's agency (received or handled) by code, applicant name or phone."""
+    """Find dossiers: an exact code among those the officer may see (received or handled), else
+    the agency's own receipts by applicant name, phone or part of the code, newest first.
+
+    The exact code is a unique-index lookup; the rest walks the agency's receipts newest first
+    (index on agency and receipt time) and stops at `limit`, instead of joining every step the
+    agency ever handled.
+    """
     text = text.strip()
-    handled = select(WorkItem.dossier_id).where(WorkItem.agency_id == officer.agency_id)
+    if text:
+        found = session.execute(
+            select(Dossier, Procedure)
+            .join(Procedure, Procedure.id == Dossier.procedure_id)
+            .where(Dossier.code == text)
+        ).first()
+        if found is not None:
+            return [tuple(found)] if can_view_dossier(session, officer, found[0]) else []  # type: ignore[list-item]
     query = (
         select(Dossier, Procedure)
         .join(Procedure, Procedure.id == Dossier.procedure_id)
-        .where((Dossier.agency_id == officer.agency_id) | Dossier.id.in_(handled))
+        .where(Dossier.agency_id == officer.agency_id)
     )
     if text:
         pattern = f"%{text}%"
         query = query.where(
-            (Dossier.code == text)
-            | Dossier.applicant_name.ilike(pattern)
+            Dossier.applicant_name.ilike(pattern)
             | (Dossier.applicant_phone == text)
             | Dossier.code.ilike(pattern)
         )
     return [tuple(r) for r in session.execute(query.order_by(Dossier.received_at.desc()).limit(limit))]  # type: ignore[misc]
 
 
-def last_event_at(view: DossierView) -> datetime | None:
-    """When the dossier last changed."""
-    return view.events[-1].at if view.events else None
+def desk_worklist(session: Session, agency_id: int, status: str, limit: int = 200) -> list[Dossier]:
+    """The agency's receipts in one status (results to hand over, supplements awaited), by due time."""
+    return list(
+        session.scalars(
+            select(Dossier)
+            .where(Dossier.agency_id == agency_id, Dossier.status == status)
+            .order_by(Dossier.due_at)
+            .limit(limit)
+        )
+    )
+
+
+def result_to_return(session: Session, dossier_code: str) -> int:
+    """The open hand-over step of a dossier, or a Conflict when there is no result to return yet."""
+    dossier = dossier_by_code(session, dossier_code)
+    item_id = session.scalar(
+        select(WorkItem.id).where(
+            WorkItem.dossier_id == dossier.id, WorkItem.kind == "return", WorkItem.completed_at.is_(None)
+        )
+    )
+    if item_id is None:
+        raise Conflict(f"Hồ sơ {dossier_code} chưa có kết quả để trả.")
+    return item_id

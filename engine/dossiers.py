@@ -253,8 +253,11 @@ def _project(
 
 
 @contextmanager
-def use_case(ctx: Context, what: str) -> Iterator[UnitOfWork]:
-    """One use case in one transaction; a concurrent change to the same rows becomes a Conflict."""
+def use_case(ctx: Context, what: str, subject: str = "hồ sơ") -> Iterator[UnitOfWork]:
+    """One use case in one transaction; a concurrent change to the same rows becomes a Conflict.
+
+    `subject` names what was changed concurrently in that message (a dossier, a process version).
+    """
     try:
         # Lines logged inside carry the dossier code once record_event (or the caller) tags it.
         with logs.dossier_scope(), ctx.uow() as uow:
@@ -262,7 +265,7 @@ def use_case(ctx: Context, what: str) -> Iterator[UnitOfWork]:
             LOG.info("%s", what)
     except StaleDataError as exc:
         raise Conflict(
-            f"{what}: hồ sơ vừa được người khác thay đổi cùng lúc; vui lòng tải lại và thực hiện lại"
+            f"{what}: {subject} vừa được người khác thay đổi cùng lúc; vui lòng tải lại và thực hiện lại"
         ) from exc
     except IntegrityError as exc:
         raise Conflict(

@@ -99,6 +99,8 @@ class ProcedureModel:
     steps: dict[str, Step] = field(default_factory=dict)
     longest_counted_hours: float = 0.0
     longest_path: list[str] = field(default_factory=list)
+    # Counted hours still ahead after each step, for the new appointment of an apology letter.
+    hours_after: dict[str, float] = field(default_factory=dict)
 
 
 def outcome_of_condition(expression: str) -> str | None:
@@ -244,10 +246,13 @@ def read_step(graph: ProcessGraph, task: etree._Element) -> Step:
     )
 
 
-def longest_counted_path(graph: ProcessGraph, steps: dict[str, Step]) -> tuple[float, list[str]]:
-    """Counted hours along the longest path from a start event, loops (rework, supplement) cut once."""
+def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> dict[str, tuple[float, list[str]]]:
+    """For each node, the counted hours and path of the longest way from it to an end.
+
+    Depth-first from the starts; an edge to a node on the current path is a back edge (a loop:
+    rework, supplement) and is not followed, so loops count once.
+    """
     weight = {sid: (s.hours or 0.0) if s.counted else 0.0 for sid, s in steps.items()}
-    # Depth-first from the starts; an edge to a node on the current path is a back edge (a loop).
     order: list[str] = []
     back: set[tuple[str, str]] = set()
     state: dict[str, int] = {}
@@ -280,11 +285,24 @@ def longest_counted_path(graph: ProcessGraph, steps: dict[str, Step]) -> tuple[f
             if best[child][0] > tail[0]:
                 tail = best[child]
         best[node] = (weight.get(node, 0.0) + tail[0], [node, *tail[1]])
+    return best
+
+
+def longest_counted_path(graph: ProcessGraph, steps: dict[str, Step]) -> tuple[float, list[str]]:
+    """Counted hours along the longest path from a start event, loops (rework, supplement) cut once."""
+    best = _longest_tails(graph, steps)
     candidates = [best[s] for s in graph.starts() if s in best]
     if not candidates:
         return 0.0, []
     hours, path = max(candidates, key=lambda c: c[0])
     return round(hours, 4), [n for n in path if n in steps]
+
+
+def counted_hours_after(graph: ProcessGraph, steps: dict[str, Step]) -> dict[str, float]:
+    """For each step, the counted hours of the longest path after it (the step itself excluded)."""
+    best = _longest_tails(graph, steps)
+    own = {sid: (s.hours or 0.0) if s.counted else 0.0 for sid, s in steps.items()}
+    return {sid: round(best.get(sid, (own[sid], []))[0] - own[sid], 4) for sid in steps}
 
 
 def executable_process(root: etree._Element) -> etree._Element | None:
@@ -307,6 +325,7 @@ def read_model(root: etree._Element) -> ProcedureModel:
         if local_name(node) == "userTask":
             model.steps[node_id] = read_step(graph, node)
     model.longest_counted_hours, model.longest_path = longest_counted_path(graph, model.steps)
+    model.hours_after = counted_hours_after(graph, model.steps)
     return model
 
 

@@ -11,25 +11,22 @@ compiled from them. Every transition writes a ProcessVersionEvent row, the versi
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.orm.exc import StaleDataError
 
 from engine.bpmn_check import CheckResult, check_bpmn
 from engine.bpmn_diff import VersionDiff, diff_summary
 from engine.bpmn_xml import Problem, bpmn_text
 from engine.context import Context
-from engine.dossiers import active_officer, require_aware
+from engine.dossiers import active_officer, require_aware, use_case
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
 from engine.workflow_state import sha256_of
-from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent, UnitOfWork
+from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent
 
 STATUS_LABELS = {
     "draft": "Bản nháp",
@@ -197,17 +194,6 @@ class ImportResult:
 
 # ---------------------------------------------------------------------------
 # helpers
-
-
-@contextmanager
-def _transaction(ctx: Context) -> Iterator[UnitOfWork]:
-    try:
-        with ctx.uow() as uow:
-            yield uow
-    except (StaleDataError, IntegrityError) as exc:
-        raise Conflict(
-            "Phiên bản quy trình vừa được người khác thay đổi cùng lúc; vui lòng tải lại và thực hiện lại"
-        ) from exc
 
 
 def _procedure(session: Session, code: str, *, lock: bool = False) -> Procedure:
@@ -461,7 +447,7 @@ def create_draft(
 ) -> DraftResult:
     """Store an uploaded BPMN document as a new draft of the procedure; returns its problems."""
     require_aware(now)
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Nhập bản nháp quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)
         procedure = _procedure(session, procedure_code, lock=True)
@@ -487,7 +473,7 @@ def create_draft(
 def new_draft_from_active(ctx: Context, procedure_code: str, officer_id: int, now: datetime) -> DraftResult:
     """Start a new draft as a copy of the procedure's active version."""
     require_aware(now)
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Tạo bản nháp quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)
         procedure = _procedure(session, procedure_code, lock=True)
@@ -531,7 +517,7 @@ def save_draft(
 ) -> DraftResult:
     """Save a draft's BPMN, valid or not, and return every problem; `base_sha256` guards lost updates."""
     require_aware(now)
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Lưu bản nháp quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)
         version = _version(session, version_id)
@@ -562,7 +548,7 @@ def submit(
 ) -> VersionSummary:
     """Submit a draft that validates cleanly for approval."""
     require_aware(now)
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Trình phê duyệt quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)
         version = _version(session, version_id)
@@ -582,7 +568,7 @@ def withdraw_submission(
 ) -> VersionSummary:
     """Send a submitted version back to draft: its process owner withdraws it, or an approver returns it."""
     require_aware(now)
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Rút lại quy trình đã trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)
         version = _version(session, version_id)
@@ -648,7 +634,7 @@ def approve(
 ) -> VersionSummary:
     """Record the approval decision of a submitted version and, by default, make it the active one."""
     require_aware(now)
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Phê duyệt quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, approver_id)
         _require_approver(officer)
@@ -684,7 +670,7 @@ def approve(
 def activate(ctx: Context, version_id: int, approver_id: int, now: datetime) -> VersionSummary:
     """Make an approved version the active one; the previous active version retires."""
     require_aware(now)
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Áp dụng phiên bản quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, approver_id)
         _require_approver(officer)
@@ -702,7 +688,7 @@ def retire(
 ) -> VersionSummary:
     """Retire an approved or active version; with no active version left, no new dossier can start."""
     require_aware(now)
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Ngừng áp dụng phiên bản quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, approver_id)
         _require_approver(officer)
@@ -896,7 +882,7 @@ def import_version(
     require_aware(now)
     if approve:
         decision_number = _check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))
-    with _transaction(ctx) as uow:
+    with use_case(ctx, "Nhập tệp quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         procedure = _procedure(session, procedure_code, lock=True)
         result, text = _check(ctx, procedure, bpmn, filename)

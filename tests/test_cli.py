@@ -83,3 +83,28 @@ def test_loading_an_invalid_procedure_names_the_line_and_changes_nothing(ctx, tm
     )
     with ctx.uow() as uow:
         assert uow.session.scalar(select(func.count()).select_from(ProcessVersion)) == before
+
+
+def test_password_and_token_commands_change_what_sign_in_accepts(tmp_path, monkeypatch):
+    from engine.accounts import authenticate, officer_for_token
+    from engine.context import Context
+    from engine.errors import Unauthenticated
+    from web.cli import main as web_main
+
+    monkeypatch.setenv("MOTCUA_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    runner = CliRunner()
+    assert runner.invoke(web_main, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(web_main, ["load"]).exit_code == 0
+    short = runner.invoke(web_main, ["password", "sonv.motcua", "--password", "short"])
+    assert short.exit_code == 1 and "ít nhất 10 ký tự" in short.output
+    changed = runner.invoke(web_main, ["password", "sonv.motcua", "--password", "một-mật-khẩu-dài"])
+    assert changed.exit_code == 0, changed.output
+    token = runner.invoke(web_main, ["token", "create", "sonv.motcua", "--name", "portal"])
+    assert token.exit_code == 0 and token.output.startswith("mc_")
+    ctx = Context.from_settings()
+    with ctx.uow() as uow:
+        assert authenticate(uow.session, "sonv.motcua", "một-mật-khẩu-dài").username == "sonv.motcua"
+        with pytest.raises(Unauthenticated):
+            authenticate(uow.session, "sonv.motcua", "motcua-demo")
+        assert officer_for_token(uow.session, token.output.strip()).username == "sonv.motcua"
+    ctx.db.dispose()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,59 +20,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from bench.gunicorn import start_gunicorn
 from engine import dossiers as svc
 from engine.accounts import issue_token
 from engine.consistency import check_all
 from models import Dossier, WorkItem
+from tests.test_notifications import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_web(url: str) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    env = dict(
-        os.environ,
-        MOTCUA_DATABASE_URL=url,
-        MOTCUA_SCHEDULER="off",
-        MOTCUA_SECRET_KEY="fault-test",
-        MOTCUA_LOG_LEVEL="WARNING",
-    )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "web:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise AssertionError("the web process did not start")
+    return start_gunicorn(url, workers=2, threads=4, env={"MOTCUA_LOG_LEVEL": "WARNING"})
 
 
 def _complete(port: int, token: str, item_id: int) -> int:
@@ -227,37 +185,6 @@ def test_postgres_restart_mid_burst_answers_503_then_recovers(make_ctx, backend,
     assert check_all(ctx).ok
 
 
-class SlowGateway:
-    """A local SMS gateway that takes its time, so a dispatcher can be killed while sending."""
-
-    def __init__(self, delay: float) -> None:
-        import json
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.posts: list[tuple[str, str]] = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                gateway.posts.append((body["to"], body["text"]))
-                time.sleep(delay)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/sms"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _start_scheduler(url: str, gateway: str) -> subprocess.Popen:
     env = dict(
         os.environ,
@@ -299,7 +226,7 @@ def test_sigkill_of_the_scheduler_mid_dispatch_never_sends_a_message_twice(make_
             .values(next_attempt_at=datetime.now(UTC))
         )
         uow.commit()
-    gateway = SlowGateway(delay=0.1)
+    gateway = Gateway(delay=0.1)
     try:
         scheduler = _start_scheduler(ctx.settings.database_url, gateway.url)
         deadline = time.monotonic() + 90
@@ -334,7 +261,8 @@ def test_sigkill_of_the_scheduler_mid_dispatch_never_sends_a_message_twice(make_
             scheduler.wait(timeout=30)
     finally:
         gateway.close()
-    assert len(gateway.posts) == len(set(gateway.posts)), "a message reached the gateway twice"
+    messages = gateway.messages()
+    assert len(messages) == len(set(messages)), "a message reached the gateway twice"
     with ctx.uow() as uow:
         rows = uow.session.execute(
             select(Notification.status, func.count())

@@ -66,9 +66,9 @@ def smtp_server() -> Iterator[tuple[int, Mailbox]]:
 
 
 class Gateway:
-    """A local HTTP SMS gateway: records the posts, answers with `status`."""
+    """A local HTTP SMS gateway: records the posts, answers with `status` after `delay` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         self.status = 200
         self.posts: list[tuple[dict, str | None]] = []
         gateway = self
@@ -77,6 +77,7 @@ class Gateway:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 gateway.posts.append((json.loads(body), self.headers.get("Authorization")))
+                time.sleep(delay)  # a slow gateway lets a dispatcher be killed while it sends
                 self.send_response(gateway.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -92,6 +93,10 @@ class Gateway:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def messages(self) -> list[tuple[str, str]]:
+        """(phone, text) of every post, in arrival order."""
+        return [(payload["to"], payload["text"]) for payload, _ in self.posts]
 
 
 @pytest.fixture

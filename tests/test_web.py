@@ -507,3 +507,44 @@ def test_database_outage_answers_503_and_nothing_else(tmp_path, url: str) -> Non
     api = client.http.get("/api/v1/procedures", headers={"Authorization": "Bearer mc_x"})
     assert api.status_code == 503 and api.get_json()["error"] == "unavailable"
     assert api.headers["Retry-After"] == "5"
+
+
+def test_search_finds_own_receipts_by_name_and_a_handled_dossier_by_its_exact_code(web, app, clock) -> None:
+    from engine.demo import officers_by_role
+    from models import Agency
+
+    ctx = ctx_of(app)
+    receipt = svc.receive_dossier(
+        ctx,
+        procedure_code="NA.3854",
+        applicant=svc.Applicant(name="Đinh Thị Xuân", phone="0915000111"),
+        channel="in_person",
+        officer_id=officer_id(app, "xa.motcua"),
+        now=at("2026-11-23 08:00"),
+    )
+    workers = officers_by_role(ctx)
+    with ctx.uow() as uow:
+        commune = uow.session.scalar(select(Agency.id).where(Agency.code == "000.01.25.H40"))
+    for _ in range(12):  # the commune's steps, until the dossier reaches a provincial agency
+        item = open_items(ctx, receipt.dossier_id)[0]
+        if item.agency_id != commune:
+            break
+        with ctx.uow() as uow:
+            step = svc.compiled_process(
+                ctx, uow.session, uow.session.get(Dossier, receipt.dossier_id).process_version_id
+            ).model.steps[item.task_id]
+        outcome = next(
+            (o for o in step.outcome_values() if o not in ("supplement", "refuse", "rework")), None
+        )
+        svc.complete(
+            ctx, item.id, workers[(item.agency_id, item.role)][0], now=at("2026-11-23 09:00"), outcome=outcome
+        )
+    assert item.agency_id != commune
+    web.login("xa.motcua")
+    assert receipt.code in web.get("/ho-so/?q=Xuân").get_data(as_text=True)
+    holder = next(o for (agency, role), ids in workers.items() if agency == item.agency_id for o in ids)
+    with ctx.uow() as uow:
+        username = uow.session.get(Officer, holder).username
+    web.login(username)
+    assert receipt.code in web.get(f"/ho-so/?q={receipt.code}").get_data(as_text=True)
+    assert receipt.code not in web.get("/ho-so/?q=Xuân").get_data(as_text=True)  # not its receipt

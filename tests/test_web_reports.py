@@ -88,3 +88,16 @@ def test_bad_period_is_named(web) -> None:
     web.login("sonv.lanhdao")
     response = web.get("/bao-cao/?period=2026-13")
     assert response.status_code == 422
+
+
+def test_province_wide_cell_lists_hide_names_of_other_agencies_dossiers(web, app, clock) -> None:
+    done, open_one, gone = some_dossiers(web, app, clock)
+    web.login("vp.pheduyet")
+    listing = web.get("/bao-cao/ho-so?period=2026-11&by=agency&column=received_total").get_data(as_text=True)
+    assert 'id="cell-total">3<' in listing
+    assert done in listing and open_one in listing and gone in listing
+    assert "Nguyễn Thị Lan" not in listing and "(cơ quan khác)" in listing
+    assert f'href="/ho-so/{done}"' not in listing
+    web.login("sonv.lanhdao")
+    own = web.get("/bao-cao/ho-so?period=2026-11&by=agency&column=received_total").get_data(as_text=True)
+    assert "Nguyễn Thị Lan" in own and f'href="/ho-so/{done}"' in own

@@ -53,6 +53,21 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
             scheduler.stop()
 
 
+@main.command("password")
+@click.argument("username")
+@click.password_option(help="The new password (asked twice when not given).")
+def password(username: str, password: str) -> None:
+    """Set an officer's password (at least 10 characters; stored as a scrypt hash)."""
+    from engine.accounts import set_password
+    from engine.context import Context
+
+    try:
+        set_password(Context.from_settings(load_settings()), username, password)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"password of {username} changed")
+
+
 @main.group()
 def token() -> None:
     """API tokens of officers and service accounts."""

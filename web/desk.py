@@ -8,18 +8,15 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from engine import dossiers as svc
-from engine.dossier_views import dossier_view
+from engine.catalogue import procedure_catalogue
+from engine.dossier_views import desk_worklist, dossier_view, result_to_return
 from engine.errors import DomainError, InvalidInput
-from models import Dossier, Procedure, WorkItem
+from models import Procedure
 from models.dossier import CHANNEL_LABELS
 from web.helpers import engine_ctx, now, officer, roles_required
 from web.inbox import me, uploads_from_request
 
 bp = Blueprint("desk", __name__, url_prefix="/mot-cua")
-
-
-def _procedures(session) -> list[Procedure]:  # type: ignore[no-untyped-def]
-    return list(session.scalars(select(Procedure).order_by(Procedure.code)))
 
 
 @bp.get("/")
@@ -28,18 +25,11 @@ def index():  # type: ignore[no-untyped-def]
     """The desk's worklist: results to hand over and dossiers waiting for a supplement."""
     with engine_ctx().uow() as uow:
         agency_id = officer().agency_id
-
-        def of_status(status: str) -> list[Dossier]:
-            return list(
-                uow.session.scalars(
-                    select(Dossier)
-                    .where(Dossier.agency_id == agency_id, Dossier.status == status)
-                    .order_by(Dossier.due_at)
-                    .limit(200)
-                )
-            )
-
-        html = render_template("desk.html", ready=of_status("result_ready"), waiting=of_status("supplement"))
+        html = render_template(
+            "desk.html",
+            ready=desk_worklist(uow.session, agency_id, "result_ready"),
+            waiting=desk_worklist(uow.session, agency_id, "supplement"),
+        )
     return html
 
 
@@ -101,7 +91,7 @@ def receive():  # type: ignore[no-untyped-def]
     with engine_ctx().uow() as uow:
         html = render_template(
             "receive.html",
-            procedures=_procedures(uow.session),
+            procedures=procedure_catalogue(uow.session),
             documents=_checklist(uow.session, values.get("procedure_code")),
             checked=checked,
             values=values,
@@ -176,16 +166,7 @@ def return_result(code: str):  # type: ignore[no-untyped-def]
 
     def action() -> None:
         with engine_ctx().uow() as uow:
-            dossier = svc.dossier_by_code(uow.session, code)
-            item_id = uow.session.scalar(
-                select(WorkItem.id).where(
-                    WorkItem.dossier_id == dossier.id,
-                    WorkItem.kind == "return",
-                    WorkItem.completed_at.is_(None),
-                )
-            )
-        if item_id is None:
-            raise svc.Conflict(f"Hồ sơ {code} chưa có kết quả để trả.")
+            item_id = result_to_return(uow.session, code)
         svc.return_result(
             engine_ctx(), item_id, officer().id, collected_by=request.form.get("collected_by", ""), now=now()
         )

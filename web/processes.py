@@ -159,16 +159,15 @@ def _problems_json(problems, counted: float | None, legal: float, **extra: objec
 def validate(version_id: int):  # type: ignore[no-untyped-def]
     """Check a diagram without saving it (the editor's running total and problem list)."""
     ctx = engine_ctx()
+    # Runs on every edit (debounced): only the procedure's budget is read, not the version's detail.
     with ctx.uow() as uow:
-        detail = versions.version_detail(uow.session, version_id, hours_per_day=ctx.settings.hours_per_day)
+        code = versions.version_xml(uow.session, version_id).procedure_code
+        legal = _procedure(uow.session, code).legal_hours(ctx.settings.hours_per_day)
     result = check_bpmn(
-        request.get_data(),
-        filename=detail.version.procedure_code + ".bpmn",
-        legal_hours=detail.legal_hours,
-        max_bytes=ctx.settings.bpmn_max_bytes,
+        request.get_data(), filename=code + ".bpmn", legal_hours=legal, max_bytes=ctx.settings.bpmn_max_bytes
     )
     counted = result.model.longest_counted_hours if result.model else None
-    return _problems_json(result.problems, counted, detail.legal_hours)
+    return _problems_json(result.problems, counted, legal)
 
 
 @bp.post("/phien-ban/<int:version_id>/luu")

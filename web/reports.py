@@ -9,10 +9,12 @@ from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
 from engine import indicators, report_export, reports
+from engine.access import visible_dossier_ids
 from engine.errors import InvalidInput
 from engine.periods import parse_period
 from models import Agency
 from web.helpers import engine_ctx, now, officer, roles_required
+from web.inbox import me
 
 bp = Blueprint("reports", __name__, url_prefix="/bao-cao")
 READERS = ("leader", "supervisor", "head", "approver")
@@ -87,8 +89,11 @@ def cell():  # type: ignore[no-untyped-def]
             uow.session, period, agency, group_by, group, column, limit=100, offset=(page - 1) * 100
         )
         label = next((f"{c.group} · {c.label}" for c in reports.COLUMNS if c.key == column), column)
+        # Province-wide readers see every number, but names and dossier pages only of their own.
+        visible = visible_dossier_ids(uow.session, me(uow.session), [d.id for d in rows])
         html = render_template(
             "report_cell.html",
+            visible=visible,
             rows=rows,
             total=total,
             label=label,
