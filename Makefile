@@ -43,14 +43,17 @@ run: db
 
 test: setup browser
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python -m bench.engine_step --db both
 
 clean:
-	rm -rf instance .pytest_cache .hypothesis test-artifacts
+	rm -rf instance .pytest_cache .mypy_cache .hypothesis test-artifacts

@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.engine_step [--db sqlite|postgres|both] [--runs 200]
 
 For each sample procedure the benchmark receives a batch of dossiers through
-`engine.dossiers.receive_dossier`, then completes the first step of each one with
-`engine.dossiers.complete` (one call per dossier, each on a different dossier's open item)
+`engine.runtime.dossiers.receive_dossier`, then completes the first step of each one with
+`engine.runtime.dossiers.complete` (one call per dossier, each on a different dossier's open item)
 and times that call alone: load the dossier, restore the workflow, run the task and the engine
 steps, project the work items, write the audit event, commit.
 
@@ -41,11 +41,11 @@ from sqlalchemy.engine import make_url
 
 from bench.generate import recreate_database
 from config import Settings
-from engine import dossiers as svc
-from engine import workflow_state as wf
+from engine.catalogue import workflow_state as wf
+from engine.catalogue.loader import load_all
 from engine.context import Context
 from engine.demo import desk_for, officers_by_role
-from engine.loader import load_all
+from engine.runtime import dossiers as svc
 from models import Dossier, Procedure, WorkItem
 from models.migrate import upgrade
 

@@ -7,15 +7,15 @@ list of actions officers take on it (complete a step with an outcome, request a 
 supplement arriving, refuse, hand the result over, withdraw, move the appointment), with a time
 for each. Actions later than the end of the generated range are dropped, so the most recent
 dossiers are still open. A plan can be replayed through the real service functions of
-`engine.dossiers` (`replay`), and that is how the test proves the bulk path right: the same plan
+`engine.runtime.dossiers` (`replay`), and that is how the test proves the bulk path right: the same plan
 written by `BulkWriter` and replayed through the services gives the same rows.
 
 The bulk path does not run SpiffWorkflow per dossier. For each procedure and each path through
 its BPMN model (normal, supplement, refusal at each step that can refuse, rework), the workflow
-is run once with the real engine (`engine.workflow_state`) and the serialized state after every
+is run once with the real engine (`engine.catalogue.workflow_state`) and the serialized state after every
 action is kept as a template; a dossier's state is its template with fresh task ids, its code and
 its channel put in. Work items, due times, used hours, classes, suspensions and audit events are
-computed exactly as `engine/dossiers.py` computes them, with the same working-time calendar, and
+computed exactly as `engine/runtime/dossiers.py` computes them, with the same working-time calendar, and
 written with COPY on PostgreSQL or executemany on SQLite.
 
 The mix follows DOMAIN.md and the demo organisation: commune birth registrations dominate, then
@@ -43,11 +43,11 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from config import Settings
-from engine import dossiers as svc
-from engine import workflow_state as wf
+from engine.catalogue import workflow_state as wf
+from engine.catalogue.loader import load_all
 from engine.context import Context
 from engine.demo import desk_for, officers_by_role
-from engine.loader import load_all
+from engine.runtime import dossiers as svc
 from models import (
     Agency,
     Dossier,
@@ -282,7 +282,7 @@ class Environment:
                 )
 
     def legal_due(self, procedure: ProcedureInfo, start: datetime) -> datetime:
-        """As engine.dossiers._legal_due."""
+        """As engine.runtime.dossiers.legal_due."""
         if procedure.legal_unit == "hours":
             return self.calendar.due_time(start, hours=procedure.legal_value)
         return self.calendar.due_time(start, days=procedure.legal_value)

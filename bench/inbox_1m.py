@@ -6,7 +6,7 @@ Uses an existing generated database (default `motcua_bench_report`, 1,000,000 do
 `bench.generate`); it is never generated, migrated or written here. Officers measured: the one
 with the most open items assigned to them (if any is assigned), and in each agency the one with
 the largest pool (open, unassigned items of their agency and roles). For each,
-`engine.inbox.inbox(...)` (scope "all", first page of 50, with its counts) is interleaved run for
+`engine.runtime.inbox.inbox(...)` (scope "all", first page of 50, with its counts) is interleaved run for
 run with the baseline, a bare `SELECT count(*)` of the same officer's open items (own and pool,
 each from its partial index, one statement); each call is its own transaction. Reported: p50 and
 p95 in ms and their ratios.
@@ -34,7 +34,7 @@ from bench.engine_step import machine_lines
 from bench.generate import DEFAULT_DB
 from bench.gunicorn import start_gunicorn
 from bench.http_inbox import busiest_officer, load, sign_in
-from engine.inbox import inbox
+from engine.runtime.inbox import inbox
 from models import Dossier, Officer, WorkItem
 
 

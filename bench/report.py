@@ -4,7 +4,7 @@
 
 The bench database (default `motcua_bench_report`) is generated once with `bench.generate` when
 it holds no dossier, then reused. Two reports are timed, each as the full engine call
-(`engine.reports.statistics_report`: the GROUP BY query and folding its cells into rows):
+(`engine.statistics.reports.statistics_report`: the GROUP BY query and folding its cells into rows):
 - the yearly province report for the last generated year, rows by field;
 - a monthly report of the busiest receiving agency, rows by field.
 The baseline of each is `SELECT count(*) FROM dossier WHERE <the same scope>` (received before
@@ -25,8 +25,8 @@ from sqlalchemy import func, select, text
 from bench.engine_step import machine_lines
 from bench.generate import DEFAULT_DB, generate, prepare_database
 from engine.context import Context
-from engine.periods import Period, parse_period
-from engine.reports import scope_filter, statistics_report
+from engine.statistics.periods import Period, parse_period
+from engine.statistics.reports import scope_filter, statistics_report
 from models import Agency, Dossier
 
 GOAL_SECONDS = 2.0
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _explain(ctx: Context, period: Period) -> None:
-    from engine.reports import _cells
+    from engine.statistics.reports import _cells
 
     with ctx.uow() as uow:
         session = uow.session

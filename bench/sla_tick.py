@@ -32,9 +32,9 @@ from sqlalchemy import Engine, select, text
 
 from bench.generate import recreate_database
 from config import Settings
+from engine.catalogue.loader import load_all
 from engine.context import Context
-from engine.loader import load_all
-from engine.watcher import MIN_OVERLAP, tick
+from engine.deadlines.watcher import MIN_OVERLAP, tick
 from models import Agency, Officer, Procedure, ProcessVersion
 from models.migrate import upgrade
 

@@ -4,9 +4,9 @@
 
 Each phase runs for a fixed time in N worker processes (multiprocessing, spawn), each with its
 own `Context.from_settings` and connection pool:
-- receive: `engine.dossiers.receive_dossier` in a loop, the three sample procedures in turn, each
+- receive: `engine.runtime.dossiers.receive_dossier` in a loop, the three sample procedures in turn, each
   at its own desk (all workers share the agencies' dossier-number rows, as real desks do);
-- complete: `engine.dossiers.complete` of open work items (the worker's share: dossier id modulo
+- complete: `engine.runtime.dossiers.complete` of open work items (the worker's share: dossier id modulo
   N, so two workers never race for one item), with the step's first outcome that advances
   (not "supplement" nor "refuse"), by an officer of the item's agency and role.
 The baseline, measured in the same run with the same number of processes for the same time, is
@@ -59,8 +59,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _receive_loop(url: str, index: int, procs: int, start, seconds: float, results) -> None:  # type: ignore[no-untyped-def]
-    from engine import dossiers as svc
     from engine.demo import desk_for
+    from engine.runtime import dossiers as svc
     from models import Procedure
 
     ctx = _context(url)
@@ -88,9 +88,9 @@ def _receive_loop(url: str, index: int, procs: int, start, seconds: float, resul
 
 
 def _complete_loop(url: str, index: int, procs: int, start, seconds: float, results) -> None:  # type: ignore[no-untyped-def]
-    from engine import dossiers as svc
     from engine.demo import officers_by_role
     from engine.errors import Conflict
+    from engine.runtime import dossiers as svc
     from models import Dossier, WorkItem
 
     ctx = _context(url)

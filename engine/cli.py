@@ -49,7 +49,7 @@ def db_upgrade() -> None:
 @main.command("load")
 def load() -> None:
     """Load the demo organisation, demo officers and the sample procedures."""
-    from engine.loader import DEMO_PASSWORD, load_all
+    from engine.catalogue.loader import DEMO_PASSWORD, load_all
 
     ctx = _context()
     try:
@@ -75,10 +75,11 @@ def bpmn() -> None:
 )
 def bpmn_check(files: tuple[str, ...], legal_hours: float | None) -> None:
     """Validate BPMN files; print each problem as file:line: name (id): message."""
-    from engine.bpmn_check import check_bpmn
+    from engine.catalogue.bpmn_check import check_bpmn
+    from engine.catalogue.catalogue_file import catalogue_budgets, catalogue_path
 
     settings = load_settings()
-    budgets = _catalogue_budgets(settings)
+    budgets = catalogue_budgets(catalogue_path(settings.workflows_dir), settings.hours_per_day)
     failed = False
     for name in files:
         path = Path(name)
@@ -102,32 +103,13 @@ def bpmn_check(files: tuple[str, ...], legal_hours: float | None) -> None:
     sys.exit(1 if failed else 0)
 
 
-def _catalogue_budgets(settings) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Legal hours per BPMN file name, read from the catalogue next to the files."""
-    import tomllib
-
-    from models.catalogue import legal_budget_hours
-
-    path = Path(settings.workflows_dir) / "bpmn" / "catalogue.toml"
-    if not path.exists():
-        return {}
-    budgets: dict[str, float] = {}
-    with path.open("rb") as handle:
-        for entry in tomllib.load(handle).get("procedure", []):
-            legal = entry["legal_time"]
-            budgets[entry["bpmn"]] = legal_budget_hours(
-                float(legal["value"]), legal["unit"], settings.hours_per_day
-            )
-    return budgets
-
-
 @bpmn.command("export")
 @click.option(
     "--dir", "directory", type=click.Path(file_okay=False), default=None, help="Default: workflows/bpmn."
 )
 def bpmn_export(directory: str | None) -> None:
     """Write each procedure's active version to its BPMN file, named as in the catalogue."""
-    from engine.versions import export_active_versions
+    from engine.catalogue.versions import export_active_versions
 
     ctx = _context()
     target = Path(directory) if directory else Path(ctx.settings.workflows_dir) / "bpmn"
@@ -160,7 +142,8 @@ def bpmn_import(
     """Load BPMN files as drafts, or as approved and active versions with --approve."""
     from datetime import date
 
-    from engine.versions import catalogue_file_names, import_version, procedure_for_file
+    from engine.catalogue.catalogue_file import catalogue_file_names, catalogue_path
+    from engine.catalogue.versions import import_version, procedure_for_file
 
     if not approve and (decision_number or decision_date):
         raise click.UsageError("--decision and --decision-date go with --approve")
@@ -171,7 +154,7 @@ def bpmn_import(
         except ValueError as exc:
             raise click.BadParameter(f"not a YYYY-MM-DD date: {decision_date!r}") from exc
     ctx = _context()
-    names = catalogue_file_names(Path(ctx.settings.workflows_dir) / "bpmn" / "catalogue.toml")
+    names = catalogue_file_names(catalogue_path(ctx.settings.workflows_dir))
     failed = False
     for name in files:
         path = Path(name)
@@ -258,9 +241,9 @@ def report(
     period: str, agency: str | None, group_by: str, xlsx_file: str | None, csv_file: str | None
 ) -> None:
     """Print the statistics report (Biểu 06/VPCP/KSTT) and optionally write it as XLSX or CSV."""
-    from engine.periods import parse_period
-    from engine.report_export import format_table, write_csv, write_xlsx
-    from engine.reports import statistics_report
+    from engine.statistics.periods import parse_period
+    from engine.statistics.report_export import format_table, write_csv, write_xlsx
+    from engine.statistics.reports import statistics_report
 
     ctx = _context()
     try:
@@ -289,7 +272,7 @@ def sla() -> None:
 @click.option("--now", "now_text", default=None, help="ISO date-time of the tick (default: now).")
 def sla_tick(now_text: str | None) -> None:
     """Run one watcher tick at a moment and print the alerts it raised."""
-    from engine.watcher import tick
+    from engine.deadlines.watcher import tick
 
     ctx = _context()
     now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
@@ -304,8 +287,8 @@ def sla_tick(now_text: str | None) -> None:
 @main.command("scheduler")
 def scheduler() -> None:
     """Run the scheduler (watcher tick and notification dispatch) in the foreground."""
+    from engine.deadlines.scheduler import Scheduler
     from engine.logs import configure_logging
-    from engine.scheduler import Scheduler
 
     ctx = _context()
     configure_logging(ctx.settings)
@@ -322,7 +305,7 @@ def notify() -> None:
 @click.option("--limit", default=100, show_default=True, help="Messages to send at most.")
 def notify_dispatch(now_text: str | None, limit: int) -> None:
     """Send the due e-mail and SMS messages once and print what happened."""
-    from engine.notifications import dispatch
+    from engine.notify.notifications import dispatch
 
     ctx = _context()
     now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
@@ -336,7 +319,7 @@ def notify_dispatch(now_text: str | None, limit: int) -> None:
 @click.option("--batch", default=500, show_default=True, help="Dossiers read per transaction.")
 def check(open_only: bool, limit: int | None, batch: int) -> None:
     """Verify every dossier's workflow state, work items, events and suspensions; exit 1 if any is broken."""
-    from engine.consistency import check_all
+    from engine.runtime.consistency import check_all
 
     report = check_all(_context(), batch=batch, open_only=open_only, limit=limit)
     for line in report.lines():
@@ -351,7 +334,7 @@ def repair(code: str, username: str | None) -> None:
     """Re-project one dossier's work items from its workflow state, audited; exit 1 if it stays broken."""
     from sqlalchemy import select
 
-    from engine.consistency import repair_dossier
+    from engine.runtime.consistency import repair_dossier
     from models import Officer
 
     ctx = _context()

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings, load_settings
 from engine.calendar import WorkingCalendar
-from engine.workflow_state import SpecCache
+from engine.catalogue.workflow_state import SpecCache
 from models import UnitOfWork, create_db_engine, make_session_factory
 
 

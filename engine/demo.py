@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import dossiers as svc
 from engine.context import Context
-from engine.control_sheet import control_sheet, format_control_sheet
 from engine.errors import NotFound
+from engine.runtime import dossiers as svc
+from engine.runtime.control_sheet import control_sheet, format_control_sheet
 from models import Agency, Dossier, Officer, Procedure, WorkItem
 
 APPLICANTS = [

@@ -15,9 +15,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from models.base import Base
 from models.catalogue import Agency, Officer, Procedure, ProcessVersion
@@ -40,6 +41,7 @@ RESULT_CLASSES = ("early", "on_time", "late")
 RESULT_LABELS = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn"}
 
 _OPEN_ITEM = text("completed_at IS NULL")
+_PROCESSING = text("status = 'processing'")
 
 
 class DossierSequence(Base):
@@ -78,7 +80,20 @@ class Dossier(Base):
                 "result_class",
                 "due_at",
                 "refusal_reason",
+                "judged_at",
+                "late_at",
             ],
+        ),
+        # The watcher's scan of dossiers whose remaining steps stop fitting before the legal due time.
+        Index(
+            "ix_dossier_projected_late",
+            "projected_late_at",
+            sqlite_where=_PROCESSING,
+            postgresql_where=_PROCESSING,
+        ),
+        # The watcher's scan of dossiers still unresolved after their (moved) appointment.
+        Index(
+            "ix_dossier_appointment", "appointment_at", sqlite_where=_PROCESSING, postgresql_where=_PROCESSING
         ),
     )
 
@@ -98,10 +113,27 @@ class Dossier(Base):
     received_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
     # The moment the processing time currently counts from (moves when a supplement restarts it).
     clock_started_at: Mapped[datetime]
+    # The legal due time (hạn giải quyết theo quy định): receipt + the procedure's legal time. Only a
+    # complete supplement recomputes it (restart) or shifts it (pause); every judgement of lateness
+    # reads it. Also reachable as `legal_due_at`.
     due_at: Mapped[datetime | None]
+    # The legal due time computed at receipt.
     original_due_at: Mapped[datetime | None]
+    # The appointment (ngày hẹn trả kết quả) told to the applicant: the legal due time until an
+    # issued apology letter moves it, once.
+    appointment_at: Mapped[datetime | None]
     appointment_moved_at: Mapped[datetime | None]
-    # Bumped whenever due_at changes, so alerts keyed on it are raised again for a new deadline.
+    # When the dossier became late: the legal due time it passed while its clock was running.
+    # Set once, never cleared: a letter, a supplement or a moved appointment never undo it.
+    late_at: Mapped[datetime | None]
+    # When the result class was fixed: the result ready at the desk, or handed over when the
+    # procedure counts the hand-over step.
+    judged_at: Mapped[datetime | None]
+    # The moment the remaining allotments stop fitting before the legal due time if nothing moves
+    # (the watcher's wake-up for drafting the apology letter); recomputed whenever steps open.
+    projected_late_at: Mapped[datetime | None]
+    # Bumped whenever the legal due time or the appointment changes, so alerts keyed on it are
+    # raised again for a new deadline.
     deadline_version: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(20), default="processing")
     workflow_state: Mapped[str] = mapped_column(Text)
@@ -124,10 +156,17 @@ class Dossier(Base):
     # Optimistic locking: two officers completing the same dossier's task cannot both win.
     __mapper_args__: ClassVar[dict] = {"version_id_col": version}
 
+    legal_due_at = synonym("due_at")
+
     @property
     def is_open(self) -> bool:
         """Whether the dossier is still being processed (not returned, refused or withdrawn)."""
         return self.status in OPEN_STATUSES
+
+    @property
+    def is_late(self) -> bool:
+        """Whether lateness has been recorded (once late, always late)."""
+        return self.late_at is not None
 
 
 class WorkItem(Base):
@@ -207,6 +246,10 @@ class Suspension(Base):
     ended_at: Mapped[datetime | None]
     ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
     paused_hours: Mapped[float | None] = mapped_column(Numeric(10, 2, asdecimal=False))
+    # A supplement request made after the window from receipt (default 3 working days): the
+    # agency's fault, allowed only with a recorded reason, and counted in the indicators.
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    late_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DossierEvent(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
@@ -78,8 +78,10 @@ class ApologyLetter(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"))
-    # The agency at fault: the one holding the dossier when the letter was drafted.
+    # The agency at fault: the one whose steps overran their allotments (the holder when none has).
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
+    # The agency holding the dossier when the letter was drafted (told as well when not at fault).
+    holder_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
     status: Mapped[str] = mapped_column(String(10), default="draft")
     reason: Mapped[str] = mapped_column(Text)
     apology_text: Mapped[str] = mapped_column(Text)
@@ -96,9 +98,11 @@ class ApologyLetter(Base):
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
     signer_name: Mapped[str | None] = mapped_column(String(255))
     signer_title: Mapped[str | None] = mapped_column(String(255))
+    # Issued less than one working day before the legal due time (or after it): allowed, counted.
+    issued_late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     dossier: Mapped[Dossier] = relationship()
-    agency: Mapped[Agency] = relationship()
+    agency: Mapped[Agency] = relationship(foreign_keys=[agency_id])
     issued_by: Mapped[Officer | None] = relationship(foreign_keys=[issued_by_id])
 
 

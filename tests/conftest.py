@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select, text
 
 from config import Settings
+from engine.catalogue.loader import load_all
 from engine.context import Context
-from engine.loader import load_all
 from models import Base, Officer, WorkItem, create_db_engine
 from models.migrate import upgrade
 
@@ -94,7 +94,7 @@ def make_ctx(backend: str, tmp_path: Path, request: pytest.FixtureRequest):  # t
     try:
         # Whatever a test did through the service functions must leave every dossier consistent.
         if created and request.node.get_closest_marker("corrupts") is None:
-            from engine.consistency import check_all
+            from engine.runtime.consistency import check_all
 
             report = check_all(created[0])
             assert report.ok, "\n".join(report.lines())

@@ -7,8 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import dossiers as svc
-from engine.apology import (
+from engine.context import Context
+from engine.deadlines.watcher import tick
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.notify.notifications import officer_notifications
+from engine.runtime import dossiers as svc
+from engine.runtime.apology import (
     create_draft_apology,
     edit_apology,
     issue_apology,
@@ -16,10 +20,6 @@ from engine.apology import (
     letters_for_dossier,
     overdue_without_apology,
 )
-from engine.context import Context
-from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.notifications import officer_notifications
-from engine.watcher import tick
 from models import Agency, ApologyLetter, Dossier, DossierEvent, Notification
 from tests.conftest import VN, Officers, at, open_items
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from engine.bpmn_check import CheckResult, check_bpmn
-from engine.bpmn_xml import Problem, XmlRejected, parse_bpmn_xml
+from engine.catalogue.bpmn_check import CheckResult, check_bpmn
+from engine.catalogue.bpmn_xml import Problem, XmlRejected, parse_bpmn_xml
+from engine.catalogue.procedure_model import Outcome, ProcedureModel, read_model
 from engine.cli import main
-from engine.procedure_model import Outcome, ProcedureModel, read_model
 
 SAMPLES = Path(__file__).resolve().parent.parent / "workflows" / "bpmn"
 BIRTH_PATH = SAMPLES / "birth-registration.bpmn"

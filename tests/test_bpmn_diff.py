@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.bpmn_diff import diff_summary, hours_text
-from engine.bpmn_xml import parse_bpmn_xml
-from engine.procedure_model import Outcome, ProcedureModel, read_model
+from engine.catalogue.bpmn_diff import diff_summary, hours_text
+from engine.catalogue.bpmn_xml import parse_bpmn_xml
+from engine.catalogue.procedure_model import Outcome, ProcedureModel, read_model
 
 CAO_BANG = (Path(__file__).resolve().parent.parent / "workflows" / "bpmn" / "1.001806.bpmn").read_text(
     encoding="utf-8"

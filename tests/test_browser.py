@@ -156,7 +156,7 @@ def test_whole_journey_in_the_browser(page, backend, clock) -> None:  # type: ig
 def test_process_owner_edits_submits_and_approver_activates(page, backend, app, clock) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from engine import dossiers as svc
+    from engine.runtime import dossiers as svc
     from models import Dossier, Officer, ProcessVersion
     from tests.conftest import at
 

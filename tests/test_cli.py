@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from engine.catalogue.loader import load_catalogue
 from engine.cli import main
 from engine.errors import InvalidProcess
-from engine.loader import load_catalogue
 from models import ProcessVersion
 from tests.conftest import at
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import dossiers as svc
 from engine.errors import Conflict
+from engine.runtime import dossiers as svc
 from models import DossierEvent, WorkItem
 from tests.conftest import Officers, at, open_items
 

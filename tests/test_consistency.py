@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine import dossiers as svc
-from engine.consistency import check_all, check_dossier, repair_dossier
 from engine.context import Context
+from engine.runtime import dossiers as svc
+from engine.runtime.consistency import check_all, check_dossier, repair_dossier
 from models import Dossier, DossierEvent, Suspension, WorkItem
 from tests.conftest import Officers, at, open_items
 

@@ -13,8 +13,8 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn_check import check_bpmn
-from engine.expressions import (
+from engine.catalogue.bpmn_check import check_bpmn
+from engine.catalogue.expressions import (
     SCRIPT_ENGINE,
     RestrictedEnvironment,
     RestrictedScriptEngine,
@@ -22,7 +22,7 @@ from engine.expressions import (
     check_expression,
     evaluate,
 )
-from engine.workflow_state import (
+from engine.catalogue.workflow_state import (
     CompiledProcess,
     compile_process,
     dump_state,

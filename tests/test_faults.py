@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bench.gunicorn import start_gunicorn
-from engine import dossiers as svc
 from engine.accounts import issue_token
-from engine.consistency import check_all
+from engine.runtime import dossiers as svc
+from engine.runtime.consistency import check_all
 from models import Dossier, WorkItem
 from tests.test_notifications import Gateway
 

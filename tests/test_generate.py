@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bench.generate import BulkWriter, Environment, plan_dossier, replay
-from engine import workflow_state as wf
+from engine.catalogue import workflow_state as wf
 from engine.context import Context
 from models import Dossier, DossierEvent, Suspension, WorkItem
 from tests.conftest import at
@@ -85,7 +85,7 @@ def _snapshot(ctx: Context, code: str) -> dict:
             if "work_item_id" in payload:
                 payload["work_item_id"] = position[payload["work_item_id"]]
             event_rows.append((event.kind, event.at, event.officer_id, payload))
-        from engine.dossiers import compiled_process
+        from engine.runtime.dossiers import compiled_process
 
         workflow = wf.load_state(dossier.workflow_state, compiled_process(ctx, s, dossier.process_version_id))
         ready = {str(t.id): t.task_spec.bpmn_id for t in wf.ready_user_tasks(workflow)}
@@ -171,7 +171,7 @@ def test_generated_histories_end_in_consistent_states(ctx):
 
 
 def test_generation_keeps_the_code_sequence_for_later_receipts(ctx, officers):
-    from engine import dossiers as svc
+    from engine.runtime import dossiers as svc
 
     env = Environment(ctx)
     rng = random.Random(5)

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, text
 
 from config import Settings
-from engine import dossiers as svc
-from engine import watcher
 from engine.context import Context
+from engine.deadlines import watcher
 from engine.logs import DossierLogger, configure_logging, json_handler
+from engine.runtime import dossiers as svc
 from models import Notification, SlaAlert
 from models.migrate import head_revision
 from tests.conftest import Officers, at

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from engine import dossiers as svc
 from engine.errors import Conflict, Forbidden, InvalidInput
+from engine.runtime import dossiers as svc
 from models import Dossier
 from tests.conftest import at, open_items
 

@@ -15,9 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
-from engine import dossiers as svc
 from engine.context import Context
-from engine.notifications import (
+from engine.notify.notifications import (
     UNREAD_CAP,
     Message,
     dispatch,
@@ -29,6 +28,7 @@ from engine.notifications import (
     retry_failed,
     unread_count,
 )
+from engine.runtime import dossiers as svc
 from models import Notification, Officer
 from tests.conftest import Officers, at, open_items
 
@@ -360,7 +360,7 @@ def test_two_dispatchers_at_once_never_send_a_row_twice(make_ctx, officers):
 
 
 def test_a_dispatcher_that_died_while_sending_leaves_the_row_failed_not_resent(ctx, officers):
-    from engine.notifications import CLAIM_SECONDS, _claim
+    from engine.notify.notifications import CLAIM_SECONDS, _claim
 
     receive(ctx, officers)
     now = at("2026-11-23 08:00")
@@ -377,7 +377,7 @@ def test_a_dispatcher_that_died_while_sending_leaves_the_row_failed_not_resent(c
 
 
 def test_a_claim_takes_exactly_as_many_rows_as_it_returns(ctx, officers):
-    from engine.notifications import _claim
+    from engine.notify.notifications import _claim
 
     for n in range(3):
         receive(ctx, officers, applicant=svc.Applicant(name=f"Người nộp {n}", phone=f"09130000{n:02d}"))

@@ -15,14 +15,20 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bench.generate import Environment, plan_dossier, replay
-from engine import dossiers as svc
-from engine import indicators as ind
 from engine.cli import main
 from engine.context import Context
 from engine.errors import InvalidInput, NotFound
-from engine.periods import parse_period
-from engine.report_export import FIRST_DATA_ROW, FIRST_NUMBER_COLUMN, HEADER_ROW, csv_text, xlsx_bytes
-from engine.reports import (
+from engine.runtime import dossiers as svc
+from engine.statistics import indicators as ind
+from engine.statistics.periods import parse_period
+from engine.statistics.report_export import (
+    FIRST_DATA_ROW,
+    FIRST_NUMBER_COLUMN,
+    HEADER_ROW,
+    csv_text,
+    xlsx_bytes,
+)
+from engine.statistics.reports import (
     COLUMN_KEYS,
     COLUMNS,
     GROUPINGS,

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import dossiers as svc
 from engine.context import Context
-from engine.control_sheet import control_sheet
 from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
+from engine.runtime import dossiers as svc
+from engine.runtime.control_sheet import control_sheet
 from models import Dossier, DossierEvent, DossierSequence, ProcessVersion, Suspension, WorkItem
 from tests.conftest import Officers, at, open_items
 

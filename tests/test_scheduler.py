@@ -12,8 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from engine.context import Context
-from engine.scheduler import LeaseLock, Scheduler, make_lock, start_in_process
-from engine.watcher import heartbeat
+from engine.deadlines.scheduler import LeaseLock, Scheduler, make_lock, start_in_process
+from engine.deadlines.watcher import heartbeat
 from models import SchedulerHeartbeat
 from tests.conftest import at
 

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine import dossiers as svc
-from engine import versions as v
+from engine.catalogue import versions as v
+from engine.catalogue.loader import load_all
+from engine.catalogue.workflow_state import sha256_of
 from engine.cli import main
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
-from engine.loader import load_all
-from engine.workflow_state import sha256_of
+from engine.runtime import dossiers as svc
 from models import Dossier, ProcessVersion, ProcessVersionEvent
 from models.versioning import FrozenVersionError
 from tests.conftest import Officers, at, open_items

@@ -7,11 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from engine import dossiers as svc
-from engine.apology import letters_for_dossier
 from engine.context import Context
-from engine.notifications import officer_notifications, unread_count
-from engine.watcher import alerts_for_dossier, heartbeat, tick
+from engine.deadlines.watcher import alerts_for_dossier, heartbeat, tick
+from engine.notify.notifications import officer_notifications, unread_count
+from engine.runtime import dossiers as svc
+from engine.runtime.apology import letters_for_dossier
 from models import Notification, SlaAlert, WorkItem
 from tests.conftest import Officers, at, open_items
 
@@ -149,7 +149,7 @@ def letters_for_(ctx: Context, dossier_id: int):
 
 
 def test_reminders_stop_once_the_apology_is_issued(ctx, officers):
-    from engine.apology import issue_apology
+    from engine.runtime.apology import issue_apology
 
     dossier_id = receive(ctx, officers, "2026-11-23 08:00")
     raised(ctx, "2026-12-08 08:00")  # overdue: apology required and the first reminder

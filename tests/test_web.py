@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select, update
 
-from engine import dossiers as svc
+from engine.runtime import dossiers as svc
 from models import Dossier, Officer, WorkItem
 from tests.conftest import at, open_items
 

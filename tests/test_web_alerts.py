@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from engine.watcher import tick
+from engine.deadlines.watcher import tick
 from models import ApologyLetter, Dossier
 from tests.conftest import at
 from tests.test_web import ctx_of, receive

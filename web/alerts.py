@@ -8,9 +8,11 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from engine import apology, notifications, watcher
-from engine.access import require_view
+from engine.deadlines import watcher
 from engine.errors import DomainError, InvalidInput
+from engine.notify import notifications
+from engine.runtime import apology
+from engine.runtime.access import require_view
 from models import ApologyLetter, Dossier
 from web.helpers import engine_ctx, now, officer, roles_required
 from web.inbox import me

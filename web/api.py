@@ -21,14 +21,14 @@ import jsonschema_rs
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from sqlalchemy.orm import Session
 
-from engine import dossiers as svc
-from engine.access import require_view, require_view_item
 from engine.accounts import officer_for_token
-from engine.attachments import Upload
-from engine.catalogue import procedure_catalogue, procedure_id_by_code
-from engine.dossier_views import EVENT_LABELS, DossierView, dossier_view, task_view
+from engine.catalogue.procedures import procedure_catalogue, procedure_id_by_code
 from engine.errors import InvalidInput, NotFound, Unauthenticated
-from engine.inbox import inbox
+from engine.runtime import dossiers as svc
+from engine.runtime.access import require_view, require_view_item
+from engine.runtime.attachments import Upload
+from engine.runtime.dossier_views import EVENT_LABELS, DossierView, dossier_view, task_view
+from engine.runtime.inbox import inbox
 from models import Officer, WorkItem
 from models.dossier import STATUS_LABELS
 from web.helpers import engine_ctx, now

@@ -20,7 +20,7 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     from sqlalchemy import select
     from werkzeug.serving import run_simple
 
-    from engine.loader import DEMO_PASSWORD
+    from engine.catalogue.loader import DEMO_PASSWORD
     from engine.logs import configure_logging
     from models import Agency, Officer
     from web import create_app
@@ -42,7 +42,7 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
             click.echo(f"  {username:<22} {', '.join(roles):<28} {full_name} · {agency}")
     scheduler = None
     if settings.scheduler == "inprocess" and not no_scheduler:
-        from engine.scheduler import start_in_process
+        from engine.deadlines.scheduler import start_in_process
 
         scheduler = start_in_process(ctx, echo=click.echo)
     click.echo(f"motcua: http://{host}:{port}/  (citizen lookup: http://{host}:{port}/tra-cuu)")

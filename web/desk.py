@@ -7,10 +7,10 @@ import uuid
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import dossiers as svc
-from engine.catalogue import procedure_catalogue
-from engine.dossier_views import desk_worklist, dossier_view, result_to_return
+from engine.catalogue.procedures import procedure_catalogue
 from engine.errors import DomainError, InvalidInput
+from engine.runtime import dossiers as svc
+from engine.runtime.dossier_views import desk_worklist, dossier_view, result_to_return
 from models import Procedure
 from models.dossier import CHANNEL_LABELS
 from web.helpers import engine_ctx, now, officer, roles_required

@@ -9,8 +9,8 @@ from flask_login import login_required
 from markupsafe import Markup
 from sqlalchemy import select
 
-from engine.attachments import open_attachment
-from engine.dossier_views import dossier_view, search_dossiers
+from engine.runtime.attachments import open_attachment
+from engine.runtime.dossier_views import dossier_view, search_dossiers
 from models import Officer, ProcessVersion
 from web.helpers import engine_ctx, now
 from web.inbox import me

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from flask import Flask, current_app
 
-from engine.dossier_views import EVENT_LABELS
-from engine.procedure_model import ROLE_LABELS
+from engine.catalogue.procedure_model import ROLE_LABELS
+from engine.runtime.dossier_views import EVENT_LABELS
 from models.dossier import CHANNEL_LABELS, RESULT_LABELS, STATUS_LABELS
 
 

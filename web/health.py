@@ -22,8 +22,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from engine import watcher
 from engine.context import Context
+from engine.deadlines import watcher
 from models import Dossier, Notification, SchedulerHeartbeat, SlaAlert, WorkItem
 from models.dossier import OPEN_STATUSES
 from models.migrate import current_revision, head_revision

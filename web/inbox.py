@@ -6,12 +6,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from engine import dossiers as svc
-from engine.attachments import Upload
-from engine.dossier_views import task_view
 from engine.errors import DomainError
-from engine.inbox import inbox as inbox_query
-from engine.inbox import inbox_procedures, next_item
+from engine.runtime import dossiers as svc
+from engine.runtime.attachments import Upload
+from engine.runtime.dossier_views import task_view
+from engine.runtime.inbox import inbox as inbox_query
+from engine.runtime.inbox import inbox_procedures, next_item
 from models import Officer
 from web.helpers import engine_ctx, now, officer
 

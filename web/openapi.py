@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from engine.inbox import SCOPES, URGENCIES
+from engine.runtime.inbox import SCOPES, URGENCIES
 from models.dossier import CHANNELS, DOSSIER_STATUSES, RESULT_CLASSES
 
 PREFIX = "/api/v1"

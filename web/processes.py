@@ -8,11 +8,11 @@ from datetime import date
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import versions
-from engine.bpmn_check import check_bpmn
-from engine.catalogue import procedure_catalogue
+from engine.catalogue import versions
+from engine.catalogue.bpmn_check import check_bpmn
+from engine.catalogue.procedure_model import STEP_ROLES
+from engine.catalogue.procedures import procedure_catalogue
 from engine.errors import DomainError, InvalidInput, NotFound
-from engine.procedure_model import STEP_ROLES
 from models import Procedure
 from web.dossiers import xml_response
 from web.helpers import engine_ctx, now, officer, roles_required

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine.errors import DomainError
-from engine.lookup import public_status, rate
+from engine.runtime.lookup import public_status, rate
 from web.extensions import limiter
 from web.helpers import engine_ctx, now
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
-from engine import indicators, report_export, reports
-from engine.access import visible_dossier_ids
 from engine.errors import InvalidInput
-from engine.periods import parse_period
+from engine.runtime.access import visible_dossier_ids
+from engine.statistics import indicators, report_export, reports
+from engine.statistics.periods import parse_period
 from models import Agency
 from web.helpers import engine_ctx, now, officer, roles_required
 from web.inbox import me

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from engine.bpmn_xml import BPMN_NS, MC_NS, NSMAP, local_name
+from engine.catalogue.bpmn_xml import BPMN_NS, MC_NS, NSMAP, local_name
 
 # What officers see for each role, in messages and in the web app.
 ROLE_LABELS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.procedure_model import STEP_ROLES, Outcome, ProcedureModel, Step
+from engine.catalogue.procedure_model import STEP_ROLES, Outcome, ProcedureModel, Step
 
 
 def hours_text(hours: float | None) -> str:

@@ -23,9 +23,9 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn_xml import parse_bpmn_xml
-from engine.expressions import SCRIPT_ENGINE
-from engine.procedure_model import ProcedureModel, executable_process, read_model
+from engine.catalogue.bpmn_xml import parse_bpmn_xml
+from engine.catalogue.expressions import SCRIPT_ENGINE
+from engine.catalogue.procedure_model import ProcedureModel, executable_process, read_model
 
 
 def sha256_of(bpmn_xml: str) -> str:

@@ -10,7 +10,6 @@ compiled from them. Every transition writes a ProcessVersionEvent row, the versi
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,13 +18,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from engine.bpmn_check import CheckResult, check_bpmn
-from engine.bpmn_diff import VersionDiff, diff_summary
-from engine.bpmn_xml import Problem, bpmn_text
+from engine.catalogue.bpmn_check import CheckResult, check_bpmn
+from engine.catalogue.bpmn_diff import VersionDiff, diff_summary
+from engine.catalogue.bpmn_xml import Problem, bpmn_text
+from engine.catalogue.catalogue_file import catalogue_file_names, catalogue_path
+from engine.catalogue.workflow_state import sha256_of
 from engine.context import Context
-from engine.dossiers import active_officer, require_aware, use_case
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
-from engine.workflow_state import sha256_of
+from engine.usecase import active_officer, require_aware, use_case
 from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent
 
 STATUS_LABELS = {
@@ -354,6 +354,52 @@ def add_version(
             _decision_note(decision_number, decision_date),
         )
     return version
+
+
+def activate_version(
+    session: Session,
+    procedure: Procedure,
+    bpmn_xml: str,
+    *,
+    filename: str,
+    decision_number: str | None,
+    decision_date: date | None,
+    now: datetime,
+    hours_per_day: int = 8,
+    approved_by_id: int | None = None,
+) -> bool:
+    """Validate BPMN and make it the procedure's active version; False when it is active already."""
+    digest = sha256_of(bpmn_xml)
+    current = session.scalars(
+        select(ProcessVersion).where(
+            ProcessVersion.procedure_id == procedure.id, ProcessVersion.status == "active"
+        )
+    ).one_or_none()
+    if current is not None and current.sha256 == digest:
+        return False
+    result = check_bpmn(bpmn_xml, filename=filename, legal_hours=procedure.legal_hours(hours_per_day))
+    if not result.ok:
+        lines = "\n".join(str(p) for p in result.problems)
+        raise InvalidProcess(f"Quy trình {filename} không hợp lệ:\n{lines}", result.problems)
+    if not decision_number:
+        raise InvalidInput(
+            f"{filename}: phiên bản quy trình được áp dụng phải có số quyết định phê duyệt", "decision"
+        )
+    # The one activation path, shared with approval in the catalogue and `motcua bpmn import`.
+    version = add_version(
+        session,
+        procedure,
+        bpmn_xml,
+        process_id=result.model.process_id,
+        action="imported",
+        officer_id=approved_by_id,
+        now=now,
+        note=f"Nạp từ tệp {filename}",
+        decision_number=decision_number,
+        decision_date=decision_date,
+    )
+    make_active(session, version, approved_by_id, now)
+    return True
 
 
 def _decision_note(number: str | None, day: date | None) -> str:
@@ -808,18 +854,6 @@ def version_detail(session: Session, version_id: int, *, hours_per_day: int = 8)
 # files: `motcua bpmn export` and `motcua bpmn import`
 
 
-def catalogue_file_names(catalogue: Path) -> dict[str, str]:
-    """BPMN file name per procedure code, as the catalogue names them (empty without a catalogue)."""
-    try:
-        with catalogue.open("rb") as handle:
-            doc = tomllib.load(handle)
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{catalogue.name}: tệp TOML không hợp lệ: {exc}") from exc
-    return {entry["code"]: entry["bpmn"] for entry in doc.get("procedure", []) if "bpmn" in entry}
-
-
 def export_active_versions(
     ctx: Context, directory: Path, file_names: Mapping[str, str] | None = None
 ) -> list[ExportedFile]:
@@ -827,7 +861,7 @@ def export_active_versions(
     names = (
         dict(file_names)
         if file_names is not None
-        else catalogue_file_names(Path(ctx.settings.workflows_dir) / "bpmn" / "catalogue.toml")
+        else catalogue_file_names(catalogue_path(ctx.settings.workflows_dir))
     )
     directory.mkdir(parents=True, exist_ok=True)
     exported: list[ExportedFile] = []
@@ -877,8 +911,6 @@ def import_version(
     decision_date: date | None = None,
 ) -> ImportResult:
     """Load a BPMN file as a draft, or as approved and active when a decision number and date are given."""
-    from engine.loader import activate_version
-
     require_aware(now)
     if approve:
         decision_number = _check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))

@@ -21,8 +21,8 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from engine.channels import Channel, ChannelError, channels_from_settings
 from engine.context import Context
+from engine.notify.channels import Channel, ChannelError, channels_from_settings
 from models import Agency, Dossier, Notification, Officer, Procedure
 
 LOG = logging.getLogger("motcua.notifications")

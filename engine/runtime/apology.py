@@ -16,11 +16,12 @@ from sqlalchemy import exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
-from engine import dossiers as svc
 from engine.calendar import WorkingCalendar
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.notifications import Message, local_time, notify_applicant, notify_officers
+from engine.notify.notifications import Message, local_time, notify_applicant, notify_officers
+from engine.runtime import dossiers as svc
+from engine.usecase import active_officer, require_aware, use_case
 from models import Agency, ApologyLetter, Dossier, Officer, Procedure, WorkItem
 
 SIGNER_TITLE = "Thủ trưởng cơ quan"
@@ -53,7 +54,7 @@ def remaining_plan(ctx: Context, session: Session, dossier: Dossier, now: dateti
     """The remaining allotted hours of a dossier from `now` and the new appointment they give."""
     cal = ctx.calendar
     tails = svc.compiled_process(ctx, session, dossier.process_version_id).model.hours_after
-    items = [i for i in svc._open_items(session, dossier) if i.kind != "supplement"]
+    items = [i for i in svc.open_items(session, dossier) if i.kind != "supplement"]
     best_hours, critical = 0.0, None
     for item in items:
         own = cal.working_hours_between(now, item.due_at) if item.counted and item.due_at else 0.0
@@ -171,14 +172,14 @@ def create_draft_apology(
     new_due: datetime | None = None,
 ) -> int:
     """Draft the letter by hand (or return the dossier's existing draft); returns the letter id."""
-    svc.require_aware(now)
+    require_aware(now)
     if new_due is not None:
-        svc.require_aware(new_due, "new_due")
-    with svc.use_case(ctx, "lập phiếu xin lỗi") as uow:
+        require_aware(new_due, "new_due")
+    with use_case(ctx, "lập phiếu xin lỗi") as uow:
         session = uow.session
-        officer = svc.active_officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         dossier = svc.dossier_by_code(session, dossier_code)
-        holders = {dossier.agency_id} | {i.agency_id for i in svc._open_items(session, dossier)}
+        holders = {dossier.agency_id} | {i.agency_id for i in svc.open_items(session, dossier)}
         if officer.agency_id not in holders:
             raise Forbidden(
                 "Chỉ cơ quan tiếp nhận hoặc cơ quan đang giải quyết hồ sơ mới lập được phiếu xin lỗi"
@@ -230,13 +231,13 @@ def edit_apology(
     ctx: Context, letter_id: int, officer_id: int, *, reason: str, new_due: datetime, now: datetime
 ) -> None:
     """Change the reason and the new appointment of a letter not yet issued."""
-    svc.require_aware(now)
-    svc.require_aware(new_due, "new_due")
+    require_aware(now)
+    require_aware(new_due, "new_due")
     if not reason or not reason.strip():
         raise InvalidInput("Cần ghi rõ lý do chậm trễ", "reason")
-    with svc.use_case(ctx, "sửa phiếu xin lỗi") as uow:
+    with use_case(ctx, "sửa phiếu xin lỗi") as uow:
         session = uow.session
-        officer = svc.active_officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         letter = _letter(session, letter_id)
         if letter.status == "issued":
             raise Conflict("Phiếu xin lỗi đã được ký phát hành, không thể sửa")
@@ -265,10 +266,10 @@ def edit_apology(
 
 def issue_apology(ctx: Context, letter_id: int, officer_id: int, now: datetime) -> None:
     """The head of the agency at fault signs: the appointment moves (once only), the applicant is told."""
-    svc.require_aware(now)
-    with svc.use_case(ctx, "ký phát hành phiếu xin lỗi") as uow:
+    require_aware(now)
+    with use_case(ctx, "ký phát hành phiếu xin lỗi") as uow:
         session = uow.session
-        officer = svc.active_officer(session, officer_id)
+        officer = active_officer(session, officer_id)
         letter = _letter(session, letter_id)
         agency = session.get(Agency, letter.agency_id)
         if not officer.has_role("leader") or officer.agency_id != letter.agency_id:
@@ -279,7 +280,7 @@ def issue_apology(ctx: Context, letter_id: int, officer_id: int, now: datetime) 
             raise InvalidInput("Cần ghi rõ lý do chậm trễ trước khi ký", "reason")
         dossier = session.get(Dossier, letter.dossier_id)
         # The once-only rule and the checks on the new appointment live in the runtime's helper.
-        previous = svc._move_appointment_in(
+        previous = svc.move_appointment_in(
             ctx, session, dossier, officer, new_due=letter.new_due_at, reason=letter.reason, now=now
         )
         letter.status = "issued"

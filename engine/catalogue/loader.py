@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -11,13 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from engine.bpmn_check import check_bpmn
+from engine.catalogue.catalogue_file import catalogue_path, read_toml
+from engine.catalogue.procedure_model import ALL_ROLES
+from engine.catalogue.versions import activate_version, was_approved
 from engine.context import Context
-from engine.errors import InvalidInput, InvalidProcess
-from engine.procedure_model import ALL_ROLES
-from engine.versions import add_version, make_active, was_approved
-from engine.workflow_state import sha256_of
-from models import Agency, Officer, Procedure, ProcessVersion
+from engine.errors import InvalidInput
+from models import Agency, Officer, Procedure
 from models.catalogue import AGENCY_LEVELS
 
 DEMO_PASSWORD = "motcua-demo"
@@ -33,19 +31,9 @@ class LoadReport:
     versions_activated: list[str] = field(default_factory=list)
 
 
-def _read_toml(path: Path) -> dict:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise InvalidInput(f"{path.name}: không tìm thấy tệp") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path.name}: tệp TOML không hợp lệ: {exc}") from exc
-
-
 def load_organisation(session: Session, path: Path, password: str = DEMO_PASSWORD) -> LoadReport:
     """Create or update agencies and officers from an organisation TOML file."""
-    doc = _read_toml(path)
+    doc = read_toml(path)
     report = LoadReport()
     by_code: dict[str, Agency] = {a.code: a for a in session.scalars(select(Agency))}
     for entry in doc.get("agency", []):
@@ -101,7 +89,7 @@ def load_organisation(session: Session, path: Path, password: str = DEMO_PASSWOR
 
 def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: int = 8) -> LoadReport:
     """Create or update procedures and activate their BPMN when it changed (approved in the file)."""
-    doc = _read_toml(path)
+    doc = read_toml(path)
     report = LoadReport()
     agencies = {a.code: a for a in session.scalars(select(Agency))}
     for entry in doc.get("procedure", []):
@@ -155,57 +143,11 @@ def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: i
     return report
 
 
-def activate_version(
-    session: Session,
-    procedure: Procedure,
-    bpmn_xml: str,
-    *,
-    filename: str,
-    decision_number: str | None,
-    decision_date: date | None,
-    now: datetime,
-    hours_per_day: int = 8,
-    approved_by_id: int | None = None,
-) -> bool:
-    """Validate BPMN and make it the procedure's active version; False when it is active already."""
-    digest = sha256_of(bpmn_xml)
-    current = session.scalars(
-        select(ProcessVersion).where(
-            ProcessVersion.procedure_id == procedure.id, ProcessVersion.status == "active"
-        )
-    ).one_or_none()
-    if current is not None and current.sha256 == digest:
-        return False
-    result = check_bpmn(bpmn_xml, filename=filename, legal_hours=procedure.legal_hours(hours_per_day))
-    if not result.ok:
-        lines = "\n".join(str(p) for p in result.problems)
-        raise InvalidProcess(f"Quy trình {filename} không hợp lệ:\n{lines}", result.problems)
-    if not decision_number:
-        raise InvalidInput(
-            f"{filename}: phiên bản quy trình được áp dụng phải có số quyết định phê duyệt", "decision"
-        )
-    # The one activation path, shared with approval in the catalogue and `motcua bpmn import`.
-    version = add_version(
-        session,
-        procedure,
-        bpmn_xml,
-        process_id=result.model.process_id,
-        action="imported",
-        officer_id=approved_by_id,
-        now=now,
-        note=f"Nạp từ tệp {filename}",
-        decision_number=decision_number,
-        decision_date=decision_date,
-    )
-    make_active(session, version, approved_by_id, now)
-    return True
-
-
 def load_all(ctx: Context, now: datetime, workflows_dir: Path | None = None) -> LoadReport:
     """Load the demo organisation and the catalogue in one transaction."""
     base = Path(workflows_dir or ctx.settings.workflows_dir)
     with ctx.uow() as uow:
         org = load_organisation(uow.session, base / "demo" / "organisation.toml")
-        cat = load_catalogue(uow.session, base / "bpmn" / "catalogue.toml", now, ctx.settings.hours_per_day)
+        cat = load_catalogue(uow.session, catalogue_path(base), now, ctx.settings.hours_per_day)
         uow.commit()
     return LoadReport(org.agencies, org.officers, cat.procedures, cat.versions_activated)

@@ -17,7 +17,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from engine.bpmn_xml import (
+from engine.catalogue.bpmn_xml import (
     BPMN_NS,
     BPMNDI_NS,
     DC_NS,
@@ -36,8 +36,8 @@ from engine.bpmn_xml import (
     local_name,
     parse_bpmn_xml,
 )
-from engine.expressions import UnsafeExpression, check_expression
-from engine.procedure_model import (
+from engine.catalogue.expressions import UnsafeExpression, check_expression
+from engine.catalogue.procedure_model import (
     STEP_KINDS,
     STEP_ROLES,
     ProcedureModel,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.errors import NotFound
 from models import Agency, Procedure, ProcessVersion
 
 
@@ -58,6 +59,20 @@ def procedure_catalogue(session: Session) -> list[CatalogueEntry]:
     ]
 
 
+def procedure_by_code(session: Session, code: str, *, lock: bool = False) -> Procedure:
+    """The procedure with this code, or NotFound; `lock` serialises writers on it (PostgreSQL)."""
+    query = select(Procedure).where(Procedure.code == code)
+    if lock:
+        query = query.with_for_update()
+    procedure = session.scalars(query).one_or_none()
+    if procedure is None:
+        raise NotFound(f"Thủ tục {code} không có trong danh mục thủ tục hành chính")
+    return procedure
+
+
 def procedure_id_by_code(session: Session, code: str) -> int | None:
     """The id of the procedure with this code, None if the catalogue has no such procedure."""
-    return session.scalar(select(Procedure.id).where(Procedure.code == code))
+    try:
+        return procedure_by_code(session, code).id
+    except NotFound:
+        return None

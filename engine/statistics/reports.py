@@ -50,7 +50,7 @@ from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, or_, o
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
-from engine.periods import Period
+from engine.statistics.periods import Period
 from models import Agency, Dossier, Procedure, Suspension
 
 INTAKES = ("online", "in_person", "carried")

@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import workflow_state as wf
+from engine.catalogue import workflow_state as wf
 from engine.context import Context
-from engine.dossiers import (
-    _project,
+from engine.runtime.dossiers import (
     compiled_process,
     dossier_by_code,
+    project,
     record_event,
     require_aware,
     use_case,
@@ -254,7 +254,7 @@ def repair_dossier(ctx: Context, code: str, officer_id: int | None, now: datetim
             ready = {str(t.id) for t in wf.ready_user_tasks(workflow)}
             for item in open_items:
                 if item.task_uuid not in ready:
-                    # _project closes these; the outcome says why they were closed.
+                    # project closes these; the outcome says why they were closed.
                     item.outcome = "repaired"
                     closed.append(item)
             # A ready task whose item was closed wrongly gets that item back (task_uuid is unique).
@@ -269,7 +269,7 @@ def repair_dossier(ctx: Context, code: str, officer_id: int | None, now: datetim
                 item.used_hours = item.result_class = None
                 reopened.append(item)
             session.flush()
-            opened = _project(ctx, session, dossier, workflow, compiled, officer_id, now)
+            opened = project(ctx, session, dossier, workflow, compiled, officer_id, now)
             kinds = {i.kind for i in [*open_items, *reopened, *opened] if i not in closed}
             if "return" in kinds and dossier.status != "result_ready" and dossier.status in OPEN_STATUSES:
                 dossier.status = "result_ready"

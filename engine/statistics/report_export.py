@@ -11,7 +11,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 
-from engine.reports import COLUMNS, GROUPING_LABELS, Report, ReportRow
+from engine.statistics.reports import COLUMNS, GROUPING_LABELS, Report, ReportRow
 
 FORM_NAME = "Biểu số 06/VPCP/KSTT"
 TITLE = "TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"

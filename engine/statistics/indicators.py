@@ -1,7 +1,7 @@
 """Service-quality indicators, the QĐ 766 monthly score and the leaders' dashboard data.
 
 Every count comes from SQL aggregates over the same scope and classes as the statistics
-report (`engine.reports.ReportFrame`), so an indicator never
+report (`engine.statistics.reports.ReportFrame`), so an indicator never
 disagrees with Biểu 06 for the same agency and period:
 - on-time rate = (early + on time) / resolved, per agency or per procedure;
 - per step (TT 01/2018 indicator 2, each unit's time against its allotment): counted work items
@@ -27,8 +27,8 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from engine.periods import Period, months_between
-from engine.reports import ReportFrame, find_agency
+from engine.statistics.periods import Period, months_between
+from engine.statistics.reports import ReportFrame, find_agency
 from models import Agency, Attachment, Dossier, Procedure, Rating, WorkItem
 
 RESOLVED = ("early", "on_time", "late")

@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from engine import attachments, logs, notifications
-from engine import workflow_state as wf
-from engine.attachments import Upload
-from engine.codes import next_dossier_code
+from engine import logs
+from engine.catalogue import workflow_state as wf
+from engine.catalogue.procedure_model import ROLE_LABELS, Step
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
-from engine.procedure_model import ROLE_LABELS, Step
+from engine.notify import notifications
+from engine.runtime import attachments
+from engine.runtime.attachments import Upload
+from engine.runtime.codes import next_dossier_code
+from engine.usecase import active_officer, require_aware, use_case
 from models import (
     Agency,
     Dossier,
@@ -36,7 +36,6 @@ from models import (
     Procedure,
     ProcessVersion,
     Suspension,
-    UnitOfWork,
     WorkItem,
 )
 from models.dossier import CHANNEL_LABELS, CHANNELS, OPEN_STATUSES, STATUS_LABELS
@@ -83,25 +82,6 @@ class Completion:
 # helpers
 
 
-def require_aware(now: datetime, name: str = "now") -> datetime:
-    """Refuse naive datetimes: every moment carries its timezone."""
-    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
-        raise InvalidInput(
-            f"Thời điểm {name} phải kèm múi giờ (timezone-aware), ví dụ 2026-11-21T09:00+07:00", name
-        )
-    return now
-
-
-def active_officer(session: Session, officer_id: int) -> Officer:
-    """The officer acting, or NotFound; a disabled account is refused by name."""
-    officer = session.get(Officer, officer_id)
-    if officer is None:
-        raise NotFound(f"Không tìm thấy cán bộ có mã {officer_id}")
-    if not officer.active:
-        raise Forbidden(f"Tài khoản {officer.username} đã bị khóa")
-    return officer
-
-
 def _work_item(session: Session, work_item_id: int) -> WorkItem:
     item = session.get(WorkItem, work_item_id)
     if item is None:
@@ -139,7 +119,7 @@ def classify(finished: datetime, due: datetime | None, ctx: Context) -> str | No
     return "on_time"
 
 
-def _legal_due(ctx: Context, procedure: Procedure, start: datetime) -> datetime:
+def legal_due(ctx: Context, procedure: Procedure, start: datetime) -> datetime:
     if procedure.legal_time_unit == "hours":
         return ctx.calendar.due_time(start, hours=float(procedure.legal_time_value))
     return ctx.calendar.due_time(start, days=float(procedure.legal_time_value))
@@ -169,7 +149,7 @@ def _agency_for(session: Session, step: Step, dossier: Dossier) -> int:
     return agency_id
 
 
-def _open_items(session: Session, dossier: Dossier) -> list[WorkItem]:
+def open_items(session: Session, dossier: Dossier) -> list[WorkItem]:
     # No autoflush: pending changes are seen through the identity map, so an item completed
     # in this transaction is filtered here instead of paying for an extra flush.
     with session.no_autoflush:
@@ -181,7 +161,7 @@ def _open_items(session: Session, dossier: Dossier) -> list[WorkItem]:
         return [i for i in items if i.completed_at is None]
 
 
-def _project(
+def project(
     ctx: Context,
     session: Session,
     dossier: Dossier,
@@ -192,12 +172,12 @@ def _project(
 ) -> list[WorkItem]:
     """Bring the work items in line with the workflow's ready tasks; returns the items opened."""
     ready = {str(t.id): t for t in wf.ready_user_tasks(workflow)}
-    open_items = _open_items(session, dossier)
-    for item in open_items:
+    still_open = open_items(session, dossier)
+    for item in still_open:
         if item.task_uuid not in ready:
             item.completed_at = now
             item.outcome = item.outcome or "cancelled"
-    known = {i.task_uuid for i in open_items}
+    known = {i.task_uuid for i in still_open}
     opened: list[WorkItem] = []
     for uuid, task in ready.items():
         if uuid in known:
@@ -250,28 +230,6 @@ def _project(
             due_at=item.due_at.isoformat() if item.due_at else None,
         )
     return opened
-
-
-@contextmanager
-def use_case(ctx: Context, what: str, subject: str = "hồ sơ") -> Iterator[UnitOfWork]:
-    """One use case in one transaction; a concurrent change to the same rows becomes a Conflict.
-
-    `subject` names what was changed concurrently in that message (a dossier, a process version).
-    """
-    try:
-        # Lines logged inside carry the dossier code once record_event (or the caller) tags it.
-        with logs.dossier_scope(), ctx.uow() as uow:
-            yield uow
-            LOG.info("%s", what)
-    except StaleDataError as exc:
-        raise Conflict(
-            f"{what}: {subject} vừa được người khác thay đổi cùng lúc; vui lòng tải lại và thực hiện lại"
-        ) from exc
-    except IntegrityError as exc:
-        raise Conflict(
-            f"{what}: thao tác trùng với một thay đổi khác vừa thực hiện cùng lúc; "
-            "vui lòng tải lại và thực hiện lại"
-        ) from exc
 
 
 # ---------------------------------------------------------------------------
@@ -407,7 +365,7 @@ def receive_dossier(
         agency = session.get(Agency, officer.agency_id)
         local_day = now.astimezone(ctx.calendar.tz).date()
         code = next_dossier_code(session, agency, local_day)
-        due = _legal_due(ctx, procedure, now)
+        due = legal_due(ctx, procedure, now)
         workflow = wf.new_workflow(compiled, dict(data or {}, dossier_code=code, channel=channel))
         dossier = Dossier(
             code=code,
@@ -425,6 +383,7 @@ def receive_dossier(
             clock_started_at=ctx.calendar.counting_start(now),
             due_at=due,
             original_due_at=due,
+            appointment_at=due,
             status="processing",
             workflow_state="",
             submission_key=submission_key or None,
@@ -444,7 +403,7 @@ def receive_dossier(
             due_at=due.isoformat(),
             documents=[d.strip() for d in documents or [] if d and d.strip()],
         )
-        opened = _project(ctx, session, dossier, workflow, compiled, officer.id, now)
+        opened = project(ctx, session, dossier, workflow, compiled, officer.id, now)
         notifications.notify_applicant(ctx, session, dossier, "received", now)
         receipt = Receipt(dossier.id, code, now, due, [i.id for i in opened])
         uow.commit()
@@ -601,7 +560,7 @@ def _complete_in(
         used_hours=item.used_hours,
         result_class=item.result_class,
     )
-    opened = _project(ctx, session, dossier, workflow, compiled, officer.id, now)
+    opened = project(ctx, session, dossier, workflow, compiled, officer.id, now)
     return dossier, opened
 
 
@@ -699,7 +658,7 @@ def resume(
             raise Forbidden("Hồ sơ bổ sung được tiếp nhận tại Bộ phận Một cửa của cơ quan đã tiếp nhận hồ sơ")
         if dossier.status != "supplement":
             raise Conflict(f"Hồ sơ {dossier.code} không ở trạng thái chờ bổ sung")
-        item = next((i for i in _open_items(session, dossier) if i.kind == "supplement"), None)
+        item = next((i for i in open_items(session, dossier) if i.kind == "supplement"), None)
         suspension = session.scalars(
             select(Suspension).where(Suspension.dossier_id == dossier.id, Suspension.ended_at.is_(None))
         ).first()
@@ -715,7 +674,7 @@ def resume(
         if ctx.settings.supplement_mode == "pause":
             new_due = _shift(ctx, dossier.due_at, suspension.started_at, now)
         else:
-            new_due = _legal_due(ctx, procedure, now)
+            new_due = legal_due(ctx, procedure, now)
             dossier.clock_started_at = ctx.calendar.counting_start(now)
         dossier.status = "processing"
         _set_due(dossier, new_due)
@@ -813,7 +772,7 @@ def withdraw(ctx: Context, dossier_code: str, officer_id: int, *, reason: str, n
         compiled = compiled_process(ctx, session, dossier.process_version_id)
         workflow = wf.load_state(dossier.workflow_state, compiled)
         wf.cancel(workflow)
-        for item in _open_items(session, dossier):
+        for item in open_items(session, dossier):
             item.completed_at = now
             item.outcome = "withdrawn"
         for suspension in session.scalars(
@@ -844,16 +803,16 @@ def move_appointment(
         dossier = dossier_by_code(session, dossier_code)
         if not (officer.has_role("desk") or officer.has_role("leader")):
             raise Forbidden("Chỉ Bộ phận Một cửa hoặc Lãnh đạo cơ quan mới được hẹn lại ngày trả kết quả")
-        holders = {dossier.agency_id} | {i.agency_id for i in _open_items(session, dossier)}
+        holders = {dossier.agency_id} | {i.agency_id for i in open_items(session, dossier)}
         if officer.agency_id not in holders:
             raise Forbidden(
                 "Chỉ cơ quan tiếp nhận hoặc cơ quan đang giải quyết hồ sơ mới được hẹn lại ngày trả kết quả"
             )
-        _move_appointment_in(ctx, session, dossier, officer, new_due=new_due, reason=reason, now=now)
+        move_appointment_in(ctx, session, dossier, officer, new_due=new_due, reason=reason, now=now)
         uow.commit()
 
 
-def _move_appointment_in(
+def move_appointment_in(
     ctx: Context,
     session: Session,
     dossier: Dossier,

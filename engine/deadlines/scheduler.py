@@ -30,8 +30,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from engine.context import Context
-from engine.notifications import DispatchReport, dispatch
-from engine.watcher import TickReport, tick
+from engine.deadlines.watcher import TickReport, tick
+from engine.notify.notifications import DispatchReport, dispatch
 from models import SchedulerLease
 
 LOG = logging.getLogger("motcua.scheduler")

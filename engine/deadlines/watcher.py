@@ -30,10 +30,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
-from engine.apology import RemainingPlan, draft_in, remaining_plan
 from engine.context import Context
-from engine.dossiers import _open_items, require_aware, use_case
-from engine.notifications import Message, enqueue_many, local_time, officer_rows
+from engine.notify.notifications import Message, enqueue_many, local_time, officer_rows
+from engine.runtime.apology import RemainingPlan, draft_in, remaining_plan
+from engine.runtime.dossiers import open_items
+from engine.usecase import require_aware, use_case
 from models import (
     Agency,
     ApologyLetter,
@@ -347,7 +348,7 @@ class _Watch:
         )
 
     def _late_unapologised(self, dossier: Dossier, round_: int) -> None:
-        holders = [i.agency_id for i in _open_items(self.session, dossier)] or [dossier.agency_id]
+        holders = [i.agency_id for i in open_items(self.session, dossier)] or [dossier.agency_id]
         recipients: list[Officer] = []
         for agency_id in dict.fromkeys(holders):
             recipients += self.with_role(agency_id, "leader")

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.access import can_view_dossier, require_view, require_view_item
-from engine.apology import LetterSummary, letters_for_dossier
-from engine.attachments import attachments_of
+from engine.catalogue.procedure_model import Step
 from engine.context import Context
-from engine.control_sheet import HandOver, control_sheet
-from engine.dossiers import compiled_process, dossier_by_code
 from engine.errors import Conflict, NotFound
-from engine.procedure_model import Step
+from engine.runtime.access import can_view_dossier, require_view, require_view_item
+from engine.runtime.apology import LetterSummary, letters_for_dossier
+from engine.runtime.attachments import attachments_of
+from engine.runtime.control_sheet import HandOver, control_sheet
+from engine.runtime.dossiers import compiled_process, dossier_by_code
 from models import (
     Agency,
     Attachment,

@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.context import Context
-from engine.dossiers import record_event
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.runtime.dossiers import record_event
 from models import Agency, Dossier, Procedure, Rating, WorkItem
 from models.dossier import STATUS_LABELS
 
