@@ -77,6 +77,7 @@ SUPPLEMENT_NOTE = "Công dân đã nộp bổ sung"
 REFUSAL_REASON = "Không đủ điều kiện theo quy định"
 WITHDRAWAL_REASON = "Công dân xin rút hồ sơ"
 APOLOGY_REASON = "Cần xác minh thêm thông tin với cơ quan liên quan"
+LATE_SUPPLEMENT_REASON = "Phát hiện thiếu giấy tờ khi thẩm định chuyên sâu"
 FAMILY_NAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"]
 MIDDLE_NAMES = ["Văn", "Thị", "Minh", "Thu", "Quốc", "Hoàng", "Ngọc", "Đức"]
 GIVEN_NAMES = [
@@ -556,7 +557,11 @@ class BulkWriter:
             "clock_started_at": cal.counting_start(now),
             "due_at": due,
             "original_due_at": due,
+            "appointment_at": due,
             "appointment_moved_at": None,
+            "late_at": None,
+            "judged_at": None,
+            "projected_late_at": None,
             "deadline_version": 1,
             "status": "processing",
             "workflow_state": "",
@@ -619,7 +624,10 @@ class BulkWriter:
                 dossier["status"] = "result_ready"
                 dossier["finished_at"] = at
                 if dossier["refusal_reason"] is None:
-                    dossier["result_class"] = self._classify(at, dossier["due_at"])
+                    if not step.counted:
+                        judge(at)
+                else:
+                    record_lateness(at)
             if paused and dossier["status"] != "supplement":
                 dossier["status"] = "supplement"
             self._event(
@@ -647,7 +655,12 @@ class BulkWriter:
             item["outcome"] = outcome
             item["comment"] = comment
             item["used_hours"] = round(cal.working_hours_between(item["created_at"], at), 2)
-            item["result_class"] = self._classify(at, item["due_at"]) if item["counted"] else None
+            if item["kind"] == "supplement":
+                item["result_class"] = None
+            elif item["kind"] == "return" and not item["counted"]:
+                item["result_class"] = self._classify(at, dossier["appointment_at"])
+            else:
+                item["result_class"] = self._classify(at, item["due_at"])
             self._event(
                 dossier,
                 "step_completed",
@@ -666,10 +679,34 @@ class BulkWriter:
             else:
                 dossier["status"] = "refused" if dossier["refusal_reason"] else "returned"
                 dossier["finished_at"] = dossier["finished_at"] or at
-                if dossier["status"] == "returned" and dossier["result_class"] is None:
-                    dossier["result_class"] = self._classify(at, dossier["due_at"])
+                if dossier["status"] == "returned" and dossier["judged_at"] is None:
+                    judge(at)
+            project(at)
+
+        def record_lateness(at: datetime) -> None:
+            if dossier["late_at"] is None and at > dossier["due_at"]:
+                dossier["late_at"] = dossier["due_at"]
+
+        def judge(at: datetime) -> None:
+            record_lateness(at)
+            dossier["judged_at"] = at
+            late = dossier["late_at"] is not None
+            dossier["result_class"] = "late" if late else self._classify(at, dossier["due_at"])
+
+        def project(at: datetime) -> None:
+            """As engine.runtime.dossiers.projected_late_at, over the open items."""
+            moments = []
+            if dossier["status"] == "processing":
+                for item in items:
+                    if item["completed_at"] is not None or item["kind"] is not None or not item["counted"]:
+                        continue
+                    tail = template.compiled.model.hours_after.get(item["task_id"], 0.0)
+                    latest = cal.subtract_working_hours(dossier["due_at"], tail)
+                    moments.append(max(at, item["created_at"]) if item["due_at"] > latest else latest)
+            dossier["projected_late_at"] = min(moments) if moments else None
 
         open_item(0, now, procedure.desk_id)
+        project(now)
         done = 0  # workflow actions taken (item k is the open one after k of them)
         withdrawn = False
         for action in plan.actions:
@@ -679,7 +716,10 @@ class BulkWriter:
                 complete_item(k, at, officer, action.outcome, None)
                 dossier["version"] += 1
             elif action.kind == "supplement":
+                window = env.ctx.settings.supplement_window_days * env.ctx.settings.hours_per_day
+                late = cal.working_hours_between(dossier["clock_started_at"], at) > window
                 complete_item(k, at, officer, "supplement", SUPPLEMENT_REASON)
+                record_lateness(at)
                 suspension = {
                     "id": self._id("suspension"),
                     "dossier_id": dossier["id"],
@@ -691,6 +731,8 @@ class BulkWriter:
                     "ended_at": None,
                     "ended_by_id": None,
                     "paused_hours": None,
+                    "late": late,
+                    "late_reason": LATE_SUPPLEMENT_REASON if late else None,
                 }
                 self.rows["suspension"].append(suspension)
                 self._event(
@@ -700,6 +742,8 @@ class BulkWriter:
                     at,
                     missing=list(SUPPLEMENT_MISSING),
                     reason=SUPPLEMENT_REASON,
+                    late=late,
+                    late_reason=LATE_SUPPLEMENT_REASON if late else None,
                 )
                 dossier["version"] += 1
             elif action.kind == "resume":
@@ -716,6 +760,8 @@ class BulkWriter:
                 dossier["status"] = "processing"
                 dossier["due_at"] = new_due
                 dossier["deadline_version"] += 1
+                moved = dossier["appointment_at"] if dossier["appointment_moved_at"] is not None else None
+                dossier["appointment_at"] = max(new_due, moved) if moved is not None else new_due
                 self._event(
                     dossier,
                     "supplement_received",
@@ -757,8 +803,8 @@ class BulkWriter:
                 withdrawn = True
                 continue
             elif action.kind == "move":
-                previous = dossier["due_at"]
-                dossier["due_at"] = action.new_due
+                previous = dossier["appointment_at"]
+                dossier["appointment_at"] = action.new_due
                 dossier["deadline_version"] += 1
                 dossier["appointment_moved_at"] = at
                 self._event(
@@ -906,6 +952,7 @@ def replay(env: Environment, plan: Plan) -> str:
                 missing=SUPPLEMENT_MISSING,
                 reason=SUPPLEMENT_REASON,
                 now=action.at,
+                late_reason=LATE_SUPPLEMENT_REASON,
             )
         elif action.kind == "refuse":
             svc.refuse(ctx, item_id, action.officer_id, reason=REFUSAL_REASON, now=action.at)

@@ -33,7 +33,7 @@ from models import Dossier, Officer, WorkItem
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench_http"
 
 
-def busiest_officer(ctx) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+def busiest_officer(ctx) -> tuple[str, int]:
     """The officer whose inbox (own items and pool) is the largest, and its size."""
     with ctx.uow() as uow:
         officers = list(uow.session.scalars(select(Officer).where(Officer.active.is_(True))))

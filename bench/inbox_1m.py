@@ -43,7 +43,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))]
 
 
-def largest_inboxes(session) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+def largest_inboxes(session) -> list[tuple[str, int]]:
     """(label, officer id) of the largest own inbox and the largest pool of each agency."""
     own = dict(
         session.execute(
@@ -79,7 +79,7 @@ def largest_inboxes(session) -> list[tuple[str, int]]:  # type: ignore[no-untype
     return cases
 
 
-def open_count_query(officer: Officer):  # type: ignore[no-untyped-def]
+def open_count_query(officer: Officer):
     """The baseline: one statement counting the officer's own and pool open items, index-backed."""
     mine = select(func.count()).where(WorkItem.completed_at.is_(None), WorkItem.assignee_id == officer.id)
     pool = select(func.count()).where(
@@ -91,7 +91,7 @@ def open_count_query(officer: Officer):  # type: ignore[no-untyped-def]
     return select(mine.scalar_subquery() + pool.scalar_subquery())
 
 
-def measure_inbox(ctx, officer_id: int, now, runs: int) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def measure_inbox(ctx, officer_id: int, now, runs: int) -> dict:
     """Interleave inbox() and the bare count, each in its own transaction; the first 5 pairs warm up."""
     measured: list[float] = []
     baseline: list[float] = []
@@ -153,7 +153,7 @@ def bare_python_rss() -> int:
     return int(out.stdout.strip())
 
 
-def measure_memory(url: str, username: str, workers: int, seconds: float) -> dict:  # type: ignore[type-arg]
+def measure_memory(url: str, username: str, workers: int, seconds: float) -> dict:
     """Start gunicorn, read each worker's RSS after start-up and after driving the inbox page."""
     server, port = start_gunicorn(url, workers=workers)
     try:

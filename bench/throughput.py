@@ -40,7 +40,7 @@ BASELINE_TABLE = "bench_tp_baseline"
 WARMUP = 3
 
 
-def _context(url: str):  # type: ignore[no-untyped-def]
+def _context(url: str):
     from config import Settings
     from engine.context import Context
 
@@ -58,7 +58,7 @@ def _percentile(values: list[float], q: float) -> float:
 # the three kinds of work, each run in a worker process
 
 
-def _receive_loop(url: str, index: int, procs: int, start, seconds: float, results) -> None:  # type: ignore[no-untyped-def]
+def _receive_loop(url: str, index: int, procs: int, start, seconds: float, results) -> None:
     from engine.demo import desk_for
     from engine.runtime import dossiers as svc
     from models import Procedure
@@ -87,7 +87,7 @@ def _receive_loop(url: str, index: int, procs: int, start, seconds: float, resul
     ctx.db.dispose()
 
 
-def _complete_loop(url: str, index: int, procs: int, start, seconds: float, results) -> None:  # type: ignore[no-untyped-def]
+def _complete_loop(url: str, index: int, procs: int, start, seconds: float, results) -> None:
     from engine.demo import officers_by_role
     from engine.errors import Conflict
     from engine.runtime import dossiers as svc
@@ -96,7 +96,7 @@ def _complete_loop(url: str, index: int, procs: int, start, seconds: float, resu
     ctx = _context(url)
     officers = officers_by_role(ctx)
     outcomes: dict[tuple[int, str], str | None] = {}
-    queue: list[tuple] = []  # type: ignore[type-arg]
+    queue: list[tuple] = []
 
     def refill() -> None:
         with ctx.uow() as uow:
@@ -153,7 +153,7 @@ def _complete_loop(url: str, index: int, procs: int, start, seconds: float, resu
     ctx.db.dispose()
 
 
-def _baseline_loop(url: str, index: int, procs: int, start, seconds: float, results) -> None:  # type: ignore[no-untyped-def]
+def _baseline_loop(url: str, index: int, procs: int, start, seconds: float, results) -> None:
     import psycopg
 
     conn = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
@@ -173,7 +173,7 @@ def _baseline_loop(url: str, index: int, procs: int, start, seconds: float, resu
     conn.close()
 
 
-def _timed(one, start, seconds: float, results, index: int, conflicts: list[int] | None = None) -> None:  # type: ignore[no-untyped-def]
+def _timed(one, start, seconds: float, results, index: int, conflicts: list[int] | None = None) -> None:
     """Wait for the common start, then run `one` until the time is up; send count and latencies."""
     start.wait()
     latencies: list[float] = []
@@ -198,7 +198,7 @@ def _timed(one, start, seconds: float, results, index: int, conflicts: list[int]
 # phases
 
 
-def run_phase(target, url: str, procs: int, seconds: float) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def run_phase(target, url: str, procs: int, seconds: float) -> dict:
     """Run one kind of work in `procs` processes started together; operations per second and latency."""
     spawn = mp.get_context("spawn")
     start = spawn.Barrier(procs + 1)

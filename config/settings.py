@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import time
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +57,9 @@ class Settings:
     # "restart": after a supplement the processing time starts again from zero;
     # "pause": the clock resumes where it stopped.
     supplement_mode: str = "restart"
+    # A request to supplement made later than this many working days after the clock started is a
+    # late request (the agency's fault): it needs a recorded reason and is counted.
+    supplement_window_days: float = 3.0
     # TOML file with the province's extra days off and extra working days.
     calendar_file: str = str(PROJECT_ROOT / "config" / "calendar.toml")
     bpmn_max_bytes: int = 2 * 1024 * 1024
@@ -64,6 +69,9 @@ class Settings:
     # Web app. An empty secret key means: generate one once and keep it in instance/secret_key.
     secret_key: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
+    # The place name (địa danh) printed before the date on every form: "<place>, ngày ... tháng ...".
+    # Empty prints a dotted blank to fill in by hand rather than some other province's name.
+    place_name: str = ""
     upload_max_bytes: int = 20 * 1024 * 1024
     upload_types: str = "pdf,jpg,jpeg,png,doc,docx,xls,xlsx,odt,ods,zip"
     login_rate_limit: str = "10 per minute"
@@ -100,7 +108,7 @@ class Settings:
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests and the CLI use this)."""
         return replace(self, **changes)
 
@@ -114,7 +122,7 @@ def _parse_bool(text: str) -> bool:
     raise ValueError("expected true or false")
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], object]] = {
     "office_hours": _parse_periods,
     "cutoff": _parse_time,
     "hours_per_day": int,
@@ -123,6 +131,7 @@ _PARSERS = {
     "session_cookie_secure": _parse_bool,
     "warning_hours": float,
     "apology_window_hours": float,
+    "supplement_window_days": float,
     "realert_hours": float,
     "scheduler_interval_seconds": int,
     "scheduler_lease_seconds": int,
@@ -144,7 +153,7 @@ _CHOICES = {
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build settings from defaults overridden by ``MOTCUA_*`` environment variables."""
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for f in fields(Settings):
         if f.name == "extra":
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
@@ -13,7 +14,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.context import Context
 from engine.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from models import ApiToken, Officer
+from engine.usecase import reading
+from models import Agency, ApiToken, Officer, UnitOfWork
 
 
 @cache
@@ -41,6 +43,73 @@ def authenticate(session: Session, username: str, password: str) -> Officer:
             f"Tài khoản {officer.username} đã bị khóa. Vui lòng liên hệ quản trị hệ thống của cơ quan."
         )
     return officer
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """What a signed-in session needs of an officer: who, in which agency, with which roles."""
+
+    id: int
+    username: str
+    full_name: str
+    agency_id: int
+    agency_code: str
+    agency_name: str
+    roles: tuple[str, ...]
+
+    def has_role(self, *roles: str) -> bool:
+        """Whether the officer holds any of these roles."""
+        return any(role in self.roles for role in roles)
+
+
+def _signed_in(session: Session, officer: Officer) -> SignedIn:
+    agency = session.get_one(Agency, officer.agency_id)
+    return SignedIn(
+        id=officer.id,
+        username=officer.username,
+        full_name=officer.full_name,
+        agency_id=officer.agency_id,
+        agency_code=agency.code,
+        agency_name=agency.name,
+        roles=tuple(officer.roles or ()),
+    )
+
+
+def sign_in(ctx: Context, username: str, password: str) -> SignedIn:
+    """Đăng nhập: the officer with these credentials, as the session keeps them."""
+    with ctx.uow() as uow:
+        return _signed_in(uow.session, authenticate(uow.session, username, password))
+
+
+def signed_in_officer(ctx: Context, officer_id: int, *, uow: UnitOfWork | None = None) -> SignedIn | None:
+    """The signed-in officer, read again each request; None once the account is gone or disabled."""
+    with reading(ctx, uow) as session:
+        officer = session.get(Officer, officer_id)
+        if officer is None or not officer.active:
+            return None
+        return _signed_in(session, officer)
+
+
+@dataclass(frozen=True)
+class AccountLine:
+    """One active account, as `motcua serve` lists the demo accounts."""
+
+    username: str
+    full_name: str
+    roles: tuple[str, ...]
+    agency_name: str
+
+
+def active_accounts(ctx: Context) -> list[AccountLine]:
+    """Every active account with its agency, by agency code then username."""
+    with ctx.uow() as uow:
+        rows = uow.session.execute(
+            select(Officer.username, Officer.full_name, Officer.roles, Agency.name)
+            .join(Agency, Agency.id == Officer.agency_id)
+            .where(Officer.active.is_(True))
+            .order_by(Agency.code, Officer.username)
+        ).all()
+    return [AccountLine(username, name, tuple(roles or ()), agency) for username, name, roles, agency in rows]
 
 
 def set_password(ctx: Context, username: str, password: str) -> None:

@@ -297,6 +297,24 @@ class WorkingCalendar:
             return start.astimezone(self.tz)
         return self._moment(*self._add_local(ordinal, us, amount))
 
+    def subtract_working_hours(self, end: datetime, hours: float) -> datetime:
+        """The latest moment from which ``hours`` of office time run up to ``end`` (0 returns ``end``)."""
+        amount = _hours_to_us(hours)
+        if amount == 0:
+            return end.astimezone(self.tz)
+        ordinal, us = self._local(end)
+        while True:
+            if self._is_working_ordinal(ordinal):
+                for start, stop in reversed(self._periods):
+                    if start >= us:
+                        continue
+                    available = min(stop, us) - start
+                    if amount <= available:
+                        return self._moment(ordinal, min(stop, us) - amount)
+                    amount -= available
+            ordinal -= 1
+            us = self._close
+
     def _working_us_between(self, a: datetime, b: datetime) -> int:
         start_ordinal, start_us = self._local(a)
         end_ordinal, end_us = self._local(b)

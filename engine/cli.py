@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from config import load_settings
 from engine.errors import DomainError
 
+if TYPE_CHECKING:
+    from engine.context import Context
 
-def _context():  # type: ignore[no-untyped-def]
+
+def _context() -> Context:
     from engine.context import Context
 
     return Context.from_settings(load_settings())
 
 
-def _aware(text: str, tz: object) -> datetime:
+def _aware(text: str, tz: tzinfo) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
@@ -95,6 +99,7 @@ def bpmn_check(files: tuple[str, ...], legal_hours: float | None) -> None:
             click.echo(str(problem))
         if result.ok:
             model = result.model
+            assert model is not None  # a BPMN that passed the check has its model
             limit = f" of {budget:g}" if budget is not None else ""
             click.echo(
                 f"{name}: ok, {len(model.steps)} steps, {model.longest_counted_hours:g}{limit} counted hours"
@@ -237,8 +242,20 @@ def demo(count: int, seed: int, until_now: bool) -> None:
 @click.option(
     "--csv", "csv_file", type=click.Path(dir_okay=False), default=None, help="Write the same as CSV."
 )
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    help="Judge as of this ISO moment (local time when no offset; default: the real clock). "
+    "A closed period is judged as of its end.",
+)
 def report(
-    period: str, agency: str | None, group_by: str, xlsx_file: str | None, csv_file: str | None
+    period: str,
+    agency: str | None,
+    group_by: str,
+    xlsx_file: str | None,
+    csv_file: str | None,
+    now_text: str | None,
 ) -> None:
     """Print the statistics report (Biểu 06/VPCP/KSTT) and optionally write it as XLSX or CSV."""
     from engine.statistics.periods import parse_period
@@ -246,10 +263,11 @@ def report(
     from engine.statistics.reports import statistics_report
 
     ctx = _context()
+    now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
     try:
         parsed = parse_period(period, ctx.calendar.tz)
         with ctx.uow() as uow:
-            result = statistics_report(uow.session, parsed, agency, group_by)
+            result = statistics_report(uow.session, parsed, agency, group_by, now=now)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(format_table(result))
@@ -261,6 +279,29 @@ def report(
         with open(csv_file, "w", encoding="utf-8-sig", newline="") as handle:
             write_csv(result, handle)
         click.echo(f"CSV: {csv_file}")
+
+
+@main.command("register")
+@click.option("--agency", "agency_code", required=True, help="Agency code, e.g. 000.00.12.H40.")
+@click.option("--period", required=True, help="2026-11, 2026-Q4, 2026 or 2026-11-01..2026-11-15.")
+@click.option("--xlsx", "xlsx_file", type=click.Path(dir_okay=False), default=None, help="Write it as XLSX.")
+@click.option("--now", "now_text", default=None, help="ISO date-time it is read at (default: now).")
+def register(agency_code: str, period: str, xlsx_file: str | None, now_text: str | None) -> None:
+    """Print an agency's register of dossiers (Sổ theo dõi hồ sơ, form 07) and optionally write it as XLSX."""
+    from engine.statistics.periods import parse_period
+    from engine.statistics.register import agency_register, format_register, register_xlsx
+
+    ctx = _context()
+    now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
+    try:
+        parsed = parse_period(period, ctx.calendar.tz)
+        found = agency_register(ctx, agency_code=agency_code, period=parsed, officer_id=None, now=now)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(format_register(found))
+    if xlsx_file:
+        Path(xlsx_file).write_bytes(register_xlsx(found))
+        click.echo(f"XLSX: {xlsx_file}")
 
 
 @main.group()
@@ -311,6 +352,27 @@ def notify_dispatch(now_text: str | None, limit: int) -> None:
     now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
     result = dispatch(ctx, now, limit=limit)
     click.echo(result.summary())
+
+
+@main.group()
+def scenario() -> None:
+    """Legal scenarios replayed on a fresh database."""
+
+
+@scenario.command("run")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--db", "database_url", default=None, help="Run on this database; its schema is dropped and re-created."
+)
+@click.option("--check", is_flag=True, help="Compare with the files' expectations; exit 1 on any mismatch.")
+def scenario_run(files: tuple[str, ...], database_url: str | None, check: bool) -> None:
+    """Replay scenario files (or folders of them); print one JSON line per dossier and per report."""
+    from engine.scenario import run_files
+
+    status = run_files(
+        files, database_url=database_url, check=check, out=click.echo, err=lambda s: click.echo(s, err=True)
+    )
+    sys.exit(status)
 
 
 @main.command("check")

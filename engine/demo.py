@@ -115,7 +115,7 @@ def run_one(
         else:
             if compiled_steps is None:
                 with ctx.uow() as uow:
-                    dossier = uow.session.get(Dossier, receipt.dossier_id)
+                    dossier = uow.session.get_one(Dossier, receipt.dossier_id)
                     compiled_steps = svc.compiled_process(
                         ctx, uow.session, dossier.process_version_id
                     ).model.steps
@@ -225,5 +225,5 @@ def _summary(
     )
     for (code, status), n in sorted(by_status.items()):
         echo(f"  {code:12} {status:14} {n:5}")
-    labels = {"early": "trước hạn", "on_time": "đúng hạn", "late": "quá hạn"}
+    labels: dict[str | None, str | None] = {"early": "trước hạn", "on_time": "đúng hạn", "late": "quá hạn"}
     echo("  returned: " + ", ".join(f"{labels.get(k, k)} {v}" for k, v in sorted(by_class.items(), key=str)))

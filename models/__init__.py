@@ -2,6 +2,7 @@
 
 from models.base import Base
 from models.catalogue import Agency, Officer, Procedure, ProcessVersion
+from models.counter import CounterSlip
 from models.dossier import (
     Attachment,
     Dossier,
@@ -22,6 +23,7 @@ __all__ = [
     "ApologyLetter",
     "Attachment",
     "Base",
+    "CounterSlip",
     "Dossier",
     "DossierEvent",
     "DossierSequence",

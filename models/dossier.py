@@ -154,7 +154,7 @@ class Dossier(Base):
     received_by: Mapped[Officer | None] = relationship()
 
     # Optimistic locking: two officers completing the same dossier's task cannot both win.
-    __mapper_args__: ClassVar[dict] = {"version_id_col": version}
+    __mapper_args__: ClassVar[dict] = {"version_id_col": version}  # type: ignore[misc]
 
     legal_due_at = synonym("due_at")
 
@@ -163,10 +163,18 @@ class Dossier(Base):
         """Whether the dossier is still being processed (not returned, refused or withdrawn)."""
         return self.status in OPEN_STATUSES
 
-    @property
-    def is_late(self) -> bool:
-        """Whether lateness has been recorded (once late, always late)."""
-        return self.late_at is not None
+    def is_late_at(self, now: datetime) -> bool:
+        """Whether late at `now`: lateness recorded, or its running clock passed the legal due time."""
+        if self.late_at is not None:
+            return True
+        return self.status == "processing" and self.due_at is not None and self.due_at <= now
+
+    def apology_due(self, now: datetime) -> bool:
+        """Whether a letter is called for: open, appointment not moved yet, late or projected late."""
+        if self.status not in ("processing", "supplement") or self.appointment_moved_at is not None:
+            return False
+        projected = self.projected_late_at is not None and self.projected_late_at <= now
+        return self.is_late_at(now) or projected
 
 
 class WorkItem(Base):

@@ -11,7 +11,7 @@ from models.base import Base
 from models.catalogue import Agency, Officer
 from models.dossier import Dossier, WorkItem
 
-ALERT_KINDS = ("due_soon", "overdue", "apology_required", "late_unapologised")
+ALERT_KINDS = ("due_soon", "overdue", "apology_required", "late_unapologised", "late_again")
 ALERT_SUBJECTS = ("work_item", "dossier")
 # draft: raised by the watcher (or by hand); edited: reason or new appointment changed;
 # issued: signed by the head of the agency at fault, the appointment has moved.

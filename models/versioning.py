@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, event, inspect
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Connection, ForeignKey, Index, String, Text, event, inspect
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from models.base import Base
 from models.catalogue import Officer, ProcessVersion
@@ -50,7 +51,9 @@ class FrozenVersionError(RuntimeError):
 
 
 @event.listens_for(ProcessVersion, "before_update")
-def _refuse_changes_to_frozen_content(mapper, connection, target: ProcessVersion) -> None:  # type: ignore[no-untyped-def]
+def _refuse_changes_to_frozen_content(
+    mapper: Mapper[Any], connection: Connection, target: ProcessVersion
+) -> None:
     # Defence in depth behind the use cases: running dossiers are compiled from this text
     # (cached by version id), so it must never change once the version left the draft stages.
     state = inspect(target)

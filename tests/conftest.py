@@ -71,7 +71,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_ctx(backend: str, tmp_path: Path, request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def make_ctx(backend: str, tmp_path: Path, request: pytest.FixtureRequest):
     """Build contexts on the test's database, with optional setting overrides."""
     created: list[Context] = []
     if backend == "sqlite":
@@ -104,7 +104,7 @@ def make_ctx(backend: str, tmp_path: Path, request: pytest.FixtureRequest):  # t
 
 
 @pytest.fixture
-def ctx(make_ctx) -> Iterator[Context]:  # type: ignore[no-untyped-def]
+def ctx(make_ctx) -> Iterator[Context]:
     """A context with default settings on a freshly loaded database."""
     yield make_ctx()
 
@@ -159,7 +159,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(make_ctx, clock: Clock, tmp_path: Path):  # type: ignore[no-untyped-def]
+def app(make_ctx, clock: Clock, tmp_path: Path):
     """The web app on the test's database, with CSRF on and rate limits off unless a test enables them."""
     from web import create_app
 
@@ -181,7 +181,7 @@ CSRF_FIELD = re.compile(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"')
 class WebClient:
     """A Flask test client that signs in and sends forms with their CSRF token."""
 
-    def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app) -> None:
         self.app = app
         self.http = app.test_client()
 
@@ -190,15 +190,15 @@ class WebClient:
         assert found, f"no CSRF token on {page}"
         return found.group(1)
 
-    def login(self, username: str, password: str = "motcua-demo"):  # type: ignore[no-untyped-def]
+    def login(self, username: str, password: str = "motcua-demo"):
         return self.http.post(
             "/dang-nhap", data={"csrf_token": self.csrf(), "username": username, "password": password}
         )
 
-    def get(self, url: str, **kwargs):  # type: ignore[no-untyped-def]
+    def get(self, url: str, **kwargs):
         return self.http.get(url, **kwargs)
 
-    def post(self, url: str, data: dict | None = None, page: str = "/tra-cuu", **kwargs):  # type: ignore[no-untyped-def]
+    def post(self, url: str, data: dict | None = None, page: str = "/tra-cuu", **kwargs):
         """POST a form with a valid CSRF token (taken from any page that renders one)."""
         payload = dict(data or {})
         payload.setdefault("csrf_token", self.csrf(page))
@@ -206,6 +206,6 @@ class WebClient:
 
 
 @pytest.fixture
-def web(app) -> WebClient:  # type: ignore[no-untyped-def]
+def web(app) -> WebClient:
     """A browser-like client of the web app."""
     return WebClient(app)

@@ -39,7 +39,7 @@ CHECKS = [
 ]
 
 
-def fuzz(operation, mode: GenerationMode, auth: dict, deadline: float, called: dict[str, int]) -> None:  # type: ignore[no-untyped-def]
+def fuzz(operation, mode: GenerationMode, auth: dict, deadline: float, called: dict[str, int]) -> None:
     """Send generated requests to one operation until its examples or its time run out."""
 
     @given(case=operation.as_strategy(generation_mode=mode, headers=auth))
@@ -51,7 +51,7 @@ def fuzz(operation, mode: GenerationMode, auth: dict, deadline: float, called: d
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    def run(case) -> None:  # type: ignore[no-untyped-def]
+    def run(case) -> None:
         label = case.operation.label
         if called.get(label) and time.monotonic() > deadline:
             return

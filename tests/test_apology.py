@@ -121,7 +121,12 @@ def test_an_inter_agency_dossier_late_at_the_department_is_apologised_for_by_the
     issue_apology(ctx, letter.id, officers["sonv.lanhdao"], due + timedelta(hours=1))
 
     moved = dossier(ctx, dossier_id)
-    assert (moved.due_at, moved.original_due_at, moved.deadline_version) == (new_due, due, 2)
+    assert (moved.appointment_at, moved.due_at, moved.original_due_at, moved.deadline_version) == (
+        new_due,
+        due,
+        due,
+        2,
+    )
     assert moved.appointment_moved_at == due + timedelta(hours=1)
     with ctx.uow() as uow:
         s = uow.session
@@ -185,7 +190,7 @@ def test_the_full_flow_edit_then_issue_then_a_second_move_is_refused(ctx, office
         "Hồ sơ cần xác minh thêm tại cơ sở sản xuất",
     )
     issue_apology(ctx, letter.id, officers["sonv.lanhdao"], at("2026-12-07 10:30"))
-    assert dossier(ctx, dossier_id).due_at == new_due
+    assert dossier(ctx, dossier_id).appointment_at == new_due
     assert the_letter(ctx, dossier_id).status == "issued"
 
     # The appointment moves once only: a second move is refused with a clear message, nothing changes.
@@ -200,7 +205,7 @@ def test_the_full_flow_edit_then_issue_then_a_second_move_is_refused(ctx, office
         )
     with pytest.raises(Conflict):
         issue_apology(ctx, letter.id, officers["sonv.lanhdao"], at("2026-12-08 09:00"))
-    assert dossier(ctx, dossier_id).due_at == new_due
+    assert dossier(ctx, dossier_id).appointment_at == new_due
     with ctx.uow() as uow:
         kinds = uow.session.scalars(
             select(DossierEvent.kind).where(DossierEvent.dossier_id == dossier_id).order_by(DossierEvent.id)
@@ -227,7 +232,7 @@ def test_a_letter_cannot_move_an_appointment_the_desk_already_moved(ctx, officer
     with pytest.raises(Conflict, match="mỗi hồ sơ chỉ được hẹn lại một lần"):
         issue_apology(ctx, letter.id, officers["sonv.lanhdao"], at("2026-12-07 11:00"))
     assert the_letter(ctx, dossier_id).status == "draft"
-    assert dossier(ctx, dossier_id).due_at == at("2026-12-15 16:00")
+    assert dossier(ctx, dossier_id).appointment_at == at("2026-12-15 16:00")
 
 
 def unchanged(ctx: Context, dossier_id: int):

@@ -660,21 +660,22 @@ def test_decision_flow_without_condition_is_refused() -> None:
 
 
 def test_decision_flow_marked_default_needs_no_condition() -> None:
+    # The forward branch: a default branch into the refusal hand-over is refused (see below).
     text = replace_once(
         BIRTH,
-        'targetRef="Task_ReturnRefusal">\n      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">'
-        "outcome == 'refuse'</bpmn:conditionExpression>\n    </bpmn:sequenceFlow>",
-        'targetRef="Task_ReturnRefusal"/>',
+        'targetRef="Task_Sign">\n      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">'
+        "outcome == 'forward'</bpmn:conditionExpression>\n    </bpmn:sequenceFlow>",
+        'targetRef="Task_Sign"/>',
     )
     text = replace_once(
         text,
         '<bpmn:exclusiveGateway id="Gateway_Record"',
-        '<bpmn:exclusiveGateway default="Flow_Record_Refuse" id="Gateway_Record"',
+        '<bpmn:exclusiveGateway default="Flow_Record_Forward" id="Gateway_Record"',
     )
     result = check(text)
     assert result.problems == []
     outcomes = result.model.steps["Task_Record"].outcomes
-    assert Outcome(None, "Từ chối") in outcomes
+    assert Outcome(None, "Đạt, trình ký") in outcomes
 
 
 def test_decision_flow_without_name_is_refused() -> None:
@@ -756,6 +757,144 @@ def test_longest_counted_path_over_the_legal_time_is_reported_on_the_process() -
 
 def test_longest_counted_path_equal_to_the_legal_time_is_accepted() -> None:
     assert check(CAO_BANG, legal_hours=80).ok
+
+
+# ----- the refusal hand-over -----------------------------------------------------------------
+
+REFUSAL_BRANCH = (
+    "nhánh dẫn đến bước trả văn bản từ chối '{step}' phải có điều kiện outcome == 'refuse' "
+    "(kết quả dành riêng cho từ chối); hiện là {current}"
+)
+REFUSE_CONDITION = "outcome == 'refuse'</bpmn:conditionExpression>"
+REFUSAL_TASK = '<bpmn:userTask id="Task_ReturnRefusal" name="Trả văn bản từ chối">'
+REFUSED_END = '<bpmn:endEvent id="End_Refused" name="Đã trả văn bản từ chối">'
+
+
+def test_refusal_hand_over_reached_with_another_outcome_is_refused_at_the_branch_line() -> None:
+    text = replace_once(BIRTH, REFUSE_CONDITION, "outcome == 'reject'</bpmn:conditionExpression>")
+    result = check(text)
+    [problem] = result.problems
+    line = line_of(text, 'id="Flow_Record_Refuse"')
+    assert str(problem) == f"{FILENAME}:{line}: Từ chối (Flow_Record_Refuse): " + REFUSAL_BRANCH.format(
+        step="Trả văn bản từ chối", current="outcome == 'reject'"
+    )
+    # A problem like any other: kept as a draft, never approved.
+    assert result.storable
+    assert not result.ok
+
+
+@pytest.mark.parametrize(
+    ("task_name", "end_name"),
+    [
+        ("TRẢ VĂN BẢN TỪ CHỐI", "Kết thúc"),
+        ("Tra van ban tu choi", "Kết thúc"),
+        ("Trả văn bản  Từ   Chối", "Kết thúc"),
+        ("Trả kết quả cho công dân", "Đã trả văn bản TỪ CHỐI"),
+    ],
+    ids=["capitals", "no-diacritics", "mixed-case-and-spaces", "end-event"],
+)
+def test_refusal_hand_over_is_recognised_by_its_name_or_its_end_whatever_the_case_and_accents(
+    task_name: str, end_name: str
+) -> None:
+    text = replace_once(BIRTH, REFUSE_CONDITION, "outcome == 'khong_dat'</bpmn:conditionExpression>")
+    text = replace_once(text, REFUSAL_TASK, REFUSAL_TASK.replace("Trả văn bản từ chối", task_name))
+    text = replace_once(text, REFUSED_END, REFUSED_END.replace("Đã trả văn bản từ chối", end_name))
+    result = check(text)
+    problem = the_problem(result, "Flow_Record_Refuse", "hiện là outcome == 'khong_dat'")
+    assert problem.message == REFUSAL_BRANCH.format(step=task_name, current="outcome == 'khong_dat'")
+    assert problem.line == line_of(text, 'id="Flow_Record_Refuse"')
+    assert len(result.problems) == 1
+
+
+def test_return_step_that_hands_over_no_refusal_may_follow_any_outcome() -> None:
+    text = replace_once(BIRTH, REFUSE_CONDITION, "outcome == 'reject'</bpmn:conditionExpression>")
+    text = replace_once(text, REFUSAL_TASK, REFUSAL_TASK.replace("Trả văn bản từ chối", "Trả hồ sơ"))
+    text = replace_once(text, REFUSED_END, REFUSED_END.replace("Đã trả văn bản từ chối", "Đã trả hồ sơ"))
+    assert check(text).problems == []
+
+
+def test_default_branch_into_the_refusal_hand_over_is_refused() -> None:
+    text = replace_once(
+        BIRTH,
+        'targetRef="Task_ReturnRefusal">\n      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">'
+        "outcome == 'refuse'</bpmn:conditionExpression>\n    </bpmn:sequenceFlow>",
+        'targetRef="Task_ReturnRefusal"/>',
+    )
+    text = replace_once(
+        text,
+        '<bpmn:exclusiveGateway id="Gateway_Record"',
+        '<bpmn:exclusiveGateway default="Flow_Record_Refuse" id="Gateway_Record"',
+    )
+    [problem] = check(text).problems
+    assert (problem.element_id, problem.line) == (
+        "Flow_Record_Refuse",
+        line_of(text, 'id="Flow_Record_Refuse"'),
+    )
+    assert problem.message == REFUSAL_BRANCH.format(
+        step="Trả văn bản từ chối", current="luồng mặc định (không có điều kiện)"
+    )
+
+
+def refusal_drafted_first(condition: str) -> str:
+    """The birth sample with a desk step drafting the refusal between the decision and the hand-over."""
+    elements = user_task("Task_DraftRefusal", ["Flow_Record_Refuse"], ["Flow_Draft_ReturnRefusal"])
+    elements += (
+        '    <bpmn:sequenceFlow id="Flow_Draft_ReturnRefusal" sourceRef="Task_DraftRefusal" '
+        'targetRef="Task_ReturnRefusal"/>\n'
+    )
+    text = with_extra_desk_tasks(elements, ["Task_DraftRefusal"])
+    text = replace_once(
+        text,
+        'sourceRef="Gateway_Record" targetRef="Task_ReturnRefusal"',
+        'sourceRef="Gateway_Record" targetRef="Task_DraftRefusal"',
+    )
+    return replace_once(text, REFUSE_CONDITION, f"{condition}</bpmn:conditionExpression>")
+
+
+def test_steps_between_the_refuse_branch_and_the_hand_over_are_allowed() -> None:
+    assert check(refusal_drafted_first("outcome == 'refuse'")).problems == []
+
+
+def test_branch_reaching_the_hand_over_through_other_steps_is_judged_at_the_decision() -> None:
+    text = refusal_drafted_first("outcome == 'reject'")
+    [problem] = check(text).problems
+    assert (problem.element_id, problem.line) == (
+        "Flow_Record_Refuse",
+        line_of(text, 'id="Flow_Record_Refuse"'),
+    )
+    assert problem.message == REFUSAL_BRANCH.format(step="Trả văn bản từ chối", current="outcome == 'reject'")
+
+
+def test_refuse_branch_leading_to_a_step_that_is_not_a_return_is_refused() -> None:
+    text = replace_once(
+        BIRTH,
+        '<mc:step kind="return"/>\n      </bpmn:extensionElements>\n'
+        "      <bpmn:incoming>Flow_Record_Refuse</bpmn:incoming>",
+        "</bpmn:extensionElements>\n      <bpmn:incoming>Flow_Record_Refuse</bpmn:incoming>",
+    )
+    result = check(text)
+    [problem] = result.problems
+    line = line_of(text, 'id="Flow_Record_Refuse"')
+    assert str(problem) == (
+        f"{FILENAME}:{line}: Từ chối (Flow_Record_Refuse): nhánh outcome == 'refuse' phải dẫn đến bước trả "
+        'văn bản từ chối qua Bộ phận Một cửa (tác vụ có <mc:step kind="return"/>); hiện dẫn đến '
+        "'Trả văn bản từ chối' mà không qua bước trả nào"
+    )
+    assert result.storable
+
+
+def test_refuse_branch_looping_back_to_processing_is_refused() -> None:
+    text = replace_once(
+        CAO_BANG,
+        'sourceRef="Gateway_Approve" targetRef="Task_Process">\n'
+        "      <bpmn:conditionExpression xsi:type=\"bpmn:tFormalExpression\">outcome == 'rework'",
+        'sourceRef="Gateway_Approve" targetRef="Task_Process">\n'
+        "      <bpmn:conditionExpression xsi:type=\"bpmn:tFormalExpression\">outcome == 'refuse'",
+    )
+    result = check(text)
+    problem = the_problem(result, "Flow_Approve_Rework", "hiện dẫn đến 'Thẩm định hồ sơ' mà không qua")
+    assert problem.line == line_of(text, 'id="Flow_Approve_Rework"')
+    assert len(result.problems) == 1
 
 
 # ----- the printed form ----------------------------------------------------------------------

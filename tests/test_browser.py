@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def server(app):  # type: ignore[no-untyped-def]
+def server(app):
     """The app served on a free loopback port for the browser."""
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
@@ -43,7 +43,7 @@ def server(app):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def page(server, backend):  # type: ignore[no-untyped-def]
+def page(server, backend):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -59,11 +59,11 @@ def page(server, backend):  # type: ignore[no-untyped-def]
         browser.close()
 
 
-def shot(page, name: str, backend: str) -> None:  # type: ignore[no-untyped-def]
+def shot(page, name: str, backend: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"journey-{backend}-{name}.png"), full_page=True)
 
 
-def sign_in(page, username: str) -> None:  # type: ignore[no-untyped-def]
+def sign_in(page, username: str) -> None:
     page.goto("/dang-nhap")
     if page.locator("form[action='/dang-xuat'] button").count():
         page.locator("form[action='/dang-xuat'] button").click()
@@ -74,7 +74,7 @@ def sign_in(page, username: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_url(re.compile(r".*/$"))
 
 
-def work_step(page, code: str, button: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def work_step(page, code: str, button: str | None = None) -> None:
     """Open the dossier's row in the inbox and complete it with the named outcome."""
     page.goto("/")
     page.locator("#inbox tr", has_text=code).get_by_role("link", name="Xử lý").click()
@@ -86,7 +86,7 @@ def work_step(page, code: str, button: str | None = None) -> None:  # type: igno
     assert "Đã hoàn thành bước xử lý" in page.content()
 
 
-def test_whole_journey_in_the_browser(page, backend, clock) -> None:  # type: ignore[no-untyped-def]
+def test_whole_journey_in_the_browser(page, backend, clock) -> None:
     from tests.conftest import at
 
     sign_in(page, "sonv.motcua")
@@ -153,7 +153,7 @@ def test_whole_journey_in_the_browser(page, backend, clock) -> None:  # type: ig
     assert "Cảm ơn ông/bà đã đánh giá" in page.content()
 
 
-def test_process_owner_edits_submits_and_approver_activates(page, backend, app, clock) -> None:  # type: ignore[no-untyped-def]
+def test_process_owner_edits_submits_and_approver_activates(page, backend, app, clock) -> None:
     from sqlalchemy import select
 
     from engine.runtime import dossiers as svc

@@ -507,3 +507,23 @@ def test_working_hours_between_over_three_years_is_fast(cal: WorkingCalendar) ->
     for _ in range(100):
         cal.working_hours_between(a, b)
     assert (clock.perf_counter() - began) / 100 < 0.01
+
+
+def test_subtracting_working_hours_walks_back_over_tet_and_lunch(cal: WorkingCalendar) -> None:
+    # 21.5 working hours before Wednesday 25/2/2026 10:00, across Tết (16-20/2): Friday 13/2 14:00.
+    assert cal.subtract_working_hours(at(2026, 2, 25, 10, 0), 21.5) == at(2026, 2, 13, 14, 0)
+    # Landing on the start of the afternoon period gives that start, not the morning's close.
+    assert cal.subtract_working_hours(at(2026, 12, 1, 14, 0), 1) == at(2026, 12, 1, 13, 0)
+    assert cal.subtract_working_hours(at(2026, 12, 1, 14, 0), 0) == at(2026, 12, 1, 14, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31)),
+    hours=st.floats(min_value=0.25, max_value=400).map(lambda h: round(h * 4) / 4),
+)
+def test_subtracting_undoes_adding_working_hours(cal: WorkingCalendar, start: datetime, hours: float) -> None:
+    end = cal.add_working_hours(start.replace(tzinfo=TZ), hours)
+    back = cal.subtract_working_hours(end, hours)
+    assert cal.working_hours_between(back, end) == pytest.approx(hours)
+    assert cal.add_working_hours(back, hours) == end

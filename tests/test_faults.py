@@ -52,7 +52,7 @@ def _complete(port: int, token: str, item_id: int) -> int:
         return 0  # the process died under this request
 
 
-def _first_steps(ctx, codes: list[str]) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _first_steps(ctx, codes: list[str]) -> dict[str, int]:
     with ctx.uow() as uow:
         rows = uow.session.execute(
             select(Dossier.code, WorkItem.id)

@@ -11,7 +11,7 @@ from models import Dossier
 from tests.conftest import at, open_items
 
 
-def receive(ctx, officers, **kw):  # type: ignore[no-untyped-def]
+def receive(ctx, officers, **kw):
     applicant = kw.pop("applicant", svc.Applicant(name="Lê Văn Minh", phone="0912000111"))
     return svc.receive_dossier(
         ctx,
@@ -24,7 +24,7 @@ def receive(ctx, officers, **kw):  # type: ignore[no-untyped-def]
     )
 
 
-def count(ctx) -> int:  # type: ignore[no-untyped-def]
+def count(ctx) -> int:
     with ctx.uow() as uow:
         return uow.session.scalar(select(func.count(Dossier.id)))
 

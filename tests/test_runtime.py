@@ -404,7 +404,13 @@ def test_the_appointment_moves_only_once(ctx, officers):
         now=at("2026-12-04 08:00"),
     )
     d = dossier(ctx, receipt.dossier_id)
-    assert (d.due_at, d.original_due_at, d.deadline_version) == (at("2026-12-15 17:00"), receipt.due_at, 2)
+    # The appointment moves; the legal due time, which judges lateness, does not.
+    assert (d.appointment_at, d.due_at, d.original_due_at, d.deadline_version) == (
+        at("2026-12-15 17:00"),
+        receipt.due_at,
+        receipt.due_at,
+        2,
+    )
     with pytest.raises(Conflict, match="vào ngày 04/12/2026; mỗi hồ sơ chỉ được hẹn lại một lần"):
         svc.move_appointment(
             ctx,
@@ -414,7 +420,7 @@ def test_the_appointment_moves_only_once(ctx, officers):
             reason="Lần hai",
             now=at("2026-12-05 08:00"),
         )
-    assert dossier(ctx, receipt.dossier_id).due_at == at("2026-12-15 17:00")
+    assert dossier(ctx, receipt.dossier_id).appointment_at == at("2026-12-15 17:00")
 
 
 def test_inter_agency_steps_go_to_the_agency_their_lane_names(ctx, officers):

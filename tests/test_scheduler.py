@@ -66,7 +66,7 @@ class Process:
         self.proc.wait(10)
 
 
-def wait_for(condition, seconds: float) -> float:  # type: ignore[no-untyped-def]
+def wait_for(condition, seconds: float) -> float:
     """Poll until the condition holds; returns the seconds it took, fails after `seconds`."""
     start = time.monotonic()
     while not condition():

@@ -640,7 +640,7 @@ def test_running_dossiers_finish_on_their_own_version_while_new_ones_start_on_th
 
 
 @pytest.fixture
-def cli(ctx, monkeypatch):  # type: ignore[no-untyped-def]
+def cli(ctx, monkeypatch):
     """The `motcua` command on the test's database."""
     monkeypatch.setenv("MOTCUA_DATABASE_URL", ctx.settings.database_url)
     runner = CliRunner()

@@ -62,14 +62,18 @@ def test_an_overdue_step_alerts_its_pool_and_the_leader_exactly_at_the_due_time_
     assert item.due_at == at("2026-11-23 13:30")
     assert raised(ctx, "2026-11-23 13:29") == []
     assert raised(ctx, "2026-11-23 13:30") == [("overdue", "Task_Receive", 0)]
-    assert raised(ctx, "2026-11-23 13:31") == []
+    # The steps after it are allotted the whole rest of the legal time: one minute late, they no
+    # longer fit, and the apology letter is drafted at once (not in the last working day).
+    assert raised(ctx, "2026-11-23 13:31") == [("apology_required", None, 0)]
     assert raised(ctx, "2026-11-23 13:30") == []
+    assert raised(ctx, "2026-11-23 13:32") == []
     expected = "Quá hạn: «Tiếp nhận, số hóa, ký số và chuyển hồ sơ» - hồ sơ 000.00.12.H40-261123-0001"
-    assert subjects(ctx, officers["sonv.motcua"]) == [expected]
-    assert subjects(ctx, officers["sonv.lanhdao"]) == [expected]
+    apology = "Cần phiếu xin lỗi: hồ sơ 000.00.12.H40-261123-0001"
+    assert subjects(ctx, officers["sonv.motcua"]) == [apology, expected]
+    assert subjects(ctx, officers["sonv.lanhdao"]) == [apology, expected]
     assert subjects(ctx, officers["sonv.chuyenvien1"]) == []
     with ctx.uow() as uow:
-        assert unread_count(uow.session, officers["sonv.lanhdao"]) == 1
+        assert unread_count(uow.session, officers["sonv.lanhdao"]) == 2
 
 
 def test_due_soon_warns_four_working_hours_before_a_due_time_just_after_tet_2027(ctx, officers):
@@ -119,16 +123,20 @@ def test_a_late_dossier_walks_through_the_working_saturday_and_the_national_day_
     with ctx.uow() as uow:
         due = uow.session.get(svc.Dossier, dossier_id).due_at
     assert due == at("2026-09-08 17:00")
-    for moment in ("2026-08-31 09:00", "2026-09-02 09:00", "2026-09-07 16:59"):
+    # The 76 allotted hours after the reception step fill the time left exactly until the end of
+    # Saturday morning (80 - 4); past it, in the afternoon, they no longer fit: the letter is
+    # drafted then, days before the last working day.
+    assert raised(ctx, "2026-08-22 11:30") == []
+    assert raised(ctx, "2026-08-22 12:59") == []
+    assert raised(ctx, "2026-08-22 13:01") == [("apology_required", None, 0)]
+    for moment in ("2026-08-31 09:00", "2026-09-02 09:00", "2026-09-07 16:59", "2026-09-07 17:00"):
         assert raised(ctx, moment) == []
-    # One working day before the due time, with 76 allotted hours still ahead: apology required.
-    assert raised(ctx, "2026-09-07 17:00") == [("apology_required", None, 0)]
     assert raised(ctx, "2026-09-08 16:59") == []
     (letter,) = letters_for_(ctx, dossier_id)
     assert (letter.status, letter.agency_name) == ("draft", "Sở Nội vụ")
     assert letter.original_due_at == due
-    # Tuesday 8/9 07:30 plus 76 working hours: Monday 21/9 11:30.
-    assert letter.proposed_due_at == at("2026-09-21 11:30")
+    # Saturday 22/8 13:01 plus 76 working hours (31/8, 1/9 and 2/9 are days off): Wednesday 9/9 07:31.
+    assert letter.proposed_due_at == at("2026-09-09 07:31")
     assert raised(ctx, "2026-09-08 17:00") == [("late_unapologised", None, 1)]
     # Daily reminders, at the next office moment after each 24 hours, until a letter is issued.
     assert raised(ctx, "2026-09-10 07:29") == []

@@ -12,7 +12,7 @@ from tests.conftest import at
 from tests.test_web import ctx_of, receive
 
 
-def overdue_dossier(web, app, clock):  # type: ignore[no-untyped-def]
+def overdue_dossier(web, app, clock):
     """A dossier received on 23/11 (due 08/12 08:00) still at its first step on 08/12; the watcher has ticked."""
     code = receive(web)
     clock.moment = at("2026-12-08 10:00")
@@ -20,7 +20,7 @@ def overdue_dossier(web, app, clock):  # type: ignore[no-untyped-def]
     return code
 
 
-def letter_id(app, code: str) -> int:  # type: ignore[no-untyped-def]
+def letter_id(app, code: str) -> int:
     with ctx_of(app).uow() as uow:
         dossier_id = uow.session.scalar(select(Dossier.id).where(Dossier.code == code))
         return uow.session.scalar(select(ApologyLetter.id).where(ApologyLetter.dossier_id == dossier_id))
@@ -52,12 +52,17 @@ def test_leader_edits_and_issues_the_apology_and_the_appointment_moves_once(web,
     issued = web.post(f"/xin-loi/{letter}/ky", {}, page=f"/xin-loi/{letter}")
     assert issued.location.endswith(f"/xin-loi/{letter}/in")
     form = web.get(issued.location).get_data(as_text=True)
-    assert "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ" in form
+    assert "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT" in form
     assert "Chờ ý kiến của cơ quan phối hợp" in form
     assert "16 giờ 00 phút, ngày 15/12/2026" in form
     assert "DỰ THẢO" not in form
     page = web.get(f"/ho-so/{code}").get_data(as_text=True)
-    assert "Đã ký phát hành" in page and "Hẹn ban đầu: 08/12/2026 08:00" in page
+    assert "Đã ký phát hành" in page
+    # The dossier page shows both times: the legal due time stays, the appointment moved.
+    legal = page.split('id="legal-due"')[1].split("</dd>")[0]
+    appointment = page.split('id="appointment"')[1].split("</dd>")[0]
+    assert "08/12/2026 08:00" in legal and "15/12/2026 16:00" in appointment
+    assert "Trễ hạn từ 08/12/2026 08:00, đã có phiếu xin lỗi" in legal
     assert code not in web.get("/xin-loi").get_data(as_text=True)
     again = web.post(
         f"/xin-loi/{letter}", {"reason": "x", "new_due_date": "2026-12-20"}, page=f"/xin-loi/{letter}"

@@ -12,14 +12,14 @@ from tests.test_versions import CAO_BANG, PROCESS_SLA, XSS, replace_once, task_a
 from tests.test_web import ctx_of
 
 
-def new_draft(web) -> int:  # type: ignore[no-untyped-def]
+def new_draft(web) -> int:
     web.login("sonv.quytrinh")
     response = web.post("/quy-trinh/1.001806/ban-nhap", {}, page="/quy-trinh/1.001806")
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     return int(re.search(r"/phien-ban/(\d+)/sua", response.location).group(1))
 
 
-def save(web, version_id: int, xml: str):  # type: ignore[no-untyped-def]
+def save(web, version_id: int, xml: str):
     token = web.csrf(f"/quy-trinh/phien-ban/{version_id}/sua")
     return web.http.post(
         f"/quy-trinh/phien-ban/{version_id}/luu",
@@ -28,7 +28,7 @@ def save(web, version_id: int, xml: str):  # type: ignore[no-untyped-def]
     )
 
 
-def versions(app) -> int:  # type: ignore[no-untyped-def]
+def versions(app) -> int:
     with ctx_of(app).uow() as uow:
         return uow.session.scalar(select(func.count(ProcessVersion.id)))
 

@@ -11,7 +11,7 @@ from tests.conftest import at
 from tests.test_web import _work_to, receive
 
 
-def some_dossiers(web, app, clock) -> list[str]:  # type: ignore[no-untyped-def]
+def some_dossiers(web, app, clock) -> list[str]:
     """Three dossiers at Sở Nội vụ: one returned, one in progress, one withdrawn."""
     done = receive(web, key="a")
     _work_to(web, app, done, "Task_Return")

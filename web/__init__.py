@@ -16,7 +16,7 @@ from flask import Flask
 
 from config import PROJECT_ROOT, Settings, load_settings
 from engine.context import Context
-from web import errors, filters
+from web import errors, filters, helpers
 from web.extensions import csrf, limiter, login_manager
 
 
@@ -66,9 +66,25 @@ def create_app(
     login_manager.init_app(app)
     limiter.init_app(app)
 
-    from web import alerts, api, auth, desk, dossiers, health, inbox, processes, public, reports, vendor
+    from web import (
+        alerts,
+        api,
+        auth,
+        counter,
+        desk,
+        dossiers,
+        health,
+        inbox,
+        processes,
+        public,
+        register,
+        reports,
+        vendor,
+    )
 
     for module in (auth, inbox, desk, dossiers, alerts, processes, reports, public, vendor, health):
+        app.register_blueprint(module.bp)
+    for module in (counter, register):  # forms 02 and 03 at the counter; the register (form 07)
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
@@ -76,6 +92,9 @@ def create_app(
     filters.register(app)
     app.before_request(alerts.load_header_state)
     app.context_processor(alerts.header_state)
+    # Templates judge lateness at the app's clock (which tests set), never the wall clock.
+    app.jinja_env.globals["current_time"] = helpers.now
+    app.teardown_appcontext(helpers.end_request_uow)
     errors.register(app)
     health.register(app)
     if not app.testing:

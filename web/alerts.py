@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from engine.deadlines import watcher
 from engine.errors import DomainError, InvalidInput
 from engine.notify import notifications
+from engine.notify.notification_views import failed_messages, own_notifications, page_header
 from engine.runtime import apology
-from engine.runtime.access import require_view
-from models import ApologyLetter, Dossier
-from web.helpers import engine_ctx, now, officer, roles_required
-from web.inbox import me
+from engine.runtime.apology_views import OVERDUE_READERS, late_again_list, letter_page, overdue_list
+from engine.usecase import UnitOfWork
+from web.helpers import end_request_uow, engine_ctx, now, officer, request_uow, roles_required
 
 bp = Blueprint("alerts", __name__)
+READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def wants_header() -> bool:
@@ -25,50 +25,45 @@ def wants_header() -> bool:
     return request.endpoint not in (None, "static", "vendor.asset") and not request.path.startswith("/api/")
 
 
-def read_header_state(session, officer_id: int) -> None:  # type: ignore[no-untyped-def]
+def read_header_state(officer_id: int, uow: UnitOfWork) -> None:
     """Unread notifications and a stale scheduler for the page header, into `g`.
 
-    Called by the user loader inside its own transaction, so a page costs no extra one, and
-    before the view runs, so no page opens a second transaction while its own is open (on
-    SQLite every transaction takes the write lock).
+    Called by the user loader in the request's unit of work, so a page costs no extra
+    transaction for its header.
     """
-    ctx = engine_ctx()
-    g.header_state = {
-        "unread_count": notifications.unread_count(session, officer_id),
-        "heartbeat": watcher.heartbeat(
-            session,
-            now(),
-            interval_seconds=ctx.settings.scheduler_interval_seconds,
-            lease_seconds=ctx.settings.scheduler_lease_seconds,
-        ),
-    }
+    g.header_state = page_header(engine_ctx(), officer_id, now(), uow=uow)
 
 
 def load_header_state() -> None:
-    """Make sure the header state is read before the view (the user loader usually did it)."""
-    if not wants_header() or not current_user.is_authenticated or "header_state" in g:
-        return
-    with engine_ctx().uow() as uow:
-        read_header_state(uow.session, officer().id)
+    """Before the view: the header is read (the user loader usually did it), then a form post gives
+    the request's unit of work up, since its use case writes in a transaction of its own."""
+    try:
+        if wants_header() and current_user.is_authenticated and "header_state" not in g:
+            read_header_state(officer().id, request_uow())
+    finally:
+        if request.method not in READ_ONLY_METHODS:
+            end_request_uow()
 
 
 def header_state() -> dict:
     """What the header shows, as loaded before the view."""
-    return g.get("header_state", {})
+    found = g.get("header_state")
+    if found is None:
+        return {}
+    return {"unread_count": found.unread_count, "heartbeat": found.heartbeat}
 
 
 @bp.get("/thong-bao")
 @login_required
-def inbox():  # type: ignore[no-untyped-def]
+def inbox():
     """The officer's notifications, newest first."""
-    with engine_ctx().uow() as uow:
-        rows = notifications.officer_notifications(uow.session, officer().id, limit=200)
+    rows = own_notifications(engine_ctx(), officer().id, uow=request_uow())
     return render_template("notifications.html", rows=rows)
 
 
 @bp.post("/thong-bao/da-doc")
 @login_required
-def mark_read():  # type: ignore[no-untyped-def]
+def mark_read():
     """Mark some (or all) of the officer's notifications read."""
     ids = [int(i) for i in request.form.getlist("id") if i.isdigit()]
     notifications.mark_read(engine_ctx(), officer().id, ids or None, now())
@@ -76,18 +71,17 @@ def mark_read():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/xin-loi")
-@roles_required("leader", "desk", "head", "supervisor")
-def overdue():  # type: ignore[no-untyped-def]
+@roles_required(*OVERDUE_READERS)
+def overdue():
     """Overdue dossiers of the agency (received or held) without an issued apology."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        rows = apology.overdue_without_apology(uow.session, officer().agency_id, now(), calendar=ctx.calendar)
-    return render_template("overdue.html", rows=rows)
+    rows = overdue_list(engine_ctx(), officer().id, now(), uow=request_uow())
+    again = late_again_list(engine_ctx(), officer().id, now(), uow=request_uow())
+    return render_template("overdue.html", rows=rows, again=again)
 
 
 @bp.post("/ho-so/<code>/xin-loi")
 @login_required
-def draft(code: str):  # type: ignore[no-untyped-def]
+def draft(code: str):
     """Draft the apology letter by hand (the watcher usually has)."""
     try:
         letter_id = apology.create_draft_apology(engine_ctx(), code, officer().id, now())
@@ -95,15 +89,6 @@ def draft(code: str):  # type: ignore[no-untyped-def]
         flash(exc.message, "danger")
         return redirect(url_for("dossiers.show", code=code))
     return redirect(url_for("alerts.letter", letter_id=letter_id))
-
-
-def _letter_dossier(session, letter_id: int) -> Dossier:  # type: ignore[no-untyped-def]
-    letter = session.get(ApologyLetter, letter_id)
-    if letter is None:
-        abort(404)
-    dossier = session.get(Dossier, letter.dossier_id)
-    require_view(session, me(session), dossier)
-    return dossier
 
 
 def _parse_local(date_text: str, time_text: str) -> datetime:
@@ -116,17 +101,15 @@ def _parse_local(date_text: str, time_text: str) -> datetime:
 
 @bp.route("/xin-loi/<int:letter_id>", methods=["GET", "POST"])
 @login_required
-def letter(letter_id: int):  # type: ignore[no-untyped-def]
+def letter(letter_id: int):
     """A letter: edit the reason and the new appointment while it is a draft."""
-    ctx = engine_ctx()
     error, status = None, 200
     if request.method == "POST":
         try:
-            with ctx.uow() as uow:
-                _letter_dossier(uow.session, letter_id)
             new_due = _parse_local(request.form.get("new_due_date", ""), request.form.get("new_due_time", ""))
+            # The use case refuses officers of other agencies in its own transaction.
             apology.edit_apology(
-                ctx,
+                engine_ctx(),
                 letter_id,
                 officer().id,
                 reason=request.form.get("reason", ""),
@@ -138,22 +121,20 @@ def letter(letter_id: int):  # type: ignore[no-untyped-def]
         else:
             flash("Đã lưu phiếu xin lỗi.", "success")
             return redirect(url_for("alerts.letter", letter_id=letter_id))
-    with ctx.uow() as uow:
-        dossier = _letter_dossier(uow.session, letter_id)
-        form = apology.letter_form(uow.session, letter_id, ctx.calendar.tz)
-        html = render_template("letter.html", form=form, dossier=dossier, error=error, values=request.form)
+    page = letter_page(engine_ctx(), officer().id, letter_id, uow=request_uow())
+    html = render_template(
+        "letter.html", form=page.form, dossier=page.dossier, error=error, values=request.form
+    )
     return html, status
 
 
 @bp.post("/xin-loi/<int:letter_id>/ky")
 @login_required
-def issue(letter_id: int):  # type: ignore[no-untyped-def]
+def issue(letter_id: int):
     """The head of the agency at fault signs; the appointment moves once and the applicant is told."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        _letter_dossier(uow.session, letter_id)
     try:
-        apology.issue_apology(ctx, letter_id, officer().id, now())
+        # The use case refuses officers of other agencies and those who may not sign.
+        apology.issue_apology(engine_ctx(), letter_id, officer().id, now())
     except DomainError as exc:
         flash(exc.message, "danger")
         return redirect(url_for("alerts.letter", letter_id=letter_id))
@@ -163,18 +144,15 @@ def issue(letter_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/xin-loi/<int:letter_id>/in")
 @login_required
-def print_letter(letter_id: int):  # type: ignore[no-untyped-def]
+def print_letter(letter_id: int):
     """Form 04 on A5."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        _letter_dossier(uow.session, letter_id)
-        form = apology.letter_form(uow.session, letter_id, ctx.calendar.tz)
-        return render_template("form_04.html", form=form)
+    page = letter_page(engine_ctx(), officer().id, letter_id, uow=request_uow())
+    return render_template("form_04.html", form=page.form)
 
 
 @bp.route("/quan-tri/thong-bao-loi", methods=["GET", "POST"])
 @roles_required("admin")
-def failed():  # type: ignore[no-untyped-def]
+def failed():
     """Messages the dispatcher gave up on; the administrator can send them again."""
     if request.method == "POST":
         count = notifications.retry_failed(
@@ -182,6 +160,5 @@ def failed():  # type: ignore[no-untyped-def]
         )
         flash(f"Đã đưa {count} thông báo vào hàng đợi gửi lại.", "success")
         return redirect(url_for("alerts.failed"))
-    with engine_ctx().uow() as uow:
-        rows = notifications.failed_notifications(uow.session)
+    rows = failed_messages(engine_ctx(), officer().id, uow=request_uow())
     return render_template("failed_notifications.html", rows=rows)

@@ -1,7 +1,9 @@
 """JSON API under /api/v1 for the online portal and other systems, authenticated by bearer token.
 
-Each view checks the token, validates the request against the schemas of the OpenAPI document
-(web/openapi.py), calls the same engine use case the pages call, and writes the result as JSON.
+Each view is declared once: `@operation` names its answers and the annotations of `json`, `query`
+and `headers` name the models of web/api_schemas.py its input is validated against (web/api_spec.py);
+the OpenAPI document served at /api/v1/openapi.json is generated from the same declarations. A view
+calls the same engine use case the pages call and answers with a model of web/api_schemas.py.
 Errors are answered by web/errors.py as `{"error", "message", "field"?}` with the domain error's
 status. Times are ISO 8601 in the office's time zone.
 """
@@ -10,15 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-import jsonschema_rs
-from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, request, url_for
 from sqlalchemy.orm import Session
 
 from engine.accounts import officer_for_token
@@ -31,8 +30,9 @@ from engine.runtime.dossier_views import EVENT_LABELS, DossierView, dossier_view
 from engine.runtime.inbox import inbox
 from models import Officer, WorkItem
 from models.dossier import STATUS_LABELS
+from web import api_schemas as schema
+from web.api_spec import CATALOGUE, DOSSIERS, META, PREFIX, WORK_ITEMS, document, operation, refuse_nul
 from web.helpers import engine_ctx, now
-from web.openapi import MAX_ID, PREFIX, component, document, operation
 
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
@@ -46,15 +46,6 @@ FIELD_NAMES = {
     "applicant_email": "applicant.email",
     "applicant_address": "applicant.address",
 }
-TYPE_NAMES = {
-    "string": "chuỗi ký tự",
-    "integer": "số nguyên",
-    "number": "số",
-    "boolean": "true hoặc false",
-    "array": "danh sách",
-    "object": "đối tượng JSON",
-    "null": "null",
-}
 
 
 # ---------------------------------------------------------------------------
@@ -64,7 +55,7 @@ TYPE_NAMES = {
 @bp.before_request
 def authenticate() -> None:
     """Every endpoint but the document and the health check needs a valid bearer token."""
-    _refuse_nul(dict(request.view_args or {}) | request.args.to_dict())
+    refuse_nul(dict(request.view_args or {}) | request.args.to_dict())
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -87,126 +78,10 @@ def _me(session: Session) -> Officer:
     return session.get(Officer, g.api_officer_id)
 
 
-def _refuse_nul(values: Any, path: str = "") -> None:
-    """No database stores the NUL character in text; refuse it before any query sees it."""
-    if isinstance(values, str):
-        if "\x00" in values:
-            raise InvalidInput(f"“{path or 'body'}” chứa ký tự NUL không hợp lệ.", path or "body")
-    elif isinstance(values, dict):
-        for key, value in values.items():
-            _refuse_nul(key, path or "body")
-            _refuse_nul(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(values, list):
-        for index, value in enumerate(values):
-            _refuse_nul(value, f"{path}[{index}]")
-
-
-@cache
-def _body_validator(schema_name: str) -> jsonschema_rs.Draft202012Validator:
-    return jsonschema_rs.Draft202012Validator(component(schema_name))
-
-
-@cache
-def _parameter_validator(operation_id: str, name: str) -> jsonschema_rs.Draft202012Validator:
-    (param,) = [p for p in operation(operation_id)["parameters"] if p["name"] == name]
-    return jsonschema_rs.Draft202012Validator(param["schema"])
-
-
-def _field(path: list, extra: str | None = None) -> str:
-    parts = [*path, extra] if extra is not None else list(path)
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _problem(error: jsonschema_rs.ValidationError, root: str) -> InvalidInput:
-    """A schema violation as the officer-readable error naming the field."""
-    kind, details = error.kind.name, error.kind.as_dict()
-    path = list(error.instance_path)
-    if kind == "required":
-        field = _field(path, details["property"])
-        return InvalidInput(f"Thiếu trường bắt buộc “{field}”.", field)
-    if kind == "additionalProperties":
-        field = _field(path, details["unexpected"][0])
-        return InvalidInput(f"Trường “{field}” không được hỗ trợ.", field)
-    field = _field(path) or root
-    messages = {
-        "type": lambda: "phải là " + " hoặc ".join(TYPE_NAMES.get(t, t) for t in details.get("types", [])),
-        "enum": lambda: "phải là một trong: " + ", ".join(str(o) for o in details.get("options", [])),
-        "maxLength": lambda: f"dài quá {details['limit']} ký tự",
-        "minLength": lambda: "không được để trống",
-        "maxItems": lambda: f"có nhiều nhất {details['limit']} phần tử",
-        "minItems": lambda: f"cần ít nhất {details['limit']} phần tử",
-        "maxProperties": lambda: f"có nhiều nhất {details['limit']} trường",
-        "minimum": lambda: f"phải từ {details['limit']} trở lên",
-        "maximum": lambda: f"không được lớn hơn {details['limit']}",
-        "pattern": lambda: "không đúng định dạng",
-    }
-    reason = messages[kind]() if kind in messages else "không hợp lệ"
-    return InvalidInput(f"Giá trị của “{field}” {reason}.", field)
-
-
-def _validate(validator: jsonschema_rs.Draft202012Validator, value: Any, root: str) -> None:
-    error = next(validator.iter_errors(value), None)
-    if error is not None:
-        raise _problem(error, root)
-
-
-def _no_constants(name: str) -> None:
-    raise ValueError(name)
-
-
-def _body(schema_name: str) -> dict[str, Any]:
-    """The JSON body, checked against its schema in the OpenAPI document; an empty body is `{}`."""
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        payload: Any = {}
-    else:
-        try:
-            # NaN and Infinity are not JSON and no database column takes them.
-            payload = json.loads(raw, parse_constant=_no_constants)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidInput("Nội dung yêu cầu không phải JSON hợp lệ.", "body") from exc
-    _validate(_body_validator(schema_name), payload, "body")
-    _refuse_nul(payload)
-    return payload
-
-
-def _parameters(operation_id: str, location: str) -> dict[str, Any]:
-    """The operation's query or header parameters, converted and checked against their schemas."""
-    source = request.args if location == "query" else request.headers
-    values: dict[str, Any] = {}
-    for param in operation(operation_id).get("parameters", []):
-        if param["in"] != location:
-            continue
-        name, schema = param["name"], param["schema"]
-        raw = source.get(name)
-        if raw is None:
-            if "default" in schema:
-                values[name] = schema["default"]
-            continue
-        value: Any = raw
-        if schema.get("type") == "integer":
-            try:
-                value = int(raw)
-            except ValueError as exc:
-                raise InvalidInput(f"Giá trị của “{name}” phải là số nguyên.", name) from exc
-        _validate(_parameter_validator(operation_id, name), value, name)
-        values[name] = value
-    return values
-
-
-def _item_id(item_id: int) -> int:
-    if item_id > MAX_ID:
-        raise NotFound(f"Không tìm thấy bước xử lý số {item_id}")
-    return item_id
-
-
 def _require_item(item_id: int) -> int:
     """The work item exists and belongs to the caller's agency (checked before the action)."""
     with engine_ctx().uow() as uow:
-        item = uow.session.get(WorkItem, _item_id(item_id))
+        item = uow.session.get(WorkItem, item_id)
         if item is None:
             raise NotFound(f"Không tìm thấy bước xử lý số {item_id}")
         require_view_item(_me(uow.session), item)
@@ -237,215 +112,229 @@ def _time(moment: datetime | None) -> str | None:
     return moment.astimezone(engine_ctx().calendar.tz).isoformat() if moment else None
 
 
-def _officer_ref(officer_id: int | None, names: dict[int, str]) -> dict | None:
-    return None if officer_id is None else {"id": officer_id, "name": names.get(officer_id)}
+def _officer_ref(officer_id: int | None, names: dict[int, str]) -> schema.Officer | None:
+    return None if officer_id is None else schema.Officer(id=officer_id, name=names.get(officer_id))
 
 
-def _work_item(item: WorkItem, code: str, view: DossierView) -> dict:
-    return {
-        "id": item.id,
-        "dossier_code": code,
-        "step_id": item.task_id,
-        "step": item.task_name,
-        "kind": item.kind,
-        "role": item.role,
-        "agency": view.agencies.get(item.agency_id),
-        "assignee": _officer_ref(item.assignee_id, view.officers),
-        "open": item.is_open,
-        "created_at": _time(item.created_at),
-        "claimed_at": _time(item.claimed_at),
-        "due_at": _time(item.due_at),
-        "allotted_hours": float(item.allotted_hours),
-        "completed_at": _time(item.completed_at),
-        "completed_by": _officer_ref(item.completed_by_id, view.officers),
-        "outcome": item.outcome,
-        "comment": item.comment,
-        "used_hours": None if item.used_hours is None else float(item.used_hours),
-        "result_class": item.result_class,
-    }
+def _work_item(item: WorkItem, code: str, view: DossierView) -> schema.WorkItem:
+    return schema.WorkItem(
+        id=item.id,
+        dossier_code=code,
+        step_id=item.task_id,
+        step=item.task_name,
+        kind=item.kind,
+        role=item.role,
+        agency=view.agencies.get(item.agency_id),
+        assignee=_officer_ref(item.assignee_id, view.officers),
+        open=item.is_open,
+        created_at=_time(item.created_at),
+        claimed_at=_time(item.claimed_at),
+        due_at=_time(item.due_at),
+        allotted_hours=float(item.allotted_hours),
+        completed_at=_time(item.completed_at),
+        completed_by=_officer_ref(item.completed_by_id, view.officers),
+        outcome=item.outcome,
+        comment=item.comment,
+        used_hours=None if item.used_hours is None else float(item.used_hours),
+        result_class=item.result_class,
+    )
 
 
-def _dossier(view: DossierView) -> dict:
+def _dossier(view: DossierView) -> schema.Dossier:
     d = view.dossier
-    return {
-        "code": d.code,
-        "status": d.status,
-        "status_label": STATUS_LABELS[d.status],
-        "procedure": {"code": view.procedure.code, "name": view.procedure.name},
-        "process_version": view.version.number,
-        "agency": {"code": view.agency.code, "name": view.agency.name},
-        "applicant": {
-            "name": d.applicant_name,
-            "id_number": d.applicant_id_number,
-            "phone": d.applicant_phone,
-            "email": d.applicant_email,
-            "address": d.applicant_address,
-        },
-        "channel": d.channel,
-        "received_at": _time(d.received_at),
-        "received_by": view.officers.get(d.received_by_id) if d.received_by_id else None,
-        "due_at": _time(d.due_at),
-        "original_due_at": _time(d.original_due_at),
-        "appointment_moved_at": _time(d.appointment_moved_at),
-        "finished_at": _time(d.finished_at),
-        "returned_at": _time(d.returned_at),
-        "returned_to": d.returned_to,
-        "result_class": d.result_class,
-        "refusal_reason": d.refusal_reason,
-        "withdrawal_reason": d.withdrawal_reason,
-        "documents": view.documents_received,
-        "attachments": [
-            {
-                "id": a.id,
-                "kind": a.kind,
-                "file_name": a.file_name,
-                "media_type": a.media_type,
-                "size": a.size,
-                "sha256": a.sha256,
-                "uploaded_at": _time(a.uploaded_at),
-            }
+    return schema.Dossier(
+        code=d.code,
+        status=d.status,
+        status_label=STATUS_LABELS[d.status],
+        procedure=schema.Named(code=view.procedure.code, name=view.procedure.name),
+        process_version=view.version.number,
+        agency=schema.Named(code=view.agency.code, name=view.agency.name),
+        applicant=schema.ApplicantView(
+            name=d.applicant_name,
+            id_number=d.applicant_id_number,
+            phone=d.applicant_phone,
+            email=d.applicant_email,
+            address=d.applicant_address,
+        ),
+        channel=d.channel,
+        received_at=_time(d.received_at),
+        received_by=view.officers.get(d.received_by_id) if d.received_by_id else None,
+        due_at=_time(d.due_at),
+        original_due_at=_time(d.original_due_at),
+        appointment_moved_at=_time(d.appointment_moved_at),
+        finished_at=_time(d.finished_at),
+        returned_at=_time(d.returned_at),
+        returned_to=d.returned_to,
+        result_class=d.result_class,
+        refusal_reason=d.refusal_reason,
+        withdrawal_reason=d.withdrawal_reason,
+        documents=view.documents_received,
+        attachments=[
+            schema.Attachment(
+                id=a.id,
+                kind=a.kind,
+                file_name=a.file_name,
+                media_type=a.media_type,
+                size=a.size,
+                sha256=a.sha256,
+                uploaded_at=_time(a.uploaded_at),
+            )
             for a in view.attachments
         ],
-        "work_items": [_work_item(i, d.code, view) for i in view.items],
-        "suspensions": [
-            {
-                "kind": s.kind,
-                "reason": s.reason,
-                "details": list(s.details or []),
-                "started_at": _time(s.started_at),
-                "ended_at": _time(s.ended_at),
-                "paused_hours": None if s.paused_hours is None else float(s.paused_hours),
-            }
+        work_items=[_work_item(i, d.code, view) for i in view.items],
+        suspensions=[
+            schema.Suspension(
+                kind=s.kind,
+                reason=s.reason,
+                details=list(s.details or []),
+                started_at=_time(s.started_at),
+                ended_at=_time(s.ended_at),
+                paused_hours=None if s.paused_hours is None else float(s.paused_hours),
+            )
             for s in view.suspensions
         ],
-        "events": [
-            {
-                "id": e.id,
-                "at": _time(e.at),
-                "kind": e.kind,
-                "label": EVENT_LABELS.get(e.kind, e.kind),
-                "officer": view.officers.get(e.officer_id) if e.officer_id else None,
-                "payload": e.payload or {},
-            }
+        events=[
+            schema.Event(
+                id=e.id,
+                at=_time(e.at),
+                kind=e.kind,
+                label=EVENT_LABELS.get(e.kind, e.kind),
+                officer=view.officers.get(e.officer_id) if e.officer_id else None,
+                payload=e.payload or {},
+            )
             for e in view.events
         ],
-    }
+    )
 
 
-def _dossier_json(code: str) -> dict:
+def _dossier_of(code: str) -> schema.Dossier:
     ctx = engine_ctx()
     with ctx.uow() as uow:
         return _dossier(dossier_view(ctx, uow.session, _me(uow.session), code))
 
 
-def _task_json(item_id: int) -> dict:
+def _task_of(item_id: int) -> schema.Task:
     ctx = engine_ctx()
     with ctx.uow() as uow:
-        view = task_view(ctx, uow.session, _me(uow.session), _item_id(item_id))
+        view = task_view(ctx, uow.session, _me(uow.session), item_id)
         values = view.step.outcome_values()
-        return {
-            "work_item": _work_item(view.item, view.dossier.dossier.code, view.dossier),
-            "dossier_code": view.dossier.dossier.code,
-            "outcomes": [
-                {"value": o.value, "label": o.label}
+        return schema.Task(
+            work_item=_work_item(view.item, view.dossier.dossier.code, view.dossier),
+            dossier_code=view.dossier.dossier.code,
+            outcomes=[
+                schema.Outcome(value=o.value, label=o.label)
                 for o in view.step.outcomes
                 if o.value not in SPECIAL_OUTCOMES
             ],
-            "can_supplement": "supplement" in values,
-            "can_refuse": "refuse" in values,
-        }
+            can_supplement="supplement" in values,
+            can_refuse="refuse" in values,
+        )
 
 
-def _completion(result: svc.Completion) -> Response:
-    return jsonify(
-        {
-            "dossier_code": result.dossier_code,
-            "status": result.status,
-            "opened_work_item_ids": result.opened_work_item_ids,
-        }
+def _completion(result: svc.Completion) -> schema.Completion:
+    return schema.Completion(
+        dossier_code=result.dossier_code,
+        status=result.status,
+        opened_work_item_ids=result.opened_work_item_ids,
     )
+
+
+def _uploads(files: list[schema.Upload]) -> list[Upload]:
+    uploads = []
+    for index, item in enumerate(files):
+        try:
+            data = base64.b64decode(item.content_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            field = f"files[{index}].content_base64"
+            raise InvalidInput(f"Nội dung tệp “{item.name}” không phải base64 hợp lệ.", field) from exc
+        uploads.append(Upload(item.name, data))
+    return uploads
 
 
 # ---------------------------------------------------------------------------
 # endpoints
 
+STEP_DONE = {200: (schema.Completion, "The step is done; where the dossier stands now.")}
+WORK_ITEM_NOW = {200: (schema.Task, "The work item as it is now.")}
+
 
 @bp.get("/health")
-def health():  # type: ignore[no-untyped-def]
+@operation("health", META, {200: (schema.Health, "Up.")}, public=True)
+def health() -> schema.Health:
     """Liveness of the API."""
-    return jsonify({"status": "ok"})
+    return schema.Health(status="ok")
 
 
 @bp.get("/openapi.json")
-def openapi_document():  # type: ignore[no-untyped-def]
-    """The OpenAPI document of this API."""
-    return jsonify(document())
+@operation("openapi", META, {200: (schema.Document, "The OpenAPI document.")}, public=True)
+def openapi_document() -> dict[str, Any]:
+    """This document."""
+    return document()
 
 
 @bp.get("/procedures")
-def procedures():  # type: ignore[no-untyped-def]
+@operation("listProcedures", CATALOGUE, {200: (schema.Procedures, "Every procedure, by code.")})
+def procedures() -> schema.Procedures:
     """The procedure catalogue with legal times, fees, required documents and active versions."""
     with engine_ctx().uow() as uow:
         entries = procedure_catalogue(uow.session)
-    return jsonify(
-        {
-            "procedures": [
-                {
-                    "code": e.code,
-                    "name": e.name,
-                    "field": e.field,
-                    "level": e.level,
-                    "legal_time": {"value": e.legal_time_value, "unit": e.legal_time_unit},
-                    "fee": e.fee,
-                    "required_documents": e.required_documents,
-                    "online_level": e.online_level,
-                    "owner_agency": e.owner_agency_code,
-                    "has_active_version": e.active_version is not None,
-                    "active_version": e.active_version,
-                }
-                for e in entries
-            ]
-        }
+    return schema.Procedures(
+        procedures=[
+            schema.Procedure(
+                code=e.code,
+                name=e.name,
+                field=e.field,
+                level=e.level,
+                legal_time=schema.LegalTime(value=e.legal_time_value, unit=e.legal_time_unit),
+                fee=e.fee,
+                required_documents=e.required_documents,
+                online_level=e.online_level,
+                owner_agency=e.owner_agency_code,
+                has_active_version=e.active_version is not None,
+                active_version=e.active_version,
+            )
+            for e in entries
+        ]
     )
 
 
-def _uploads(files: list[dict]) -> list[Upload]:
-    uploads = []
-    for index, item in enumerate(files):
-        try:
-            data = base64.b64decode(item["content_base64"], validate=True)
-        except (binascii.Error, ValueError) as exc:
-            field = f"files[{index}].content_base64"
-            raise InvalidInput(f"Nội dung tệp “{item['name']}” không phải base64 hợp lệ.", field) from exc
-        uploads.append(Upload(item["name"], data))
-    return uploads
-
-
 @bp.post("/dossiers")
-def receive_dossier():  # type: ignore[no-untyped-def]
-    """Receive a dossier; a repeated Idempotency-Key returns the first dossier with 200."""
-    headers = _parameters("receiveDossier", "header")
-    body = _body("ReceiveDossier")
-    applicant = body["applicant"]
-    key = headers.get("Idempotency-Key")
+@operation(
+    "receiveDossier",
+    DOSSIERS,
+    {
+        201: (schema.Dossier, "Received: the dossier with its code, appointment and first steps."),
+        200: (schema.Dossier, "The same Idempotency-Key was received before: that dossier."),
+    },
+    403,
+    409,
+    headers={201: {"Location": "The dossier's URL."}},
+)
+def receive_dossier(json: schema.ReceiveDossier, headers: schema.ReceiveHeaders) -> Any:
+    """Receive a dossier (the desk, or the online portal's service account).
+
+    A repeated Idempotency-Key returns the first dossier with 200.
+    """
+    key = headers.idempotency_key
+    applicant = json.applicant
     with _api_fields():
         try:
             receipt = svc.receive_dossier(
                 engine_ctx(),
-                procedure_code=body["procedure_code"],
+                procedure_code=json.procedure_code,
                 applicant=svc.Applicant(
-                    name=applicant["name"],
-                    id_number=applicant.get("id_number") or None,
-                    phone=applicant.get("phone") or None,
-                    email=applicant.get("email") or None,
-                    address=applicant.get("address") or None,
+                    name=applicant.name,
+                    id_number=applicant.id_number or None,
+                    phone=applicant.phone or None,
+                    email=applicant.email or None,
+                    address=applicant.address or None,
                 ),
-                channel=body.get("channel", "online"),
+                channel=json.channel,
                 officer_id=g.api_officer_id,
                 now=now(),
-                data=body.get("data"),
-                documents=body.get("documents"),
-                uploads=_uploads(body.get("files", [])),
+                data=json.data,
+                documents=json.documents,
+                uploads=_uploads(json.files or []),
                 # Keys are the caller's own: scoped to the account, so two callers never collide.
                 submission_key=f"api:{g.api_officer_id}:{key}" if key else None,
             )
@@ -453,162 +342,164 @@ def receive_dossier():  # type: ignore[no-untyped-def]
             raise InvalidInput(exc.message, "procedure_code") from exc
     status = 200 if receipt.repeated else 201
     location = url_for("api.get_dossier", code=receipt.code)
-    return jsonify(_dossier_json(receipt.code)), status, {"Location": location}
+    return _dossier_of(receipt.code), status, {"Location": location}
 
 
 @bp.get("/dossiers/<code>")
-def get_dossier(code: str):  # type: ignore[no-untyped-def]
+@operation("getDossier", DOSSIERS, {200: (schema.Dossier, "The dossier.")}, 403, 404)
+def get_dossier(code: str) -> schema.Dossier:
     """A dossier with its work items, suspensions, documents and events."""
-    return jsonify(_dossier_json(code))
+    return _dossier_of(code)
 
 
 @bp.post("/dossiers/<code>/resume")
-def resume_dossier(code: str):  # type: ignore[no-untyped-def]
-    """The supplement arrived at the desk: the dossier is processed again."""
-    body = _body("Resume")
+@operation("resumeDossier", DOSSIERS, {200: (schema.Completion, "Processing again.")}, 403, 404, 409)
+def resume_dossier(code: str, json: schema.Resume) -> schema.Completion:
+    """The supplement arrived at the desk: the clock restarts (or resumes)."""
     _require_dossier(code)
     with _api_fields():
-        result = svc.resume(engine_ctx(), code, g.api_officer_id, now(), note=body.get("note") or None)
+        result = svc.resume(engine_ctx(), code, g.api_officer_id, now(), note=json.note or None)
     return _completion(result)
 
 
 @bp.post("/dossiers/<code>/withdraw")
-def withdraw_dossier(code: str):  # type: ignore[no-untyped-def]
+@operation("withdrawDossier", DOSSIERS, {200: (schema.Dossier, "The dossier, withdrawn.")}, 403, 404, 409)
+def withdraw_dossier(code: str, json: schema.Withdraw) -> schema.Dossier:
     """The applicant withdraws: the workflow is cancelled and open steps are closed."""
-    body = _body("Withdraw")
     _require_dossier(code)
     with _api_fields():
-        svc.withdraw(engine_ctx(), code, g.api_officer_id, reason=body["reason"], now=now())
-    return jsonify(_dossier_json(code))
+        svc.withdraw(engine_ctx(), code, g.api_officer_id, reason=json.reason, now=now())
+    return _dossier_of(code)
 
 
 @bp.get("/work-items")
-def list_work_items():  # type: ignore[no-untyped-def]
-    """My open work items and my pool, due time ascending, with the counts of each."""
-    query = _parameters("listWorkItems", "query")
+@operation("listWorkItems", WORK_ITEMS, {200: (schema.Inbox, "A page of the inbox.")})
+def list_work_items(query: schema.InboxQuery) -> schema.Inbox:
+    """My open work items and my pool, most urgent first, with the counts of each."""
     ctx = engine_ctx()
     with ctx.uow() as uow:
         procedure_id = None
-        if "procedure" in query:
-            procedure_id = procedure_id_by_code(uow.session, query["procedure"])
+        if query.procedure is not None:
+            procedure_id = procedure_id_by_code(uow.session, query.procedure)
             if procedure_id is None:
-                raise InvalidInput(f"Thủ tục {query['procedure']} không có trong danh mục.", "procedure")
+                raise InvalidInput(f"Thủ tục {query.procedure} không có trong danh mục.", "procedure")
         page = inbox(
             uow.session,
             ctx.calendar,
             _me(uow.session),
             now=now(),
-            scope=query["scope"],
+            scope=query.scope,
             procedure_id=procedure_id,
-            status=query.get("status"),
-            limit=query["limit"],
-            offset=query["offset"],
+            status=query.status,
+            limit=query.limit,
+            offset=query.offset,
             day_hours=ctx.settings.hours_per_day,
         )
-    return jsonify(
-        {
-            "items": [
-                {
-                    "id": r.work_item_id,
-                    "dossier_code": r.dossier_code,
-                    "procedure_code": r.procedure_code,
-                    "procedure_name": r.procedure_name,
-                    "step": r.step,
-                    "kind": r.kind,
-                    "role": r.role,
-                    "received_at": _time(r.received_at),
-                    "created_at": _time(r.created_at),
-                    "due_at": _time(r.due_at),
-                    "assignee": None
-                    if r.assignee_id is None
-                    else {"id": r.assignee_id, "name": r.assignee_name},
-                    "remaining_hours": r.remaining_hours,
-                    "urgency": r.urgency,
-                }
-                for r in page.rows
-            ],
-            "total": page.total,
-            "counts": page.counts,
-            "limit": query["limit"],
-            "offset": query["offset"],
-        }
+    return schema.Inbox(
+        items=[
+            schema.InboxRow(
+                id=r.work_item_id,
+                dossier_code=r.dossier_code,
+                procedure_code=r.procedure_code,
+                procedure_name=r.procedure_name,
+                step=r.step,
+                kind=r.kind,
+                role=r.role,
+                received_at=_time(r.received_at),
+                created_at=_time(r.created_at),
+                due_at=_time(r.due_at),
+                assignee=None
+                if r.assignee_id is None
+                else schema.Officer(id=r.assignee_id, name=r.assignee_name),
+                remaining_hours=r.remaining_hours,
+                urgency=r.urgency,
+            )
+            for r in page.rows
+        ],
+        total=page.total,
+        counts=schema.InboxCounts(**page.counts),
+        limit=query.limit,
+        offset=query.offset,
     )
 
 
 @bp.get("/work-items/<int:item_id>")
-def get_work_item(item_id: int):  # type: ignore[no-untyped-def]
+@operation("getWorkItem", WORK_ITEMS, {200: (schema.Task, "The work item.")}, 403, 404)
+def get_work_item(item_id: int) -> schema.Task:
     """A work item of the caller's agency with the outcomes its step offers."""
-    return jsonify(_task_json(item_id))
+    return _task_of(item_id)
 
 
 @bp.post("/work-items/<int:item_id>/claim")
-def claim_work_item(item_id: int):  # type: ignore[no-untyped-def]
+@operation("claimWorkItem", WORK_ITEMS, WORK_ITEM_NOW, 403, 404, 409)
+def claim_work_item(item_id: int) -> schema.Task:
     """Take a pool item into the caller's own inbox."""
     svc.claim(engine_ctx(), _require_item(item_id), g.api_officer_id, now())
-    return jsonify(_task_json(item_id))
+    return _task_of(item_id)
 
 
 @bp.post("/work-items/<int:item_id>/release")
-def release_work_item(item_id: int):  # type: ignore[no-untyped-def]
+@operation("releaseWorkItem", WORK_ITEMS, WORK_ITEM_NOW, 403, 404, 409)
+def release_work_item(item_id: int) -> schema.Task:
     """Give an own item back to the pool."""
     svc.unclaim(engine_ctx(), _require_item(item_id), g.api_officer_id, now())
-    return jsonify(_task_json(item_id))
+    return _task_of(item_id)
 
 
 @bp.post("/work-items/<int:item_id>/complete")
-def complete_work_item(item_id: int):  # type: ignore[no-untyped-def]
+@operation("completeWorkItem", WORK_ITEMS, STEP_DONE, 403, 404, 409)
+def complete_work_item(item_id: int, json: schema.CompleteStep) -> schema.Completion:
     """Complete the step with an outcome; the workflow advances."""
-    body = _body("CompleteStep")
     with _api_fields():
         result = svc.complete(
             engine_ctx(),
             _require_item(item_id),
             g.api_officer_id,
             now=now(),
-            outcome=body.get("outcome") or None,
-            comment=(body.get("comment") or "").strip() or None,
-            data=body.get("data"),
+            outcome=json.outcome or None,
+            comment=(json.comment or "").strip() or None,
+            data=json.data,
         )
     return _completion(result)
 
 
 @bp.post("/work-items/<int:item_id>/supplement")
-def request_supplement(item_id: int):  # type: ignore[no-untyped-def]
+@operation("requestSupplement", WORK_ITEMS, STEP_DONE, 403, 404, 409)
+def request_supplement(item_id: int, json: schema.RequestSupplement) -> schema.Completion:
     """Ask for every missing document at once; the dossier's clock stops."""
-    body = _body("RequestSupplement")
     with _api_fields():
         result = svc.request_supplement(
             engine_ctx(),
             _require_item(item_id),
             g.api_officer_id,
-            missing=body["missing"],
-            reason=body["reason"],
+            missing=json.missing,
+            reason=json.reason,
             now=now(),
         )
     return _completion(result)
 
 
 @bp.post("/work-items/<int:item_id>/refuse")
-def refuse_work_item(item_id: int):  # type: ignore[no-untyped-def]
+@operation("refuseWorkItem", WORK_ITEMS, STEP_DONE, 403, 404, 409)
+def refuse_work_item(item_id: int, json: schema.Refuse) -> schema.Completion:
     """Refuse the dossier with the reasons; it goes back through the desk."""
-    body = _body("Refuse")
     with _api_fields():
         result = svc.refuse(
-            engine_ctx(), _require_item(item_id), g.api_officer_id, reason=body["reason"], now=now()
+            engine_ctx(), _require_item(item_id), g.api_officer_id, reason=json.reason, now=now()
         )
     return _completion(result)
 
 
 @bp.post("/work-items/<int:item_id>/return")
-def return_result(item_id: int):  # type: ignore[no-untyped-def]
+@operation("returnResult", WORK_ITEMS, STEP_DONE, 403, 404, 409)
+def return_result(item_id: int, json: schema.ReturnResult) -> schema.Completion:
     """Hand the result (or the refusal) over; the dossier is finished."""
-    body = _body("ReturnResult")
     with _api_fields():
         result = svc.return_result(
             engine_ctx(),
             _require_item(item_id),
             g.api_officer_id,
-            collected_by=body["collected_by"],
+            collected_by=json.collected_by,
             now=now(),
         )
     return _completion(result)

@@ -10,12 +10,11 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from engine.accounts import authenticate
+from engine.accounts import sign_in, signed_in_officer
 from engine.errors import Forbidden, Unauthenticated
-from models import Agency, Officer
 from web.alerts import read_header_state, wants_header
 from web.extensions import limiter, login_manager
-from web.helpers import OfficerUser, engine_ctx
+from web.helpers import OfficerUser, engine_ctx, request_uow
 
 bp = Blueprint("auth", __name__)
 
@@ -30,21 +29,20 @@ class LoginForm(FlaskForm):
     password = PasswordField("Mật khẩu", validators=[DataRequired("Nhập mật khẩu."), Length(max=200)])
 
 
-def snapshot(officer: Officer, agency: Agency) -> OfficerUser:
-    """The request's view of an officer."""
-    return OfficerUser(officer, agency.name, agency.code)
-
-
 @login_manager.user_loader
 def load_officer(user_id: str) -> OfficerUser | None:
-    """Reload the officer each request: a disabled account loses access at once."""
-    with engine_ctx().uow() as uow:
-        officer = uow.session.get(Officer, int(user_id))
-        if officer is None or not officer.active:
-            return None
-        if wants_header():
-            read_header_state(uow.session, officer.id)
-        return snapshot(officer, uow.session.get(Agency, officer.agency_id))
+    """Reload the officer each request: a disabled account loses access at once.
+
+    Read in the request's unit of work, with the page header, so a page's own read adds no
+    transaction.
+    """
+    uow = request_uow()
+    found = signed_in_officer(engine_ctx(), int(user_id), uow=uow)
+    if found is None:
+        return None
+    if wants_header():
+        read_header_state(found.id, uow)
+    return OfficerUser(found)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -63,16 +61,14 @@ def _login_limit() -> str:
 
 @bp.route("/dang-nhap", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
-def login():  # type: ignore[no-untyped-def]
+def login():
     """The sign-in form."""
     form = LoginForm()
     error = None
     status = 200
     if form.validate_on_submit():
         try:
-            with engine_ctx().uow() as uow:
-                found = authenticate(uow.session, form.username.data or "", form.password.data or "")
-                user = snapshot(found, uow.session.get(Agency, found.agency_id))
+            user = OfficerUser(sign_in(engine_ctx(), form.username.data or "", form.password.data or ""))
         except (Unauthenticated, Forbidden) as exc:
             error, status = exc.message, exc.http_status
         else:
@@ -87,7 +83,7 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.post("/dang-xuat")
 @login_required
-def logout():  # type: ignore[no-untyped-def]
+def logout():
     """Sign out (a POST with the CSRF token, so a link elsewhere cannot sign anyone out)."""
     logout_user()
     session.clear()

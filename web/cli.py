@@ -17,29 +17,22 @@ from engine.errors import DomainError
 @click.option("--no-scheduler", is_flag=True, help="Do not run the SLA scheduler in this process.")
 def serve(host: str, port: int, no_scheduler: bool) -> None:
     """Run the web app on one process (development and small offices), with the scheduler inside."""
-    from sqlalchemy import select
     from werkzeug.serving import run_simple
 
+    from engine.accounts import active_accounts
     from engine.catalogue.loader import DEMO_PASSWORD
     from engine.logs import configure_logging
-    from models import Agency, Officer
     from web import create_app
 
     settings = load_settings()
     configure_logging(settings)
     app = create_app(settings)
     ctx = app.extensions["motcua"]
-    with ctx.uow() as uow:
-        rows = uow.session.execute(
-            select(Officer.username, Officer.full_name, Officer.roles, Agency.name)
-            .join(Agency, Agency.id == Officer.agency_id)
-            .where(Officer.active.is_(True))
-            .order_by(Agency.code, Officer.username)
-        ).all()
-    if rows:
+    accounts = active_accounts(ctx)
+    if accounts:
         click.echo(f"Demo accounts (password {DEMO_PASSWORD}):")
-        for username, full_name, roles, agency in rows:
-            click.echo(f"  {username:<22} {', '.join(roles):<28} {full_name} · {agency}")
+        for a in accounts:
+            click.echo(f"  {a.username:<22} {', '.join(a.roles):<28} {a.full_name} · {a.agency_name}")
     scheduler = None
     if settings.scheduler == "inprocess" and not no_scheduler:
         from engine.deadlines.scheduler import start_in_process

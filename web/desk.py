@@ -4,54 +4,40 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from engine.catalogue.procedures import procedure_catalogue
 from engine.errors import DomainError, InvalidInput
 from engine.runtime import dossiers as svc
-from engine.runtime.dossier_views import desk_worklist, dossier_view, result_to_return
-from models import Procedure
+from engine.runtime.desk import desk_checklist, desk_dossier, desk_page, receive_form
 from models.dossier import CHANNEL_LABELS
-from web.helpers import engine_ctx, now, officer, roles_required
-from web.inbox import me, uploads_from_request
+from web.counter import counter_form
+from web.helpers import engine_ctx, now, officer, request_uow, roles_required
+from web.inbox import uploads_from_request
 
 bp = Blueprint("desk", __name__, url_prefix="/mot-cua")
 
 
 @bp.get("/")
 @roles_required("desk")
-def index():  # type: ignore[no-untyped-def]
+def index():
     """The desk's worklist: results to hand over and dossiers waiting for a supplement."""
-    with engine_ctx().uow() as uow:
-        agency_id = officer().agency_id
-        html = render_template(
-            "desk.html",
-            ready=desk_worklist(uow.session, agency_id, "result_ready"),
-            waiting=desk_worklist(uow.session, agency_id, "supplement"),
-        )
-    return html
-
-
-def _checklist(session, code: str | None) -> list[str]:  # type: ignore[no-untyped-def]
-    if not code:
-        return []
-    procedure = session.scalars(select(Procedure).where(Procedure.code == code)).one_or_none()
-    return list(procedure.required_documents or []) if procedure else []
+    page = desk_page(engine_ctx(), officer().id, uow=request_uow())
+    return render_template("desk.html", ready=page.ready, waiting=page.waiting, **counter_form())
 
 
 @bp.get("/thanh-phan-ho-so")
 @roles_required("desk")
-def checklist():  # type: ignore[no-untyped-def]
+def checklist():
     """The chosen procedure's document checklist (loaded into the receive form by htmx)."""
-    with engine_ctx().uow() as uow:
-        documents = _checklist(uow.session, request.args.get("procedure_code"))
+    documents = desk_checklist(
+        engine_ctx(), officer().id, request.args.get("procedure_code"), uow=request_uow()
+    )
     return render_template("_checklist.html", documents=documents, checked=[])
 
 
 @bp.route("/tiep-nhan", methods=["GET", "POST"])
 @roles_required("desk")
-def receive():  # type: ignore[no-untyped-def]
+def receive():
     """Receive a dossier; a repeated submission of the same form returns the first receipt."""
     errors: dict[str, str] = {}
     values = request.form.to_dict() if request.method == "POST" else {"channel": "in_person"}
@@ -88,22 +74,22 @@ def receive():  # type: ignore[no-untyped-def]
             else:
                 flash(f"Đã tiếp nhận hồ sơ {receipt.code}.", "success")
             return redirect(url_for("dossiers.print_form", code=receipt.code, form="01"))
-    with engine_ctx().uow() as uow:
-        html = render_template(
-            "receive.html",
-            procedures=procedure_catalogue(uow.session),
-            documents=_checklist(uow.session, values.get("procedure_code")),
-            checked=checked,
-            values=values,
-            errors=errors,
-            channels=CHANNEL_LABELS,
-            # A fresh key per form shown, so a double submission is recognised.
-            submission_key=values.get("submission_key") or uuid.uuid4().hex,
-        )
+    form = receive_form(engine_ctx(), officer().id, values.get("procedure_code"), uow=request_uow())
+    html = render_template(
+        "receive.html",
+        procedures=form.procedures,
+        documents=form.documents,
+        checked=checked,
+        values=values,
+        errors=errors,
+        channels=CHANNEL_LABELS,
+        # A fresh key per form shown, so a double submission is recognised.
+        submission_key=values.get("submission_key") or uuid.uuid4().hex,
+    )
     return html, status
 
 
-def _dossier_form(code: str, template: str, action, success: str, next_url):  # type: ignore[no-untyped-def]
+def _dossier_form(code: str, template: str, action, success: str, next_url):
     """Show a one-field desk form for a dossier; on POST run `action` and redirect."""
     ctx = engine_ctx()
     error, status = None, 200
@@ -115,17 +101,14 @@ def _dossier_form(code: str, template: str, action, success: str, next_url):  # 
         else:
             flash(success, "success")
             return redirect(next_url)
-    with ctx.uow() as uow:
-        view = dossier_view(ctx, uow.session, me(uow.session), code)
-        if view.dossier.agency_id != officer().agency_id:
-            abort(403)
-        html = render_template(template, d=view, error=error, values=request.form)
+    view = desk_dossier(ctx, officer().id, code, uow=request_uow())
+    html = render_template(template, d=view, error=error, values=request.form)
     return html, status
 
 
 @bp.route("/ho-so/<code>/bo-sung", methods=["GET", "POST"])
 @roles_required("desk")
-def resume(code: str):  # type: ignore[no-untyped-def]
+def resume(code: str):
     """The applicant brought the missing documents: the clock restarts (or resumes)."""
 
     def action() -> None:
@@ -144,7 +127,7 @@ def resume(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/ho-so/<code>/rut-ho-so", methods=["GET", "POST"])
 @roles_required("desk")
-def withdraw(code: str):  # type: ignore[no-untyped-def]
+def withdraw(code: str):
     """The applicant withdraws: the dossier stops and the stop notice is printed."""
 
     def action() -> None:
@@ -155,20 +138,18 @@ def withdraw(code: str):  # type: ignore[no-untyped-def]
         "desk_withdraw.html",
         action,
         f"Đã dừng giải quyết hồ sơ {code}.",
-        url_for("dossiers.print_form", code=code, form="dung"),
+        url_for("dossiers.print_form", code=code, form="05"),
     )
 
 
 @bp.route("/ho-so/<code>/tra-ket-qua", methods=["GET", "POST"])
 @roles_required("desk")
-def return_result(code: str):  # type: ignore[no-untyped-def]
+def return_result(code: str):
     """Hand the result over: who collected it, when."""
 
     def action() -> None:
-        with engine_ctx().uow() as uow:
-            item_id = result_to_return(uow.session, code)
-        svc.return_result(
-            engine_ctx(), item_id, officer().id, collected_by=request.form.get("collected_by", ""), now=now()
+        svc.return_dossier_result(
+            engine_ctx(), code, officer().id, collected_by=request.form.get("collected_by", ""), now=now()
         )
 
     return _dossier_form(

@@ -7,54 +7,45 @@ import segno
 from flask import Blueprint, Response, abort, render_template, request, send_file
 from flask_login import login_required
 from markupsafe import Markup
-from sqlalchemy import select
 
-from engine.runtime.attachments import open_attachment
-from engine.runtime.dossier_views import dossier_view, search_dossiers
-from models import Officer, ProcessVersion
-from web.helpers import engine_ctx, now
-from web.inbox import me
+from engine.runtime.dossier_views import (
+    dossier_attachment,
+    dossier_bpmn,
+    dossier_page,
+    dossier_search,
+)
+from engine.runtime.forms import printed_dossier_form
+from web.helpers import engine_ctx, officer, request_uow
 
 bp = Blueprint("dossiers", __name__, url_prefix="/ho-so")
 
-FORMS = {
-    "01": "form_01.html",  # Giấy tiếp nhận hồ sơ và hẹn trả kết quả
-    "02": "form_02.html",  # Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ
-    "03": "form_03.html",  # Phiếu từ chối tiếp nhận, giải quyết hồ sơ
-    "dung": "form_stop.html",  # Phiếu xác nhận dừng giải quyết (rút hồ sơ)
-    "06": "form_06.html",  # Phiếu kiểm soát quá trình giải quyết hồ sơ
-}
+# The forms of a dossier by number (TT 03/2025, Phụ lục I); titles in engine.runtime.forms.
+FORMS = {form: f"form_{form}.html" for form in ("01", "02", "03", "05", "06")}
+FORM_ALIASES = {"dung": "05"}  # links printed before the stop notice had its number
 
 
 @bp.get("/")
 @login_required
-def search():  # type: ignore[no-untyped-def]
+def search():
     """Find a dossier of the agency by code, applicant name or phone."""
     text = request.args.get("q", "")
-    with engine_ctx().uow() as uow:
-        rows = search_dossiers(uow.session, me(uow.session), text)
-        return render_template("search.html", rows=rows, q=text)
+    rows = dossier_search(engine_ctx(), officer().id, text, uow=request_uow())
+    return render_template("search.html", rows=rows, q=text)
 
 
 @bp.get("/<code>")
 @login_required
-def show(code: str):  # type: ignore[no-untyped-def]
+def show(code: str):
     """Everything about one dossier."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        view = dossier_view(ctx, uow.session, me(uow.session), code)
-        return render_template("dossier.html", d=view, now=now())
+    view = dossier_page(engine_ctx(), officer().id, code, uow=request_uow())
+    return render_template("dossier.html", d=view)
 
 
 @bp.get("/<code>/quy-trinh.bpmn")
 @login_required
-def bpmn(code: str):  # type: ignore[no-untyped-def]
+def bpmn(code: str):
     """The BPMN of the dossier's own process version, as inert data."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        view = dossier_view(ctx, uow.session, me(uow.session), code)
-        xml = uow.session.scalar(select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == view.version.id))
-    return xml_response(xml or "")
+    return xml_response(dossier_bpmn(engine_ctx(), officer().id, code, uow=request_uow()))
 
 
 def xml_response(xml: str) -> Response:
@@ -67,16 +58,12 @@ def xml_response(xml: str) -> Response:
 
 @bp.get("/<code>/tai-lieu/<int:attachment_id>")
 @login_required
-def attachment(code: str, attachment_id: int):  # type: ignore[no-untyped-def]
+def attachment(code: str, attachment_id: int):
     """Download one document of the dossier."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        view = dossier_view(ctx, uow.session, me(uow.session), code)
-        found, path = open_attachment(ctx.settings, uow.session, attachment_id)
-        if found.dossier_id != view.dossier.id or not path.exists():
-            abort(404)
-        name, media_type = found.file_name, found.media_type
-    response = send_file(path, mimetype=media_type, as_attachment=True, download_name=name)
+    found = dossier_attachment(engine_ctx(), officer().id, code, attachment_id, uow=request_uow())
+    response = send_file(
+        found.path, mimetype=found.media_type, as_attachment=True, download_name=found.file_name
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
@@ -91,23 +78,12 @@ def lookup_qr(code: str) -> Markup:
 
 @bp.get("/<code>/in/<form>")
 @login_required
-def print_form(code: str, form: str):  # type: ignore[no-untyped-def]
+def print_form(code: str, form: str):
     """A printable form (A5) of the dossier."""
+    form = FORM_ALIASES.get(form, form)
     template = FORMS.get(form)
     if template is None:
         abort(404)
     ctx = engine_ctx()
-    with ctx.uow() as uow:
-        view = dossier_view(ctx, uow.session, me(uow.session), code)
-        receiver = (
-            uow.session.get(Officer, view.dossier.received_by_id) if view.dossier.received_by_id else None
-        )
-        return render_template(
-            template,
-            d=view,
-            receiver=receiver,
-            qr=lookup_qr(code),
-            today=now(),
-            form=form,
-            settings=ctx.settings,
-        )
+    view, head = printed_dossier_form(ctx, officer().id, code, form, uow=request_uow())
+    return render_template(template, d=view, head=head, qr=lookup_qr(code), settings=ctx.settings)

@@ -42,7 +42,7 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, code: str, message: str, **extra: object):  # type: ignore[no-untyped-def]
+def error_response(status: int, code: str, message: str, **extra: object):
     """One error, as JSON for the API or as a page."""
     if wants_json():
         return jsonify({"error": code, "message": message, **extra}), status
@@ -53,7 +53,7 @@ def register(app: Flask) -> None:
     """Install the handlers."""
 
     @app.errorhandler(DomainError)
-    def domain_error(exc: DomainError):  # type: ignore[no-untyped-def]
+    def domain_error(exc: DomainError):
         extra = {}
         if getattr(exc, "field", None):
             extra["field"] = exc.field
@@ -62,13 +62,13 @@ def register(app: Flask) -> None:
         return error_response(exc.http_status, exc.code, exc.message, **extra)
 
     @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
+    def csrf_error(exc: CSRFError):
         return error_response(
             400, "csrf", "Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ; vui lòng tải lại trang."
         )
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def http_error(exc: HTTPException):
         status = exc.code or 500
         body, code = error_response(
             status, CODES.get(status, "error"), MESSAGES.get(status, exc.description or "")
@@ -79,13 +79,13 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def database_unavailable(exc: Exception):  # type: ignore[no-untyped-def]
+    def database_unavailable(exc: Exception):
         # The database went away (restart, failover, network): nothing was written, try again.
         app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
         body, code = error_response(503, "unavailable", MESSAGES[503])
         return body, code, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def unexpected(exc: Exception):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", MESSAGES[500])

@@ -8,6 +8,7 @@ from flask import Flask, current_app
 
 from engine.catalogue.procedure_model import ROLE_LABELS
 from engine.runtime.dossier_views import EVENT_LABELS
+from engine.runtime.forms import place_date_line
 from models.dossier import CHANNEL_LABELS, RESULT_LABELS, STATUS_LABELS
 
 
@@ -42,6 +43,12 @@ def working_time(hours: float | None) -> str:
     return sign + " ".join(parts)
 
 
+def place_date(moment: datetime | None) -> str:
+    """The date line of a printed form: the place name setting and the day `moment` falls on."""
+    ctx = current_app.extensions["motcua"]
+    return place_date_line(ctx.settings.place_name, moment, ctx.calendar.tz)
+
+
 def register(app: Flask) -> None:
     """Install the filters and globals on the app."""
     app.jinja_env.filters.update(local=local, number=number, working_time=working_time)
@@ -51,4 +58,5 @@ def register(app: Flask) -> None:
         CHANNEL_LABELS=CHANNEL_LABELS,
         RESULT_LABELS=RESULT_LABELS,
         EVENT_LABELS=EVENT_LABELS,
+        place_date=place_date,
     )

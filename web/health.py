@@ -8,30 +8,21 @@ around every request by the hooks `register(app)` installs.
 from __future__ import annotations
 
 import hmac
-import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from functools import lru_cache
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
 
 from engine.context import Context
-from engine.deadlines import watcher
-from models import Dossier, Notification, SchedulerHeartbeat, SlaAlert, WorkItem
-from models.dossier import OPEN_STATUSES
-from models.migrate import current_revision, head_revision
-from models.sla import ALERT_KINDS
+from engine.statistics import health
 from web.extensions import limiter
 
 bp = Blueprint("health", __name__)
-LOG = logging.getLogger("motcua.web")
 LOOPBACK = ("127.0.0.1", "::1")
 HISTORY_TTL = 300.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -41,12 +32,6 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 def livez() -> Response:
     """The process answers."""
     return Response("ok\n", mimetype="text/plain")
-
-
-@lru_cache(maxsize=1)
-def _head() -> str | None:
-    # The newest revision shipped with the code never changes while the process runs.
-    return head_revision()
 
 
 def _ctx() -> Context:
@@ -60,41 +45,18 @@ def _now() -> datetime:
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """Readiness: 200 when the database answers and migrations are current; 503 otherwise."""
-    ctx = _ctx()
-    head = _head()
+    found = health.readiness(_ctx(), _now())
+    beat = found.scheduler
     body: dict = {
-        "status": "ok",
-        "database": "ok",
-        "migrations": {"current": None, "head": head},
-        "scheduler": {"last_tick": None, "stale": None},
+        "status": found.status,
+        "database": "ok" if found.database_ok else "unreachable",
+        "migrations": {"current": found.current_revision, "head": found.head_revision},
+        "scheduler": {
+            "last_tick": beat.ran_at.isoformat() if beat and beat.ran_at else None,
+            "stale": beat.stale if beat else None,
+        },
     }
-    try:
-        with ctx.db.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        current = current_revision(ctx.db)
-        body["migrations"]["current"] = current
-        if current == head:
-            with ctx.uow() as uow:
-                beat = watcher.heartbeat(
-                    uow.session,
-                    _now(),
-                    interval_seconds=ctx.settings.scheduler_interval_seconds,
-                    lease_seconds=ctx.settings.scheduler_lease_seconds,
-                )
-            body["scheduler"] = {
-                "last_tick": beat.ran_at.isoformat() if beat.ran_at else None,
-                "stale": beat.stale,
-            }
-    except Exception as exc:  # any failure to reach the database is the answer, not a crash
-        LOG.warning("health check: database unreachable: %s", type(exc).__name__)
-        body["status"], body["database"] = "down", "unreachable"
-        return jsonify(body), 503
-    if body["migrations"]["current"] != head:
-        body["status"] = "down"
-        return jsonify(body), 503
-    if body["scheduler"]["stale"]:
-        body["status"] = "degraded"
-    return jsonify(body), 200
+    return jsonify(body), 503 if found.status == "down" else 200
 
 
 class DossierCollector(Collector):
@@ -103,16 +65,7 @@ class DossierCollector(Collector):
     def __init__(self, ctx: Context, clock: object) -> None:
         self.ctx = ctx
         self.clock = clock
-        self._cached: tuple[float, dict] | None = None
-
-    def _history(self, session: Session, moment: float) -> dict:
-        if self._cached is None or moment - self._cached[0] > HISTORY_TTL:
-            raised = dict(session.execute(select(SlaAlert.kind, func.count()).group_by(SlaAlert.kind)).all())
-            sent = session.scalar(
-                select(func.count()).select_from(Notification).where(Notification.status == "sent")
-            )
-            self._cached = (moment, {"alerts": raised, "sent": sent or 0})
-        return self._cached[1]
+        self._cached: tuple[float, health.History] | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Count open dossiers, overdue work, alerts and notifications with index-backed queries."""
@@ -136,52 +89,26 @@ class DossierCollector(Collector):
         tick_ms = GaugeMetricFamily(
             "motcua_scheduler_last_tick_duration_seconds", "Duration of the last watcher tick"
         )
-        with self.ctx.uow() as uow:
-            s = uow.session
-            # ix_dossier_status_due serves both dossier counts; the partial ix_work_item_open_due the items.
-            counts = dict(
-                s.execute(
-                    select(Dossier.status, func.count())
-                    .where(Dossier.status.in_(OPEN_STATUSES))
-                    .group_by(Dossier.status)
-                ).all()
-            )
-            for status in OPEN_STATUSES:
-                by_status.add_metric([status], counts.get(status, 0))
-            overdue.add_metric(
-                [],
-                s.scalar(
-                    select(func.count())
-                    .select_from(Dossier)
-                    .where(Dossier.status == "processing", Dossier.due_at < now)
-                ),
-            )
-            overdue_items.add_metric(
-                [],
-                s.scalar(
-                    select(func.count())
-                    .select_from(WorkItem)
-                    .where(WorkItem.completed_at.is_(None), WorkItem.due_at < now)
-                ),
-            )
-            # The outbox's live states each have a partial index; sent rows and alerts grow with
-            # history, so their counts are refreshed at most every HISTORY_TTL seconds.
-            for status in ("pending", "sending", "failed"):
-                outbox.add_metric(
-                    [status],
-                    s.scalar(
-                        select(func.count()).select_from(Notification).where(Notification.status == status)
-                    ),
-                )
-            history = self._history(s, time.monotonic())
-            outbox.add_metric(["sent"], history["sent"])
-            for kind in ALERT_KINDS:
-                alerts.add_metric([kind], history["alerts"].get(kind, 0))
-            beat = s.get(SchedulerHeartbeat, watcher.HEARTBEAT)
-            if beat is not None and beat.ticks:
-                tick_age.add_metric([], max(0.0, (now - beat.ran_at).total_seconds()))
-                if beat.duration_ms is not None:
-                    tick_ms.add_metric([], beat.duration_ms / 1000)
+        # Alerts and sent messages grow with history: counted at most every HISTORY_TTL seconds.
+        moment = time.monotonic()
+        stale = self._cached is None or moment - self._cached[0] > HISTORY_TTL
+        found = health.gauges(self.ctx, now, with_history=stale)
+        if found.history is not None:
+            self._cached = (moment, found.history)
+        history = self._cached[1]  # type: ignore[index]
+        for status, count in found.open_dossiers.items():
+            by_status.add_metric([status], count)
+        overdue.add_metric([], found.overdue_dossiers)
+        overdue_items.add_metric([], found.overdue_work_items)
+        for status, count in found.outbox.items():
+            outbox.add_metric([status], count)
+        outbox.add_metric(["sent"], history.sent)
+        for kind, count in history.alerts.items():
+            alerts.add_metric([kind], count)
+        if found.tick_age_seconds is not None:
+            tick_age.add_metric([], found.tick_age_seconds)
+        if found.tick_duration_seconds is not None:
+            tick_ms.add_metric([], found.tick_duration_seconds)
         yield from (by_status, overdue, overdue_items, alerts, outbox, tick_age, tick_ms)
 
 

@@ -1,4 +1,11 @@
-"""What every view needs: the engine context, the clock, the signed-in officer and role checks."""
+"""What every view needs: the engine context, the clock, the request's unit of work, the signed-in
+officer and role checks.
+
+A request reads in one unit of work, opened on first use and kept in `g` until the request ends
+(flaskr's `get_db`): the user loader reads the officer and the page header in it, and a page's
+read use case runs in it too. A form post gives it up before its write use case runs, since a
+write use case is its own transaction (and SQLite lets one transaction at a time write).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +14,25 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from flask import abort, current_app
+from flask import abort, current_app, g
 from flask_login import UserMixin, current_user, login_required
 
+from engine.accounts import SignedIn
 from engine.context import Context
-from models import Officer
+from engine.usecase import UnitOfWork
 
 
 class OfficerUser(UserMixin):
-    """The signed-in officer as Flask-Login sees it: a detached snapshot loaded per request."""
+    """The signed-in officer as Flask-Login sees it: a snapshot read by the engine each request."""
 
-    def __init__(self, officer: Officer, agency_name: str, agency_code: str) -> None:
-        self.id = officer.id
-        self.username = officer.username
-        self.full_name = officer.full_name
-        self.agency_id = officer.agency_id
-        self.agency_name = agency_name
-        self.agency_code = agency_code
-        self.roles = list(officer.roles or [])
+    def __init__(self, signed_in: SignedIn) -> None:
+        self.id = signed_in.id
+        self.username = signed_in.username
+        self.full_name = signed_in.full_name
+        self.agency_id = signed_in.agency_id
+        self.agency_name = signed_in.agency_name
+        self.agency_code = signed_in.agency_code
+        self.roles = list(signed_in.roles)
 
     def has_role(self, *roles: str) -> bool:
         """Whether the officer holds any of these roles."""
@@ -41,9 +49,23 @@ def now() -> datetime:
     return current_app.config["MOTCUA_CLOCK"]()
 
 
+def request_uow() -> UnitOfWork:
+    """The request's unit of work, opened on first use."""
+    if "motcua_uow" not in g:
+        g.motcua_uow = engine_ctx().uow().__enter__()
+    return g.motcua_uow
+
+
+def end_request_uow(exc: BaseException | None = None) -> None:
+    """Close the request's unit of work, if one was opened (at the end of the request, or before a write)."""
+    uow = g.pop("motcua_uow", None)
+    if uow is not None:
+        uow.__exit__(None, None, None)
+
+
 def officer() -> OfficerUser:
     """The signed-in officer."""
-    return current_user  # type: ignore[return-value]
+    return current_user
 
 
 def roles_required(*roles: str) -> Callable:

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import select
 
 from engine.errors import DomainError
 from engine.runtime import dossiers as svc
 from engine.runtime.attachments import Upload
-from engine.runtime.dossier_views import task_view
-from engine.runtime.inbox import inbox as inbox_query
-from engine.runtime.inbox import inbox_procedures, next_item
-from models import Officer
-from web.helpers import engine_ctx, now, officer
+from engine.runtime.dossier_views import next_task, task_page
+from engine.runtime.inbox import officer_inbox
+from web.helpers import engine_ctx, now, officer, request_uow
 
 bp = Blueprint("inbox", __name__)
 PAGE_SIZE = 50
-SPECIAL_OUTCOMES = ("supplement", "refuse")
 
 
 def uploads_from_request(name: str = "files") -> list[Upload]:
@@ -25,35 +21,25 @@ def uploads_from_request(name: str = "files") -> list[Upload]:
     return [Upload(f.filename or "", f.read()) for f in request.files.getlist(name) if f and f.filename]
 
 
-def me(session) -> Officer:  # type: ignore[no-untyped-def]
-    """The signed-in officer's row in this session."""
-    return session.get(Officer, officer().id)
-
-
 @bp.get("/")
 @login_required
-def index():  # type: ignore[no-untyped-def]
+def index():
     """Hộp việc: own items and the pool, most urgent first, with filters and counts."""
-    ctx = engine_ctx()
     scope = request.args.get("scope", "all")
     status = request.args.get("status") or None
     procedure_id = request.args.get("procedure", type=int)
     page = max(1, request.args.get("page", 1, type=int))
-    with ctx.uow() as uow:
-        current = me(uow.session)
-        result = inbox_query(
-            uow.session,
-            ctx.calendar,
-            current,
-            now=now(),
-            scope=scope,
-            procedure_id=procedure_id,
-            status=status,
-            limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
-            day_hours=ctx.settings.hours_per_day,
-        )
-        procedures = inbox_procedures(uow.session, current)
+    result = officer_inbox(
+        engine_ctx(),
+        officer().id,
+        now=now(),
+        scope=scope,
+        procedure_id=procedure_id,
+        status=status,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        uow=request_uow(),
+    )
     pages = max(1, -(-result.total // PAGE_SIZE))
     template = "inbox_rows.html" if request.headers.get("HX-Request") else "inbox.html"
     return render_template(
@@ -62,7 +48,7 @@ def index():  # type: ignore[no-untyped-def]
         scope=scope,
         status=status,
         procedure_id=procedure_id,
-        procedures=procedures,
+        procedures=result.procedures,
         page_number=page,
         pages=pages,
     )
@@ -70,7 +56,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.post("/viec/<int:item_id>/nhan")
 @login_required
-def claim(item_id: int):  # type: ignore[no-untyped-def]
+def claim(item_id: int):
     """Take a pool item."""
     try:
         svc.claim(engine_ctx(), item_id, officer().id, now())
@@ -82,7 +68,7 @@ def claim(item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/viec/<int:item_id>/tra-lai")
 @login_required
-def release(item_id: int):  # type: ignore[no-untyped-def]
+def release(item_id: int):
     """Give an own item back to the pool."""
     try:
         svc.unclaim(engine_ctx(), item_id, officer().id, now())
@@ -94,7 +80,7 @@ def release(item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/viec/nhan-nhieu")
 @login_required
-def bulk_claim():  # type: ignore[no-untyped-def]
+def bulk_claim():
     """Take several pool items at once; each is its own transaction, failures are listed."""
     ids = [int(i) for i in request.form.getlist("item") if i.isdigit()]
     if not ids:
@@ -113,56 +99,40 @@ def bulk_claim():  # type: ignore[no-untyped-def]
     return redirect(url_for("inbox.index", scope="mine"))
 
 
-def _render_task(item_id: int, status: int = 200, errors: dict | None = None, values: dict | None = None):  # type: ignore[no-untyped-def]
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        current = me(uow.session)
-        view = task_view(ctx, uow.session, current, item_id)
-        colleagues = []
-        if current.has_role("supervisor"):
-            colleagues = [
-                (o.id, o.full_name)
-                for o in uow.session.scalars(
-                    select(Officer)
-                    .where(Officer.agency_id == current.agency_id, Officer.active.is_(True))
-                    .order_by(Officer.full_name)
-                )
-                if o.has_role(view.item.role)
-            ]
-        html = render_template(
-            "task.html",
-            view=view,
-            d=view.dossier,
-            item=view.item,
-            step=view.step,
-            outcomes=[o for o in view.step.outcomes if o.value not in SPECIAL_OUTCOMES],
-            can_supplement="supplement" in view.step.outcome_values(),
-            can_refuse="refuse" in view.step.outcome_values(),
-            colleagues=colleagues,
-            errors=errors or {},
-            values=values or {},
-        )
+def _render_task(item_id: int, status: int = 200, errors: dict | None = None, values: dict | None = None):
+    page = task_page(engine_ctx(), officer().id, item_id, uow=request_uow())
+    html = render_template(
+        "task.html",
+        view=page.view,
+        d=page.view.dossier,
+        item=page.view.item,
+        step=page.view.step,
+        outcomes=page.outcomes,
+        can_supplement=page.can_supplement,
+        can_refuse=page.can_refuse,
+        colleagues=page.colleagues,
+        errors=errors or {},
+        values=values or {},
+    )
     return html, status
 
 
 @bp.get("/viec/<int:item_id>")
 @login_required
-def task(item_id: int):  # type: ignore[no-untyped-def]
+def task(item_id: int):
     """The task page: the dossier, its documents and history, and the step's outcomes."""
     return _render_task(item_id)
 
 
-def _after_completion(item_id: int, message: str):  # type: ignore[no-untyped-def]
+def _after_completion(item_id: int, message: str):
     flash(message, "success")
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        following = next_item(uow.session, me(uow.session), after_id=item_id)
+    following = next_task(engine_ctx(), officer().id, after_id=item_id, uow=request_uow())
     return redirect(url_for("inbox.task", item_id=following) if following else url_for("inbox.index"))
 
 
 @bp.post("/viec/<int:item_id>/hoan-thanh")
 @login_required
-def complete(item_id: int):  # type: ignore[no-untyped-def]
+def complete(item_id: int):
     """Complete the step with the chosen outcome, then open the next item of the inbox."""
     outcome = request.form.get("outcome") or None
     comment = (request.form.get("comment") or "").strip() or None
@@ -191,7 +161,7 @@ def complete(item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/viec/<int:item_id>/yeu-cau-bo-sung")
 @login_required
-def supplement(item_id: int):  # type: ignore[no-untyped-def]
+def supplement(item_id: int):
     """Request every missing document at once (form 02 is printed next)."""
     missing = [line.strip() for line in (request.form.get("missing") or "").splitlines() if line.strip()]
     reason = (request.form.get("reason") or "").strip()
@@ -212,7 +182,7 @@ def supplement(item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/viec/<int:item_id>/tu-choi")
 @login_required
-def refuse(item_id: int):  # type: ignore[no-untyped-def]
+def refuse(item_id: int):
     """Refuse with reasons (form 03 is printed next)."""
     reason = (request.form.get("refusal_reason") or "").strip()
     try:
@@ -227,7 +197,7 @@ def refuse(item_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/viec/<int:item_id>/chuyen")
 @login_required
-def reassign(item_id: int):  # type: ignore[no-untyped-def]
+def reassign(item_id: int):
     """A supervisor hands an open item to another officer of the agency (sick leave)."""
     to = request.form.get("to", type=int)
     try:

@@ -6,59 +6,45 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from engine.catalogue import versions
-from engine.catalogue.bpmn_check import check_bpmn
 from engine.catalogue.procedure_model import STEP_ROLES
-from engine.catalogue.procedures import procedure_catalogue
-from engine.errors import DomainError, InvalidInput, NotFound
-from models import Procedure
+from engine.catalogue.version_views import (
+    catalogue_page,
+    editor_page,
+    procedure_page,
+    version_file,
+    version_page,
+)
+from engine.catalogue.versions import VERSION_READERS
+from engine.errors import DomainError, InvalidInput
 from web.dossiers import xml_response
-from web.helpers import engine_ctx, now, officer, roles_required
+from web.helpers import engine_ctx, now, officer, request_uow, roles_required
 
 bp = Blueprint("processes", __name__, url_prefix="/quy-trinh")
-EDITORS = ("process_owner", "approver")
-
-
-def _procedure(session, code: str) -> Procedure:  # type: ignore[no-untyped-def]
-    found = session.scalars(select(Procedure).where(Procedure.code == code)).one_or_none()
-    if found is None:
-        raise NotFound(f"Không có thủ tục mã {code}.")
-    return found
-
-
-def _may_edit(procedure: Procedure) -> bool:
-    return officer().has_role("process_owner") and officer().agency_id == procedure.owner_agency_id
 
 
 @bp.get("/")
-@roles_required(*EDITORS)
-def index():  # type: ignore[no-untyped-def]
+@roles_required(*VERSION_READERS)
+def index():
     """The catalogue: procedures with their running version."""
-    with engine_ctx().uow() as uow:
-        rows = procedure_catalogue(uow.session)
+    rows = catalogue_page(engine_ctx(), officer().id, uow=request_uow())
     return render_template("processes.html", rows=rows)
 
 
 @bp.get("/<code>")
-@roles_required(*EDITORS)
-def procedure(code: str):  # type: ignore[no-untyped-def]
+@roles_required(*VERSION_READERS)
+def procedure(code: str):
     """One procedure's versions, each with what changed against the previous one."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        proc = _procedure(uow.session, code)
-        details = [
-            versions.version_detail(uow.session, v.id, hours_per_day=ctx.settings.hours_per_day)
-            for v in versions.versions_of(uow.session, code)
-        ]
-        html = render_template("procedure.html", procedure=proc, details=details, may_edit=_may_edit(proc))
-    return html
+    page = procedure_page(engine_ctx(), officer().id, code, uow=request_uow())
+    return render_template(
+        "procedure.html", procedure=page.procedure, details=page.details, may_edit=page.may_edit
+    )
 
 
 @bp.post("/<code>/ban-nhap")
 @roles_required("process_owner")
-def new_draft(code: str):  # type: ignore[no-untyped-def]
+def new_draft(code: str):
     """A new draft copied from the active version."""
     try:
         result = versions.new_draft_from_active(engine_ctx(), code, officer().id, now())
@@ -70,7 +56,7 @@ def new_draft(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/<code>/nhap-tep")
 @roles_required("process_owner")
-def import_file(code: str):  # type: ignore[no-untyped-def]
+def import_file(code: str):
     """Import a .bpmn file as a draft; its problems are listed on the version page."""
     upload = request.files.get("file")
     try:
@@ -92,31 +78,27 @@ def import_file(code: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/phien-ban/<int:version_id>")
-@roles_required(*EDITORS)
-def version(version_id: int, error: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+@roles_required(*VERSION_READERS)
+def version(version_id: int, error: str | None = None, status: int = 200):
     """A version: status, decision, problems, what changed, its history and the actions allowed."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        detail = versions.version_detail(uow.session, version_id, hours_per_day=ctx.settings.hours_per_day)
-        proc = _procedure(uow.session, detail.version.procedure_code)
-        html = render_template(
-            "version.html",
-            d=detail,
-            procedure=proc,
-            may_edit=_may_edit(proc),
-            today=now(),
-            error=error,
-            values=request.form,
-        )
+    page = version_page(engine_ctx(), officer().id, version_id, uow=request_uow())
+    html = render_template(
+        "version.html",
+        d=page.detail,
+        procedure=page.procedure,
+        may_edit=page.may_edit,
+        today=now(),
+        error=error,
+        values=request.form,
+    )
     return html, status
 
 
 @bp.get("/phien-ban/<int:version_id>/bpmn")
-@roles_required(*EDITORS)
-def xml(version_id: int):  # type: ignore[no-untyped-def]
+@roles_required(*VERSION_READERS)
+def xml(version_id: int):
     """The version's BPMN as inert XML (download with ?tai=1)."""
-    with engine_ctx().uow() as uow:
-        found = versions.version_xml(uow.session, version_id)
+    found = version_file(engine_ctx(), officer().id, version_id, uow=request_uow())
     response = xml_response(found.text)
     if request.args.get("tai"):
         response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
@@ -124,26 +106,21 @@ def xml(version_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/phien-ban/<int:version_id>/sua")
-@roles_required(*EDITORS)
-def editor(version_id: int):  # type: ignore[no-untyped-def]
+@roles_required(*VERSION_READERS)
+def editor(version_id: int):
     """The bpmn-js modeler with the step form (read-only once the version is no longer a draft)."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        detail = versions.version_detail(uow.session, version_id, hours_per_day=ctx.settings.hours_per_day)
-        proc = _procedure(uow.session, detail.version.procedure_code)
-        found = versions.version_xml(uow.session, version_id)
-        html = render_template(
-            "editor.html",
-            d=detail,
-            procedure=proc,
-            sha256=found.sha256,
-            editable=detail.version.editable and _may_edit(proc),
-            step_roles=STEP_ROLES,
-        )
-    return html
+    page = editor_page(engine_ctx(), officer().id, version_id, uow=request_uow())
+    return render_template(
+        "editor.html",
+        d=page.detail,
+        procedure=page.procedure,
+        sha256=page.sha256,
+        editable=page.editable,
+        step_roles=STEP_ROLES,
+    )
 
 
-def _problems_json(problems, counted: float | None, legal: float, **extra: object) -> Response:  # type: ignore[no-untyped-def]
+def _problems_json(problems, counted: float | None, legal: float, **extra: object) -> Response:
     return jsonify(
         {
             "problems": [p.as_dict() for p in problems],
@@ -155,24 +132,16 @@ def _problems_json(problems, counted: float | None, legal: float, **extra: objec
 
 
 @bp.post("/phien-ban/<int:version_id>/kiem-tra")
-@roles_required(*EDITORS)
-def validate(version_id: int):  # type: ignore[no-untyped-def]
+@roles_required(*VERSION_READERS)
+def validate(version_id: int):
     """Check a diagram without saving it (the editor's running total and problem list)."""
-    ctx = engine_ctx()
-    # Runs on every edit (debounced): only the procedure's budget is read, not the version's detail.
-    with ctx.uow() as uow:
-        code = versions.version_xml(uow.session, version_id).procedure_code
-        legal = _procedure(uow.session, code).legal_hours(ctx.settings.hours_per_day)
-    result = check_bpmn(
-        request.get_data(), filename=code + ".bpmn", legal_hours=legal, max_bytes=ctx.settings.bpmn_max_bytes
-    )
-    counted = result.model.longest_counted_hours if result.model else None
-    return _problems_json(result.problems, counted, legal)
+    checked = versions.check_diagram(engine_ctx(), officer().id, version_id, request.get_data())
+    return _problems_json(checked.problems, checked.counted_hours, checked.legal_hours)
 
 
 @bp.post("/phien-ban/<int:version_id>/luu")
 @roles_required("process_owner")
-def save(version_id: int):  # type: ignore[no-untyped-def]
+def save(version_id: int):
     """Save the draft (valid or not); the answer lists every problem with line, id and name."""
     try:
         result = versions.save_draft(
@@ -191,7 +160,7 @@ def save(version_id: int):  # type: ignore[no-untyped-def]
     )
 
 
-def _transition(version_id: int, action, success: str):  # type: ignore[no-untyped-def]
+def _transition(version_id: int, action, success: str):
     """Run a transition; on success back to the version, on refusal the page again with the reason."""
     try:
         action()
@@ -203,7 +172,7 @@ def _transition(version_id: int, action, success: str):  # type: ignore[no-untyp
 
 @bp.post("/phien-ban/<int:version_id>/trinh")
 @roles_required("process_owner")
-def submit(version_id: int):  # type: ignore[no-untyped-def]
+def submit(version_id: int):
     """Submit a valid draft for approval."""
     return _transition(
         version_id,
@@ -213,8 +182,8 @@ def submit(version_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/phien-ban/<int:version_id>/rut")
-@roles_required(*EDITORS)
-def withdraw(version_id: int):  # type: ignore[no-untyped-def]
+@roles_required(*VERSION_READERS)
+def withdraw(version_id: int):
     """Take a submission back to draft (its owner) or return it (an approver)."""
     return _transition(
         version_id,
@@ -227,7 +196,7 @@ def withdraw(version_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/phien-ban/<int:version_id>/phe-duyet")
 @roles_required("approver")
-def approve(version_id: int):  # type: ignore[no-untyped-def]
+def approve(version_id: int):
     """Record the chairman's decision and activate; the previous active version retires."""
 
     def action() -> None:

@@ -18,7 +18,7 @@ def _lookup_limit() -> str:
 
 @bp.route("", methods=["GET", "POST"])
 @limiter.limit(_lookup_limit, methods=["POST"])
-def lookup():  # type: ignore[no-untyped-def]
+def lookup():
     """The lookup form and, with both factors, the dossier's progress in plain words."""
     code = (request.values.get("ma") or request.form.get("code") or "").strip()
     last4 = (request.form.get("last4") or "").strip()
@@ -37,7 +37,7 @@ def lookup():  # type: ignore[no-untyped-def]
 
 @bp.post("/danh-gia")
 @limiter.limit(_lookup_limit)
-def rating():  # type: ignore[no-untyped-def]
+def rating():
     """The citizen rates the service of a finished dossier (the second factor is checked again)."""
     code = (request.form.get("code") or "").strip()
     satisfied = request.form.get("satisfied") == "yes"

@@ -11,7 +11,7 @@ ALLOWED = ("bootstrap/dist/", "htmx.org/dist/", "bpmn-js/dist/", "chart.js/dist/
 
 
 @bp.get("/<path:filename>")
-def asset(filename: str):  # type: ignore[no-untyped-def]
+def asset(filename: str):
     """A file of an allowed package's distribution."""
     if not filename.startswith(ALLOWED) or ".." in filename:
         abort(404)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -45,6 +46,7 @@ from engine.catalogue.procedure_model import (
     condition_text,
     executable_process,
     mc_child,
+    outcome_of_condition,
     read_model,
 )
 
@@ -79,6 +81,12 @@ EVENT_HANDLER = re.compile(r"^on[a-z]+$", re.IGNORECASE)
 # SpiffWorkflow names its own internal task specs like this; a BPMN element with the same id
 # silently replaces them and the workflow never leaves its start.
 RESERVED_IDS = {"Start", "End", "Root"}
+# The reserved outcome of `refuse` (engine/runtime/dossiers.py): only a branch with exactly this
+# condition records the refusal and its reason; any other branch is a plain completion.
+REFUSE_OUTCOME = "refuse"
+# What names a refusal hand-over ("Trả văn bản từ chối"), without case or diacritics.
+REFUSAL_WORDS = "tu choi"
+DECISION_GATEWAYS = ("exclusiveGateway", "inclusiveGateway")
 # The restricted evaluator explains a refused condition in English; officers read Vietnamese.
 _EXPRESSION_MESSAGES = (
     (re.compile(r"^empty condition$"), "điều kiện để trống"),
@@ -196,6 +204,7 @@ def check_bpmn(
     _check_gateways(graph, report)
     model = read_model(root)
     _check_steps(graph, model, report)
+    _check_refusals(graph, model, report)
     if legal_hours is not None and model.longest_counted_hours > legal_hours + 1e-9:
         path = " -> ".join(model.longest_path)
         report.at(
@@ -230,8 +239,9 @@ def _check_foreign_content(root: etree._Element, report: _Reporter) -> None:
     for node in [*root.itersiblings(preceding=True), *root.iter(etree.PI), *root.itersiblings()]:
         if isinstance(node, etree._ProcessingInstruction):
             # <?xml-stylesheet?> makes a browser run an XSLT over the raw file.
+            parent = node.getparent()
             report.at(
-                _owner(node.getparent()) if node.getparent() is not None else None,
+                _owner(parent) if parent is not None else None,
                 f"không được dùng chỉ thị xử lý <?{node.target}?>",
                 node.sourceline,
                 unsafe=True,
@@ -331,11 +341,11 @@ def _check_references(root: etree._Element, graph: ProcessGraph, report: _Report
         if local_name(node) == "boundaryEvent" and attached not in graph.nodes:
             report.at(node, f"attachedToRef '{attached}' không trỏ tới phần tử nào của quy trình")
     for lane in graph.lanes:
-        for ref in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
-            target = (ref.text or "").strip()
+        for entry in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
+            target = (entry.text or "").strip()
             if target not in graph.nodes:
                 report.at(
-                    lane, f"flowNodeRef '{target}' không trỏ tới phần tử nào của quy trình", ref.sourceline
+                    lane, f"flowNodeRef '{target}' không trỏ tới phần tử nào của quy trình", entry.sourceline
                 )
     known = {e.get("id") for e in root.iter() if isinstance(e.tag, str) and e.get("id")}
     for shape in root.iter(f"{{{BPMNDI_NS}}}BPMNShape", f"{{{BPMNDI_NS}}}BPMNEdge"):
@@ -434,10 +444,131 @@ def _check_steps(graph: ProcessGraph, model: ProcedureModel, report: _Reporter) 
                         report.at(flow, "luồng quyết định cần có tên: đó là nút cán bộ bấm để chọn")
 
 
+def _folded(text: str) -> str:
+    """Lower case without diacritics: "TỪ CHỐI", "Từ chối" and "tu choi" all fold to "tu choi"."""
+    decomposed = unicodedata.normalize("NFD", text.casefold().replace("đ", "d"))
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def _names_refusal(node: etree._Element | None) -> bool:
+    return node is not None and REFUSAL_WORDS in _folded(node.get("name") or "")
+
+
+def _end_events_after(graph: ProcessGraph, node_id: str) -> list[etree._Element]:
+    """The end events a node leads to, through events and gateways but not through another task."""
+    found: list[etree._Element] = []
+    seen = {node_id}
+    stack = [f.get("targetRef", "") for f in graph.outgoing.get(node_id, [])]
+    while stack:
+        target_id = stack.pop()
+        node = graph.nodes.get(target_id)
+        if node is None or target_id in seen:
+            continue
+        seen.add(target_id)
+        tag = local_name(node)
+        if tag == "endEvent":
+            found.append(node)
+        elif tag.endswith("Gateway") or tag.startswith("intermediate"):
+            stack.extend(f.get("targetRef", "") for f in graph.outgoing.get(target_id, []))
+    return found
+
+
+def _is_plain_passage(graph: ProcessGraph, node_id: str) -> bool:
+    """A node the way to a step goes straight through: one outgoing flow, and that flow unconditioned."""
+    out = graph.outgoing.get(node_id, [])
+    return len(out) == 1 and condition_text(out[0]) is None
+
+
+def _deciding_flows(graph: ProcessGraph, node_id: str) -> list[tuple[etree._Element, str]]:
+    """The flows that decide a dossier goes to this node, each with what it currently says.
+
+    Walks back along unconditioned flows through tasks, events and merging gateways (nodes with a
+    single outgoing flow) to the branches that chose this way: conditioned flows, default flows,
+    and unconditioned branches of a fork or of a start or boundary event. A decision flow without
+    a condition, or with a condition the evaluator refuses, is already a problem and not repeated.
+    """
+    deciding: list[tuple[etree._Element, str]] = []
+    seen = {node_id}
+    stack = list(graph.incoming.get(node_id, []))
+    while stack:
+        flow = stack.pop()
+        source_id = flow.get("sourceRef", "")
+        source = graph.nodes.get(source_id)
+        text = condition_text(flow)
+        if text is not None:
+            try:
+                check_expression(text)
+            except UnsafeExpression:
+                continue
+            deciding.append((flow, text))
+        elif source is None:
+            continue
+        elif flow.get("id") == source.get("default"):
+            deciding.append((flow, "luồng mặc định (không có điều kiện)"))
+        elif local_name(source) in ("startEvent", "boundaryEvent") or not _is_plain_passage(graph, source_id):
+            if local_name(source) not in DECISION_GATEWAYS:
+                deciding.append((flow, "luồng không có điều kiện"))
+        elif source_id not in seen:
+            seen.add(source_id)
+            stack.extend(graph.incoming.get(source_id, []))
+    return sorted(deciding, key=lambda d: d[0].sourceline or 0)
+
+
+def _leads_to_return_step(graph: ProcessGraph, model: ProcedureModel, node_id: str) -> bool:
+    """Whether the straight way from a node (no branch, no end on the way) reaches a return step."""
+    seen: set[str] = set()
+    while node_id in graph.nodes and node_id not in seen:
+        step = model.steps.get(node_id)
+        if step is not None and step.kind == "return":
+            return True
+        seen.add(node_id)
+        if local_name(graph.nodes[node_id]) == "endEvent" or not _is_plain_passage(graph, node_id):
+            return False
+        node_id = graph.outgoing[node_id][0].get("targetRef", "")
+    return False
+
+
+def _check_refusals(graph: ProcessGraph, model: ProcedureModel, report: _Reporter) -> None:
+    """The refusal hand-over is reached only by the reserved outcome, and that outcome only leads there.
+
+    `refuse` records the refusal reason that makes the hand-over a refusal; a step handing over a
+    refusal reached by any other branch would close the dossier as resolved, without a reason.
+    """
+    for step in model.steps.values():
+        if step.kind != "return":
+            continue
+        task = graph.nodes[step.id]
+        if not (_names_refusal(task) or any(_names_refusal(e) for e in _end_events_after(graph, step.id))):
+            continue
+        for flow, current in _deciding_flows(graph, step.id):
+            if outcome_of_condition(current) == REFUSE_OUTCOME:
+                continue
+            report.at(
+                flow,
+                f"nhánh dẫn đến bước trả văn bản từ chối '{step.name}' phải có điều kiện "
+                f"outcome == '{REFUSE_OUTCOME}' (kết quả dành riêng cho từ chối); hiện là {current}",
+            )
+    for flow in graph.flows.values():
+        if outcome_of_condition(condition_text(flow) or "") != REFUSE_OUTCOME:
+            continue
+        target = graph.nodes.get(flow.get("targetRef", ""))
+        if target is None:
+            continue  # a dangling reference, already reported
+        if not _leads_to_return_step(graph, model, target.get("id", "")):
+            shown = target.get("name") or target.get("id", "")
+            report.at(
+                flow,
+                f"nhánh outcome == '{REFUSE_OUTCOME}' phải dẫn đến bước trả văn bản từ chối qua Bộ phận "
+                f"Một cửa (tác vụ có <mc:step kind=\"return\"/>); hiện dẫn đến '{shown}' mà không qua "
+                "bước trả nào",
+            )
+
+
 def _check_with_spiff(root: etree._Element, filename: str, report: _Reporter) -> None:
     """Let SpiffWorkflow build the spec too, so the engine will accept what passed here."""
     parser = BpmnParser()
     process = executable_process(root)
+    assert process is not None  # check_bpmn returns before this when there is none
     try:
         parser.add_bpmn_xml(root, filename)
         parser.get_spec(process.get("id"))

@@ -12,9 +12,10 @@ from werkzeug.security import generate_password_hash
 
 from engine.catalogue.catalogue_file import catalogue_path, read_toml
 from engine.catalogue.procedure_model import ALL_ROLES
+from engine.catalogue.procedures import procedure_by_code
 from engine.catalogue.versions import activate_version, was_approved
 from engine.context import Context
-from engine.errors import InvalidInput
+from engine.errors import InvalidInput, NotFound
 from models import Agency, Officer, Procedure
 from models.catalogue import AGENCY_LEVELS
 
@@ -99,8 +100,9 @@ def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: i
                 f"{path.name}: thủ tục {entry['code']}: cơ quan giải quyết {entry['owner_agency']} "
                 "không có trong danh sách cơ quan"
             )
-        procedure = session.scalars(select(Procedure).where(Procedure.code == entry["code"])).one_or_none()
-        if procedure is None:
+        try:
+            procedure = procedure_by_code(session, entry["code"])
+        except NotFound:
             procedure = Procedure(code=entry["code"])
             session.add(procedure)
             report.procedures += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -155,10 +156,11 @@ class ProcessGraph:
             if not isinstance(element.tag, str) or etree.QName(element).namespace != BPMN_NS:
                 continue
             tag = local_name(element)
-            if tag in FLOW_NODE_TAGS and element.get("id"):
-                self.nodes[element.get("id")] = element
-            elif tag == "sequenceFlow" and element.get("id"):
-                self.flows[element.get("id")] = element
+            element_id = element.get("id")
+            if tag in FLOW_NODE_TAGS and element_id:
+                self.nodes[element_id] = element
+            elif tag == "sequenceFlow" and element_id:
+                self.flows[element_id] = element
             elif tag == "lane":
                 self.lanes.append(element)
         for flow in self.flows.values():
@@ -259,7 +261,7 @@ def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> dict[str, tup
     for start in graph.starts():
         if start in state:
             continue
-        stack: list[tuple[str, iter]] = [(start, iter(graph.successors(start)))]
+        stack: list[tuple[str, Iterator[str]]] = [(start, iter(graph.successors(start)))]
         state[start] = 1
         while stack:
             node, children = stack[-1]
@@ -278,7 +280,7 @@ def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> dict[str, tup
                 stack.append((child, iter(graph.successors(child))))
     best: dict[str, tuple[float, list[str]]] = {}
     for node in order:  # reverse topological order of the loop-free graph
-        tail = (0.0, [])
+        tail: tuple[float, list[str]] = (0.0, [])
         for child in graph.successors(node):
             if (node, child) in back or child not in best:
                 continue

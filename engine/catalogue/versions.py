@@ -15,18 +15,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.catalogue.bpmn_check import CheckResult, check_bpmn
 from engine.catalogue.bpmn_diff import VersionDiff, diff_summary
 from engine.catalogue.bpmn_xml import Problem, bpmn_text
 from engine.catalogue.catalogue_file import catalogue_file_names, catalogue_path
+from engine.catalogue.procedures import procedure_by_code, procedure_id_by_code
 from engine.catalogue.workflow_state import sha256_of
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
-from engine.usecase import active_officer, require_aware, use_case
-from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent
+from engine.usecase import active_officer, reading, require_aware, use_case
+from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent, UnitOfWork
 
 STATUS_LABELS = {
     "draft": "Bản nháp",
@@ -47,6 +48,8 @@ ACTION_LABELS = {
     "imported": "Nhập từ tệp",
 }
 FROZEN_STATUSES = ("approved", "active", "retired")
+# Who reads the catalogue of internal procedures and their versions: process owners and approvers.
+VERSION_READERS = ("process_owner", "approver")
 DECISION_NUMBER_MAX = 80
 
 
@@ -196,17 +199,6 @@ class ImportResult:
 # helpers
 
 
-def _procedure(session: Session, code: str, *, lock: bool = False) -> Procedure:
-    query = select(Procedure).where(Procedure.code == code)
-    if lock:
-        # Serialises numbering and activation per procedure on PostgreSQL (SQLite has one writer).
-        query = query.with_for_update()
-    procedure = session.scalars(query).one_or_none()
-    if procedure is None:
-        raise NotFound(f"Thủ tục {code} không có trong danh mục")
-    return procedure
-
-
 def _version(session: Session, version_id: int) -> ProcessVersion:
     version = session.scalars(
         select(ProcessVersion).where(ProcessVersion.id == version_id).with_for_update()
@@ -214,6 +206,11 @@ def _version(session: Session, version_id: int) -> ProcessVersion:
     if version is None:
         raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
     return version
+
+
+def is_owner(officer: Officer, procedure: Procedure) -> bool:
+    """Whether the officer may draft, edit and submit the procedure's versions."""
+    return officer.has_role("process_owner") and officer.agency_id == procedure.owner_agency_id
 
 
 def _require_owner(officer: Officer, procedure: Procedure) -> None:
@@ -381,6 +378,7 @@ def activate_version(
     if not result.ok:
         lines = "\n".join(str(p) for p in result.problems)
         raise InvalidProcess(f"Quy trình {filename} không hợp lệ:\n{lines}", result.problems)
+    assert result.model is not None  # a BPMN that passed the check has its model
     if not decision_number:
         raise InvalidInput(
             f"{filename}: phiên bản quy trình được áp dụng phải có số quyết định phê duyệt", "decision"
@@ -463,7 +461,7 @@ def _summary(
 
 
 def _summary_in(session: Session, version: ProcessVersion) -> VersionSummary:
-    procedure = session.get(Procedure, version.procedure_id)
+    procedure = session.get_one(Procedure, version.procedure_id)
     created = session.get(Officer, version.created_by_id) if version.created_by_id else None
     approved = session.get(Officer, version.approved_by_id) if version.approved_by_id else None
     return _summary(
@@ -496,7 +494,7 @@ def create_draft(
     with use_case(ctx, "Nhập bản nháp quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)
-        procedure = _procedure(session, procedure_code, lock=True)
+        procedure = procedure_by_code(session, procedure_code, lock=True)
         _require_owner(officer, procedure)
         name = _file_name(procedure, filename)
         result, text = _check(ctx, procedure, bpmn, name)
@@ -522,7 +520,7 @@ def new_draft_from_active(ctx: Context, procedure_code: str, officer_id: int, no
     with use_case(ctx, "Tạo bản nháp quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)
-        procedure = _procedure(session, procedure_code, lock=True)
+        procedure = procedure_by_code(session, procedure_code, lock=True)
         _require_owner(officer, procedure)
         active = session.scalars(
             select(ProcessVersion).where(
@@ -567,7 +565,7 @@ def save_draft(
         session = uow.session
         officer = active_officer(session, officer_id)
         version = _version(session, version_id)
-        procedure = session.get(Procedure, version.procedure_id)
+        procedure = session.get_one(Procedure, version.procedure_id)
         _require_owner(officer, procedure)
         if version.status != "draft":
             raise _status_conflict(version, "sửa")
@@ -598,7 +596,7 @@ def submit(
         session = uow.session
         officer = active_officer(session, officer_id)
         version = _version(session, version_id)
-        procedure = session.get(Procedure, version.procedure_id)
+        procedure = session.get_one(Procedure, version.procedure_id)
         _require_owner(officer, procedure)
         if version.status != "draft":
             raise _status_conflict(version, "trình")
@@ -618,7 +616,7 @@ def withdraw_submission(
         session = uow.session
         officer = active_officer(session, officer_id)
         version = _version(session, version_id)
-        procedure = session.get(Procedure, version.procedure_id)
+        procedure = session.get_one(Procedure, version.procedure_id)
         if officer.has_role("approver"):
             action = "returned"
         else:
@@ -686,9 +684,9 @@ def approve(
         _require_approver(officer)
         number = _check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))
         version = _version(session, version_id)
-        procedure = session.get(Procedure, version.procedure_id)
+        procedure = session.get_one(Procedure, version.procedure_id)
         # Lock the procedure first, as every other activation does, so two approvals queue.
-        _procedure(session, procedure.code, lock=True)
+        procedure_by_code(session, procedure.code, lock=True)
         if version.status != "submitted":
             raise _status_conflict(version, "phê duyệt")
         # Checked again: the catalogue's legal time may have changed since the submission.
@@ -721,8 +719,8 @@ def activate(ctx: Context, version_id: int, approver_id: int, now: datetime) -> 
         officer = active_officer(session, approver_id)
         _require_approver(officer)
         version = _version(session, version_id)
-        procedure = session.get(Procedure, version.procedure_id)
-        _procedure(session, procedure.code, lock=True)
+        procedure = session.get_one(Procedure, version.procedure_id)
+        procedure_by_code(session, procedure.code, lock=True)
         make_active(session, version, officer.id, now)
         summary = _summary_in(session, version)
         uow.commit()
@@ -751,7 +749,9 @@ def retire(
 # reading
 
 
-def _summaries(session: Session, *conditions: object) -> list[tuple[VersionSummary, ProcessVersion]]:
+def _summaries(
+    session: Session, *conditions: ColumnElement[bool]
+) -> list[tuple[VersionSummary, ProcessVersion]]:
     creator, approver = aliased(Officer), aliased(Officer)
     rows = session.execute(
         select(ProcessVersion, Procedure.code, creator.full_name, approver.full_name)
@@ -766,7 +766,7 @@ def _summaries(session: Session, *conditions: object) -> list[tuple[VersionSumma
 
 def versions_of(session: Session, procedure_code: str) -> list[VersionSummary]:
     """The procedure's versions, newest first, without their BPMN text."""
-    procedure = _procedure(session, procedure_code)
+    procedure = procedure_by_code(session, procedure_code)
     return [s for s, _ in _summaries(session, ProcessVersion.procedure_id == procedure.id)]
 
 
@@ -823,7 +823,7 @@ def version_detail(session: Session, version_id: int, *, hours_per_day: int = 8)
     if not found:
         raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
     summary, version = found[0]
-    procedure = session.get(Procedure, version.procedure_id)
+    procedure = session.get_one(Procedure, version.procedure_id)
     legal = procedure.legal_hours(hours_per_day)
 
     def checked(text: str) -> CheckResult:
@@ -848,6 +848,39 @@ def version_detail(session: Session, version_id: int, *, hours_per_day: int = 8)
         diff=diff,
         history=version_history(session, version_id),
     )
+
+
+@dataclass(frozen=True)
+class DiagramCheck:
+    """What the editor shows while a diagram is edited: every problem and the running total."""
+
+    problems: list[Problem]
+    counted_hours: float | None
+    legal_hours: float
+
+
+def check_diagram(
+    ctx: Context, officer_id: int, version_id: int, bpmn: bytes, *, uow: UnitOfWork | None = None
+) -> DiagramCheck:
+    """Kiểm tra quy trình: check a diagram against its procedure's legal time without saving it."""
+    # Runs on every edit (debounced): only the procedure's budget is read, not the version's detail.
+    with reading(ctx, uow) as session:
+        officer = active_officer(session, officer_id)
+        if not any(officer.has_role(role) for role in VERSION_READERS):
+            raise Forbidden("Chỉ cán bộ quản lý quy trình hoặc người phê duyệt mới được kiểm tra quy trình")
+        procedure = session.scalars(
+            select(Procedure)
+            .join(ProcessVersion, ProcessVersion.procedure_id == Procedure.id)
+            .where(ProcessVersion.id == version_id)
+        ).one_or_none()
+        if procedure is None:
+            raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
+        code, legal = procedure.code, _legal_hours(ctx, procedure)
+    result = check_bpmn(
+        bpmn, filename=code + ".bpmn", legal_hours=legal, max_bytes=ctx.settings.bpmn_max_bytes
+    )
+    counted = result.model.longest_counted_hours if result.model else None
+    return DiagramCheck(list(result.problems), counted, legal)
 
 
 # ---------------------------------------------------------------------------
@@ -891,7 +924,7 @@ def procedure_for_file(session: Session, path: Path, file_names: Mapping[str, st
     if path.name in by_name:
         return by_name[path.name]
     code = path.stem
-    if session.scalar(select(Procedure.id).where(Procedure.code == code)) is not None:
+    if procedure_id_by_code(session, code) is not None:
         return code
     raise InvalidInput(
         f"{path.name}: không xác định được thủ tục của tệp; hãy chỉ rõ bằng --procedure MÃ_THỦ_TỤC",
@@ -916,7 +949,7 @@ def import_version(
         decision_number = _check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))
     with use_case(ctx, "Nhập tệp quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
-        procedure = _procedure(session, procedure_code, lock=True)
+        procedure = procedure_by_code(session, procedure_code, lock=True)
         result, text = _check(ctx, procedure, bpmn, filename)
         if approve:
             changed = activate_version(

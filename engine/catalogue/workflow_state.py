@@ -94,7 +94,7 @@ class SpecCache:
         with self._lock:
             sha = self._versions.get(version_id)
             found = self._items.get(sha) if sha else None
-            if found is not None:
+            if sha and found is not None:
                 self._items.move_to_end(sha)
                 return found
         sha, bpmn_xml = load()
@@ -125,6 +125,8 @@ def compile_process(bpmn_xml: str, sha256: str | None = None) -> CompiledProcess
     parser = BpmnParser()
     parser.add_bpmn_xml(etree.ElementTree(root).getroot(), filename="process.bpmn")
     process = executable_process(root)
+    if process is None:
+        raise ValueError("the document has no bpmn:process")
     process_id = process.get("id")
     spec = parser.get_spec(process_id)
     subprocess_specs = parser.get_subprocess_specs(process_id)

@@ -9,7 +9,15 @@ Alerts:
   apology letter for the agency holding it and alerts its holder, its leaders and the desk;
 - late_unapologised: an overdue dossier without an issued apology, raised when it goes overdue
   and again every `realert_hours` (at the next office moment) until one is issued or the
-  dossier leaves processing.
+  dossier leaves processing;
+- late_again: a dossier still unresolved after the appointment its issued letter moved, raised
+  when that appointment passes and again every `realert_hours` until it is resolved.
+
+Lateness is judged against the legal due time (`Dossier.due_at`), never the appointment: when a
+running dossier's legal due time passes, the tick records `late_at` (once late, always late). The
+apology letter is drafted as soon as the allotments left on the longest remaining path no longer
+fit before the legal due time: the runtime keeps that moment in `Dossier.projected_late_at`
+whenever steps open, and the tick scans it by range, besides the last-day window.
 
 Cost: only index range queries over what entered a window since the last tick (the heartbeat
 row keeps that tick's `now` as the watermark), never a scan of all dossiers or work items and
@@ -32,7 +40,7 @@ from sqlalchemy.orm import Session, defer
 
 from engine.context import Context
 from engine.notify.notifications import Message, enqueue_many, local_time, officer_rows
-from engine.runtime.apology import RemainingPlan, draft_in, remaining_plan
+from engine.runtime.apology import RemainingPlan, agency_at_fault, draft_in, needs_apology, remaining_plan
 from engine.runtime.dossiers import open_items
 from engine.usecase import require_aware, use_case
 from models import (
@@ -167,7 +175,7 @@ class _Watch:
     def name(self, model: type, ident: int) -> str:
         key = (model.__name__, ident)
         if key not in self._names:
-            self._names[key] = self.session.get(model, ident).name
+            self._names[key] = self.session.get(model, ident).name  # type: ignore[attr-defined]
         return self._names[key]
 
     def add(self, pending: _Pending) -> None:
@@ -278,13 +286,16 @@ class _Watch:
 
     # ----- dossiers -----------------------------------------------------------------------
 
-    def _open_dossiers(self, kind: str, conditions: list) -> list[Dossier]:
-        """Processing dossiers with no moved appointment in a range, minus those already alerted."""
+    def _open_dossiers(self, kind: str, conditions: list, *, moved: bool = False) -> list[Dossier]:
+        """Processing dossiers in a range (appointment moved or not), minus those already alerted."""
+        appointment = (
+            Dossier.appointment_moved_at.is_not(None) if moved else Dossier.appointment_moved_at.is_(None)
+        )
         found = list(
             self.session.scalars(
                 select(Dossier)
                 .options(_NO_STATE)
-                .where(Dossier.status == "processing", Dossier.appointment_moved_at.is_(None), *conditions)
+                .where(Dossier.status == "processing", appointment, *conditions)
                 .order_by(Dossier.due_at, Dossier.id)
             )
         )
@@ -303,6 +314,11 @@ class _Watch:
                 [Dossier.due_at > self.cal.add_working_hours(low, window), Dossier.due_at <= high],
                 [Dossier.due_at > low, Dossier.due_at <= self.now],
             ]
+        # 1b. Dossiers whose remaining allotments just stopped fitting before the legal due time.
+        projected = [Dossier.projected_late_at <= self.now]
+        if low is not None:
+            projected.append(Dossier.projected_late_at > low)
+        ranges.append(projected)
         candidates = {d.id: d for r in ranges for d in self._open_dossiers("apology_required", r)}
         # 2. Dossiers inside the window whose steps changed (new steps, a step gone overdue):
         #    a rework loop or a late step can make them unable to finish from one tick to the next.
@@ -312,8 +328,9 @@ class _Watch:
                 candidates[d.id] = d
         for dossier in candidates.values():
             plan = remaining_plan(self.ctx, self.session, dossier, self.now)
-            overdue = dossier.due_at <= self.now
-            if overdue or plan.cannot_finish:
+            # At the projected moment itself the remaining hours still exactly fit; the next tick
+            # re-reads that moment (the overlap below its watermark) and finds they no longer do.
+            if needs_apology(dossier, plan, self.now):
                 self._apology_required(dossier, plan)
         # 3. Dossiers that just went overdue without an issued apology: the first reminder.
         overdue = [Dossier.due_at <= self.now]
@@ -321,13 +338,63 @@ class _Watch:
             overdue.append(Dossier.due_at > low)
         for dossier in self._open_dossiers("late_unapologised", overdue):
             self._late_unapologised(dossier, 1)
+        # 4. Dossiers still unresolved after the appointment their letter moved: late again.
+        again = [Dossier.appointment_at <= self.now]
+        if low is not None:
+            again.append(Dossier.appointment_at > low)
+        for dossier in self._open_dossiers("late_again", again, moved=True):
+            self._late_again(dossier, 1)
+
+    def record_lateness(self, low: datetime | None) -> None:
+        """Once late, always late: the running dossiers whose legal due time passed get `late_at`.
+
+        One UPDATE by index range; it leaves the version column alone, so an officer completing a
+        step of the same dossier at this moment is not made to retry.
+        """
+        conditions = [
+            Dossier.status == "processing",
+            Dossier.late_at.is_(None),
+            Dossier.due_at <= self.now,
+        ]
+        if low is not None:
+            conditions.append(Dossier.due_at > low)
+        self.session.execute(
+            update(Dossier)
+            .where(*conditions)
+            .values(late_at=Dossier.due_at)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _late_again(self, dossier: Dossier, round_: int) -> None:
+        holders = [i.agency_id for i in open_items(self.session, dossier)] or [dossier.agency_id]
+        recipients: list[Officer] = []
+        for agency_id in dict.fromkeys([*holders, dossier.agency_id]):
+            recipients += self.with_role(agency_id, "leader")
+        recipients += self.with_role(dossier.agency_id, "desk")
+        values = self._values(
+            "dossier",
+            dossier.id,
+            "late_again",
+            dossier.deadline_version,
+            round_,
+            dossier,
+            holders[0],
+            dossier.appointment_at or dossier.due_at,
+        )
+        values["next_at"] = self.next_reminder()
+        self.add(_Pending(values, dossier, recipients, self._late_again_message(dossier, holders[0], round_)))
 
     def _apology_required(self, dossier: Dossier, plan: RemainingPlan) -> None:
         holder = plan.holder_agency_id
+        fault = agency_at_fault(self.session, dossier, self.now, holder)
         recipients: list[Officer] = []
         for item in plan.holder_items:
             recipients += self.holders_of(item)
-        recipients += self.with_role(holder, "leader") + self.with_role(dossier.agency_id, "desk")
+        # The leader of the agency at fault signs the letter; the holder's leader is told as well.
+        recipients += self.with_role(fault, "leader")
+        if holder != fault:
+            recipients += self.with_role(holder, "leader")
+        recipients += self.with_role(dossier.agency_id, "desk")
         self.add(
             _Pending(
                 self._values(
@@ -337,7 +404,7 @@ class _Watch:
                     dossier.deadline_version,
                     0,
                     dossier,
-                    holder,
+                    fault,
                     dossier.due_at,
                 ),
                 dossier,
@@ -390,7 +457,16 @@ class _Watch:
                 .values(next_at=None)
                 .execution_options(synchronize_session=False)
             )
-            dossier = self.session.get(Dossier, alert.dossier_id, options=[_NO_STATE])
+            dossier: Dossier = self.session.get(Dossier, alert.dossier_id, options=[_NO_STATE])  # type: ignore[assignment]
+            if alert.kind == "late_again":
+                if (
+                    dossier.status == "processing"
+                    and dossier.deadline_version == alert.deadline_version
+                    and dossier.appointment_at is not None
+                    and dossier.appointment_at <= self.now
+                ):
+                    self._late_again(dossier, alert.round + 1)
+                continue
             still_late = (
                 dossier.status == "processing"
                 and dossier.appointment_moved_at is None
@@ -412,7 +488,7 @@ class _Watch:
         round_: int,
         dossier: Dossier,
         agency_id: int,
-        due_at: datetime,
+        due_at: datetime | None,
         item: WorkItem | None = None,
     ) -> dict[str, object]:
         return {
@@ -436,7 +512,7 @@ class _Watch:
     def _due_soon_message(
         self, item: WorkItem, dossier: Dossier
     ) -> Callable[[ApologyLetter | None], Message]:
-        left = self.cal.working_hours_between(self.now, item.due_at)
+        left = self.cal.working_hours_between(self.now, item.due_at)  # type: ignore[arg-type]
         text = Message(
             f"Sắp đến hạn: «{item.task_name}» - hồ sơ {dossier.code}",
             f"Bước «{item.task_name}» của hồ sơ {dossier.code} ({self._procedure(dossier)}) đến hạn lúc "
@@ -447,7 +523,7 @@ class _Watch:
 
     def _overdue_message(self, item: WorkItem, dossier: Dossier) -> Callable[[ApologyLetter | None], Message]:
         who = (
-            self.session.get(Officer, item.assignee_id).full_name
+            self.session.get(Officer, item.assignee_id).full_name  # type: ignore[union-attr]
             if item.assignee_id
             else "chưa có người nhận"
         )
@@ -464,7 +540,7 @@ class _Watch:
     ) -> Callable[[ApologyLetter | None], Message]:
         holder = self.name(Agency, plan.holder_agency_id)
         desk = self.name(Agency, dossier.agency_id)
-        if dossier.due_at <= self.now:
+        if dossier.due_at <= self.now:  # type: ignore[operator]
             state = f"đã quá hạn từ {local_time(dossier.due_at, self.tz)}"
         else:
             state = (
@@ -493,6 +569,20 @@ class _Watch:
             f"{local_time(dossier.due_at, self.tz)}, đang ở {self.name(Agency, holder_id)}, và chưa có "
             "phiếu xin lỗi được ký phát hành. Cơ quan giải quyết phải gửi phiếu xin lỗi và hẹn lại ngày "
             "trả kết quả cho người nộp hồ sơ.",
+        )
+        return lambda _letter: text
+
+    def _late_again_message(
+        self, dossier: Dossier, holder_id: int, round_: int
+    ) -> Callable[[ApologyLetter | None], Message]:
+        again = f"Nhắc lại lần {round_}: " if round_ > 1 else ""
+        text = Message(
+            f"{again}Hồ sơ {dossier.code} trễ hẹn lần hai",
+            f"Hồ sơ {dossier.code} ({self._procedure(dossier)}) đã quá hạn giải quyết từ "
+            f"{local_time(dossier.due_at, self.tz)} và nay quá cả ngày hẹn lại "
+            f"{local_time(dossier.appointment_at, self.tz)} đã ghi trong phiếu xin lỗi; hồ sơ đang ở "
+            f"{self.name(Agency, holder_id)}. Ngày hẹn chỉ được dời một lần: cần giải quyết ngay và "
+            "báo cáo lãnh đạo.",
         )
         return lambda _letter: text
 
@@ -572,6 +662,7 @@ def tick(ctx: Context, now: datetime, *, holder: str = "cli") -> TickReport:
         low = previous - max(MIN_OVERLAP, 2 * interval) if previous is not None else None
         report = TickReport(now=now, previous=previous)
         watch = _Watch(ctx, session, now)
+        watch.record_lateness(low)
         gone_overdue = watch.items_overdue(low)
         watch.items_due_soon(low)
         touched = {i.dossier_id for i in gone_overdue} | watch.new_item_dossiers(low)

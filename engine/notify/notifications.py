@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select, update
@@ -131,6 +132,28 @@ def applicant_message(
                 f"{_short_time(new_due, tz)} tai Bo phan Mot cua {agency}."
             ),
         )
+    if event == "supplement_received":
+        return Message(
+            f"Đã nhận đủ hồ sơ bổ sung {code}",
+            greeting + f"{agency} đã nhận đủ hồ sơ bổ sung của hồ sơ {code} về thủ tục «{procedure}».\n"
+            f"Thời gian giải quyết được tính lại; thời gian hẹn trả kết quả mới: {local_time(new_due, tz)}."
+            + sign,
+            _sms(
+                f"{agency}: da nhan du ho so bo sung {code}. Hen tra ket qua moi {_short_time(new_due, tz)}."
+            ),
+        )
+    if event == "refused":
+        refusing = fault_agency or agency
+        return Message(
+            f"Hồ sơ {code} không được giải quyết",
+            greeting + f"{refusing} từ chối giải quyết hồ sơ {code} về thủ tục «{procedure}».\n"
+            f"Lý do: {reason or ''}\n"
+            f"Mời Ông/Bà đến Bộ phận Một cửa {agency} để nhận văn bản từ chối và hồ sơ đã nộp." + sign,
+            _sms(
+                f"{refusing}: tu choi giai quyet ho so {code}. Xin den Bo phan Mot cua {agency} de nhan "
+                "van ban tu choi."
+            ),
+        )
     if event == "result_ready":
         return Message(
             f"Hồ sơ {code} đã có kết quả",
@@ -177,17 +200,17 @@ def _row(
     }
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
-def enqueue(session: Session, **fields: object) -> int | None:
+def enqueue(session: Session, **fields: Any) -> int | None:
     """Queue one message; returns its id, or None when its dedupe key was already queued.
 
     Fields: dedupe_key, channel, kind, subject, body, now, and officer_id, address, dossier_id.
     """
-    stmt = _insert(session).values(**_row(**fields)).returning(Notification.id)  # type: ignore[arg-type]
+    stmt = _insert(session).values(**_row(**fields)).returning(Notification.id)
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -214,14 +237,14 @@ def officer_rows(
         if officer.id in seen or not officer.active:
             continue
         seen.add(officer.id)
-        common = {"kind": kind, "subject": message.subject, "body": message.body, "now": now}
+        common: dict[str, Any] = {"kind": kind, "subject": message.subject, "body": message.body, "now": now}
         rows.append(
             _row(
                 dedupe_key=f"{key}:officer:{officer.id}:in_app",
                 channel="in_app",
                 officer_id=officer.id,
                 dossier_id=dossier_id,
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         )
         if officer.email:
@@ -232,7 +255,7 @@ def officer_rows(
                     officer_id=officer.id,
                     address=officer.email,
                     dossier_id=dossier_id,
-                    **common,  # type: ignore[arg-type]
+                    **common,
                 )
             )
     return rows
@@ -261,13 +284,13 @@ def notify_applicant(
     now: datetime,
     *,
     key: str | None = None,
-    **details: object,
+    **details: Any,
 ) -> int:
     """SMS and e-mail to the applicant (per the contacts they gave) about a dossier event."""
     if not dossier.applicant_phone and not dossier.applicant_email:
         return 0
-    agency = session.get(Agency, dossier.agency_id)
-    procedure = session.get(Procedure, dossier.procedure_id)
+    agency = session.get_one(Agency, dossier.agency_id)
+    procedure = session.get_one(Procedure, dossier.procedure_id)
     message = applicant_message(
         event,
         tz=ctx.calendar.tz,
@@ -275,8 +298,8 @@ def notify_applicant(
         applicant=dossier.applicant_name,
         agency=agency.name,
         procedure=procedure.name,
-        due=details.pop("due", dossier.due_at),  # type: ignore[arg-type]
-        **details,  # type: ignore[arg-type]
+        due=details.pop("due", dossier.appointment_at or dossier.due_at),
+        **details,
     )
     base = f"dossier:{dossier.id}:{event}" + (f":{key}" if key else "")
     queued = 0
@@ -386,7 +409,7 @@ def mark_read(ctx: Context, officer_id: int, ids: Iterable[int] | None, now: dat
             if not wanted:
                 return 0
             conditions.append(Notification.id.in_(wanted))
-        count = uow.session.execute(
+        count = uow.session.execute(  # type: ignore[attr-defined]
             update(Notification)
             .where(and_(*conditions))
             .values(read_at=now)
@@ -596,7 +619,7 @@ def retry_failed(ctx: Context, ids: Iterable[int], now: datetime) -> int:
     if not wanted:
         return 0
     with ctx.uow() as uow:
-        count = uow.session.execute(
+        count = uow.session.execute(  # type: ignore[attr-defined]
             update(Notification)
             .where(Notification.id.in_(wanted), Notification.status == "failed")
             .values(status="pending", attempts=0, next_attempt_at=now, claimed_until=None)

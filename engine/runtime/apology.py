@@ -25,7 +25,7 @@ from engine.usecase import active_officer, require_aware, use_case
 from models import Agency, ApologyLetter, Dossier, Officer, Procedure, WorkItem
 
 SIGNER_TITLE = "Thủ trưởng cơ quan"
-FORM_TITLE = "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ"
+FORM_TITLE = "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT"
 FORM_NUMBER = "Mẫu số 04"
 
 
@@ -78,6 +78,29 @@ def remaining_plan(ctx: Context, session: Session, dossier: Dossier, now: dateti
     )
 
 
+def agency_at_fault(session: Session, dossier: Dossier, now: datetime, holder_agency_id: int) -> int:
+    """The agency whose steps overran their allotments the most (working hours); the holder when none has."""
+    overrun: dict[int, float] = {}
+    for item in session.scalars(
+        select(WorkItem).where(WorkItem.dossier_id == dossier.id, WorkItem.counted.is_(True))
+    ):
+        if item.kind is not None or item.due_at is None:
+            continue
+        end = item.completed_at or now
+        if end > item.due_at:
+            hours = (end - item.due_at).total_seconds() / 3600
+            overrun[item.agency_id] = overrun.get(item.agency_id, 0.0) + hours
+    if not overrun:
+        return holder_agency_id
+    return max(overrun, key=lambda agency_id: (overrun[agency_id], agency_id == holder_agency_id))
+
+
+def needs_apology(dossier: Dossier, plan: RemainingPlan, now: datetime) -> bool:
+    """Whether the dossier is late or projected late, so that a letter is due (or may be drafted)."""
+    late = dossier.late_at is not None or (dossier.due_at is not None and dossier.due_at <= now)
+    return late or plan.cannot_finish
+
+
 # ---------------------------------------------------------------------------
 # drafting
 
@@ -109,7 +132,7 @@ def draft_in(
 ) -> tuple[ApologyLetter, bool]:
     """The dossier's letter, drafted now if it has none: (letter, created), in the caller's transaction."""
     plan = plan or remaining_plan(ctx, session, dossier, now)
-    agency = session.get(Agency, plan.holder_agency_id)
+    agency: Agency = session.get(Agency, agency_at_fault(session, dossier, now, plan.holder_agency_id))  # type: ignore[assignment]
     letter = _letter_of(session, dossier.id)
     if letter is not None:
         if letter.status == "issued":
@@ -117,7 +140,8 @@ def draft_in(
         if letter.deadline_version != dossier.deadline_version and letter.status == "draft":
             # The deadline changed (e.g. restarted after a supplement): refresh the untouched draft.
             letter.agency_id = agency.id
-            letter.original_due_at = dossier.due_at
+            letter.holder_agency_id = plan.holder_agency_id
+            letter.original_due_at = dossier.appointment_at or dossier.due_at  # type: ignore[assignment]
             letter.proposed_due_at = letter.new_due_at = plan.proposed_due
             letter.deadline_version = dossier.deadline_version
             letter.remaining_hours = plan.hours
@@ -127,10 +151,11 @@ def draft_in(
     values = {
         "dossier_id": dossier.id,
         "agency_id": agency.id,
+        "holder_agency_id": plan.holder_agency_id,
         "status": "draft",
         "reason": (reason or "").strip() or _default_reason(plan, agency),
         "apology_text": _apology_text(agency),
-        "original_due_at": dossier.due_at,
+        "original_due_at": dossier.appointment_at or dossier.due_at,
         "proposed_due_at": plan.proposed_due,
         "new_due_at": plan.proposed_due,
         "deadline_version": dossier.deadline_version,
@@ -154,12 +179,12 @@ def draft_in(
             "apology_drafted",
             officer_id,
             now,
-            letter_id=letter.id,
+            letter_id=letter.id,  # type: ignore[union-attr]
             agency_id=agency.id,
             proposed_due_at=plan.proposed_due.isoformat(),
             remaining_hours=plan.hours,
         )
-    return letter, new_id is not None
+    return letter, new_id is not None  # type: ignore[return-value]
 
 
 def create_draft_apology(
@@ -188,7 +213,16 @@ def create_draft_apology(
             raise Conflict(f"Hồ sơ {dossier.code} đã giải quyết xong, không cần phiếu xin lỗi")
         if dossier.appointment_moved_at is not None:
             raise Conflict(f"Hồ sơ {dossier.code} đã được hẹn lại một lần; không thể lập phiếu xin lỗi mới")
-        letter, _created = draft_in(ctx, session, dossier, now, officer_id=officer.id, reason=reason)
+        plan = remaining_plan(ctx, session, dossier, now)
+        if not needs_apology(dossier, plan, now):
+            raise InvalidInput(
+                f"Hồ sơ {dossier.code} chưa quá hạn và các bước còn lại vẫn kịp hoàn thành trước hạn giải "
+                f"quyết ({local_time(dossier.due_at, ctx.calendar.tz)}); chưa cần phiếu xin lỗi",
+                "dossier",
+            )
+        letter, _created = draft_in(
+            ctx, session, dossier, now, plan=plan, officer_id=officer.id, reason=reason
+        )
         if letter.status == "issued":
             raise Conflict(f"Hồ sơ {dossier.code} đã có phiếu xin lỗi được ký phát hành")
         if new_due is not None:
@@ -219,10 +253,11 @@ def _check_new_due(dossier: Dossier, new_due: datetime, now: datetime, tz: ZoneI
         raise InvalidInput(
             f"Ngày hẹn trả kết quả mới ({local_time(new_due, tz)}) phải sau thời điểm hiện tại", "new_due"
         )
-    if dossier.due_at is not None and new_due <= dossier.due_at:
+    current = dossier.appointment_at or dossier.due_at
+    if current is not None and new_due <= current:
         raise InvalidInput(
             f"Ngày hẹn trả kết quả mới ({local_time(new_due, tz)}) phải sau ngày hẹn hiện tại "
-            f"({local_time(dossier.due_at, tz)})",
+            f"({local_time(current, tz)})",
             "new_due",
         )
 
@@ -242,9 +277,9 @@ def edit_apology(
         if letter.status == "issued":
             raise Conflict("Phiếu xin lỗi đã được ký phát hành, không thể sửa")
         if officer.agency_id != letter.agency_id:
-            agency = session.get(Agency, letter.agency_id)
+            agency: Agency = session.get(Agency, letter.agency_id)  # type: ignore[assignment]
             raise Forbidden(f"Chỉ cán bộ của {agency.name} mới được sửa phiếu xin lỗi này")
-        dossier = session.get(Dossier, letter.dossier_id)
+        dossier: Dossier = session.get(Dossier, letter.dossier_id)  # type: ignore[assignment]
         _check_new_due(dossier, new_due, now, ctx.calendar.tz)
         letter.reason = reason.strip()
         letter.new_due_at = new_due
@@ -271,26 +306,37 @@ def issue_apology(ctx: Context, letter_id: int, officer_id: int, now: datetime) 
         session = uow.session
         officer = active_officer(session, officer_id)
         letter = _letter(session, letter_id)
-        agency = session.get(Agency, letter.agency_id)
+        agency: Agency = session.get(Agency, letter.agency_id)  # type: ignore[assignment]
         if not officer.has_role("leader") or officer.agency_id != letter.agency_id:
             raise Forbidden(f"Chỉ lãnh đạo {agency.name} mới được ký phát hành phiếu xin lỗi này")
         if letter.status == "issued":
             raise Conflict("Phiếu xin lỗi này đã được ký phát hành")
         if not letter.reason or not letter.reason.strip():
             raise InvalidInput("Cần ghi rõ lý do chậm trễ trước khi ký", "reason")
-        dossier = session.get(Dossier, letter.dossier_id)
+        dossier: Dossier = session.get(Dossier, letter.dossier_id)  # type: ignore[assignment]
         # The once-only rule and the checks on the new appointment live in the runtime's helper.
         previous = svc.move_appointment_in(
             ctx, session, dossier, officer, new_due=letter.new_due_at, reason=letter.reason, now=now
         )
         letter.status = "issued"
         letter.issued_at = now
+        # Due at least one working day before the legal due time; later is allowed but marked.
+        letter.issued_late = dossier.due_at is None or (
+            ctx.calendar.working_hours_between(now, dossier.due_at) < ctx.settings.hours_per_day
+        )
         letter.issued_by_id = officer.id
         letter.signer_name = officer.full_name
         letter.signer_title = SIGNER_TITLE
         letter.original_due_at = previous or letter.original_due_at
         svc.record_event(
-            session, dossier, "apology_issued", officer.id, now, letter_id=letter.id, agency_id=agency.id
+            session,
+            dossier,
+            "apology_issued",
+            officer.id,
+            now,
+            letter_id=letter.id,
+            agency_id=agency.id,
+            late=letter.issued_late,
         )
         notify_applicant(
             ctx,
@@ -311,6 +357,16 @@ def issue_apology(ctx: Context, letter_id: int, officer_id: int, now: datetime) 
             )
             if o.has_role("desk")
         ]
+        holder_id = letter.holder_agency_id
+        if holder_id is not None and holder_id not in (agency.id, dossier.agency_id):
+            # The agency holding the dossier is told too when another agency is at fault.
+            desk += [
+                o
+                for o in session.scalars(
+                    select(Officer).where(Officer.agency_id == holder_id, Officer.active.is_(True))
+                )
+                if o.has_role("leader")
+            ]
         tz = ctx.calendar.tz
         notify_officers(
             session,
@@ -411,11 +467,11 @@ class ApologyForm:
 def letter_form(session: Session, letter_id: int, tz: ZoneInfo) -> ApologyForm:
     """The printable form 04 of a letter."""
     letter = _letter(session, letter_id)
-    dossier = session.get(Dossier, letter.dossier_id)
-    agency = session.get(Agency, letter.agency_id)
-    receiving = session.get(Agency, dossier.agency_id)
+    dossier: Dossier = session.get(Dossier, letter.dossier_id)  # type: ignore[assignment]
+    agency: Agency = session.get(Agency, letter.agency_id)  # type: ignore[assignment]
+    receiving: Agency = session.get(Agency, dossier.agency_id)  # type: ignore[assignment]
     parent = session.get(Agency, agency.parent_id) if agency.parent_id else None
-    procedure = session.get(Procedure, dossier.procedure_id)
+    procedure: Procedure = session.get(Procedure, dossier.procedure_id)  # type: ignore[assignment]
     issued = letter.issued_at.astimezone(tz) if letter.issued_at else None
     return ApologyForm(
         letter_id=letter.id,
@@ -504,9 +560,9 @@ def overdue_without_apology(
     for dossier, procedure_name, letter_id, letter_status in rows:
         held = holders.get(dossier.id, [])
         hours = (
-            calendar.working_hours_between(dossier.due_at, now)
+            calendar.working_hours_between(dossier.due_at, now)  # type: ignore[arg-type]
             if calendar is not None
-            else (now - dossier.due_at).total_seconds() / 3600
+            else (now - dossier.due_at).total_seconds() / 3600  # type: ignore[operator]
         )
         result.append(
             OverdueDossier(
@@ -517,10 +573,59 @@ def overdue_without_apology(
                 receiving_agency_id=dossier.agency_id,
                 holder_agency_ids=tuple(h for h, _ in held),
                 holder_agency_names=tuple(n for _, n in held),
-                due_at=dossier.due_at,
+                due_at=dossier.due_at,  # type: ignore[arg-type]
                 overdue_hours=round(hours, 2),
                 letter_id=letter_id,
                 letter_status=letter_status,
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class LateAgainDossier:
+    """One line of the list of dossiers still unresolved after the appointment their letter moved."""
+
+    dossier_id: int
+    code: str
+    applicant_name: str
+    procedure_name: str
+    due_at: datetime
+    appointment_at: datetime
+    letter_id: int | None
+
+
+def unresolved_after_appointment(
+    session: Session, agency_id: int, now: datetime, *, limit: int = 500
+) -> list[LateAgainDossier]:
+    """Dossiers the agency received or holds, late again: unresolved after their moved appointment.
+
+    The appointment moves once only, so these stay listed (and alerted daily) until resolved.
+    """
+    holds = exists().where(
+        WorkItem.dossier_id == Dossier.id,
+        WorkItem.completed_at.is_(None),
+        WorkItem.agency_id == agency_id,
+    )
+    rows = session.execute(
+        select(
+            Dossier.id,
+            Dossier.code,
+            Dossier.applicant_name,
+            Procedure.name,
+            Dossier.due_at,
+            Dossier.appointment_at,
+            ApologyLetter.id,
+        )
+        .join(Procedure, Procedure.id == Dossier.procedure_id)
+        .outerjoin(ApologyLetter, ApologyLetter.dossier_id == Dossier.id)
+        .where(
+            Dossier.status == "processing",
+            Dossier.appointment_moved_at.is_not(None),
+            Dossier.appointment_at <= now,
+            (Dossier.agency_id == agency_id) | holds,
+        )
+        .order_by(Dossier.appointment_at, Dossier.id)
+        .limit(limit)
+    ).all()
+    return [LateAgainDossier(*row) for row in rows]  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,7 +37,7 @@ def control_sheet(session: Session, dossier: Dossier) -> list[HandOver]:
     officer_ids = (
         {i.completed_by_id for i in items} | {i.assignee_id for i in items} | {dossier.received_by_id}
     )
-    officers = {
+    officers: dict[int | None, str] = {
         o.id: o.full_name for o in session.scalars(select(Officer).where(Officer.id.in_(officer_ids)))
     }
     agency_ids = {i.agency_id for i in items}
@@ -68,7 +68,7 @@ def control_sheet(session: Session, dossier: Dossier) -> list[HandOver]:
     return rows
 
 
-def format_control_sheet(dossier: Dossier, rows: list[HandOver], tz: object) -> str:
+def format_control_sheet(dossier: Dossier, rows: list[HandOver], tz: tzinfo) -> str:
     """Plain-text control sheet for the terminal."""
 
     def when(moment: datetime | None) -> str:

@@ -7,19 +7,23 @@ it or holds or held one of its steps.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.catalogue.procedure_model import Step
+from engine.catalogue.procedure_model import Outcome, Step
 from engine.context import Context
 from engine.errors import Conflict, NotFound
 from engine.runtime.access import can_view_dossier, require_view, require_view_item
 from engine.runtime.apology import LetterSummary, letters_for_dossier
-from engine.runtime.attachments import attachments_of
+from engine.runtime.attachments import attachments_of, open_attachment
 from engine.runtime.control_sheet import HandOver, control_sheet
 from engine.runtime.dossiers import compiled_process, dossier_by_code
+from engine.runtime.inbox import next_item
+from engine.usecase import active_officer, reading
 from models import (
     Agency,
     Attachment,
@@ -30,8 +34,12 @@ from models import (
     ProcessVersion,
     Rating,
     Suspension,
+    UnitOfWork,
     WorkItem,
 )
+
+# Outcomes with their own form on the task page (the supplement request and the refusal).
+SPECIAL_OUTCOMES = ("supplement", "refuse")
 
 EVENT_LABELS = {
     "received": "Tiếp nhận hồ sơ",
@@ -104,12 +112,12 @@ class TaskView:
     dossier: DossierView
 
 
-def _names(session: Session, model: type, ids: set[int | None]) -> dict[int, str]:
-    ids = {i for i in ids if i is not None}
-    if not ids:
+def _names(session: Session, model: type[Officer] | type[Agency], ids: Set[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
         return {}
-    column = model.full_name if model is Officer else model.name
-    return {row[0]: row[1] for row in session.execute(select(model.id, column).where(model.id.in_(ids)))}
+    column = Officer.full_name if model is Officer else Agency.name
+    return {row[0]: row[1] for row in session.execute(select(model.id, column).where(model.id.in_(wanted)))}
 
 
 def load_dossier_view(ctx: Context, session: Session, dossier: Dossier) -> DossierView:
@@ -132,9 +140,9 @@ def load_dossier_view(ctx: Context, session: Session, dossier: Dossier) -> Dossi
     compiled = compiled_process(ctx, session, dossier.process_version_id)
     return DossierView(
         dossier=dossier,
-        procedure=session.get(Procedure, dossier.procedure_id),
-        agency=session.get(Agency, dossier.agency_id),
-        version=session.get(ProcessVersion, dossier.process_version_id),
+        procedure=session.get_one(Procedure, dossier.procedure_id),
+        agency=session.get_one(Agency, dossier.agency_id),
+        version=session.get_one(ProcessVersion, dossier.process_version_id),
         items=items,
         events=events,
         suspensions=suspensions,
@@ -161,7 +169,7 @@ def task_view(ctx: Context, session: Session, officer: Officer, work_item_id: in
     if item is None:
         raise NotFound(f"Không tìm thấy bước xử lý số {work_item_id}.")
     require_view_item(officer, item)
-    dossier = session.get(Dossier, item.dossier_id)
+    dossier = session.get_one(Dossier, item.dossier_id)
     view = load_dossier_view(ctx, session, dossier)
     return TaskView(item=item, step=view.steps[item.task_id], dossier=view)
 
@@ -184,7 +192,8 @@ def search_dossiers(
             .where(Dossier.code == text)
         ).first()
         if found is not None:
-            return [tuple(found)] if can_view_dossier(session, officer, found[0]) else []  # type: ignore[list-item]
+            dossier, procedure = found
+            return [(dossier, procedure)] if can_view_dossier(session, officer, dossier) else []
     query = (
         select(Dossier, Procedure)
         .join(Procedure, Procedure.id == Dossier.procedure_id)
@@ -197,7 +206,8 @@ def search_dossiers(
             | (Dossier.applicant_phone == text)
             | Dossier.code.ilike(pattern)
         )
-    return [tuple(r) for r in session.execute(query.order_by(Dossier.received_at.desc()).limit(limit))]  # type: ignore[misc]
+    rows = session.execute(query.order_by(Dossier.received_at.desc()).limit(limit))
+    return [(dossier, procedure) for dossier, procedure in rows]
 
 
 def desk_worklist(session: Session, agency_id: int, status: str, limit: int = 200) -> list[Dossier]:
@@ -223,3 +233,103 @@ def result_to_return(session: Session, dossier_code: str) -> int:
     if item_id is None:
         raise Conflict(f"Hồ sơ {dossier_code} chưa có kết quả để trả.")
     return item_id
+
+
+# ---------------------------------------------------------------------------
+# read use cases: each checks who may see what, in the caller's unit of work or its own
+
+
+@dataclass
+class TaskPage:
+    """The task page: the step, the outcomes its form offers, and whom a supervisor may hand it to."""
+
+    view: TaskView
+    outcomes: list[Outcome]
+    can_supplement: bool
+    can_refuse: bool
+    colleagues: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class AttachmentFile:
+    """One document of a dossier, ready to be sent."""
+
+    file_name: str
+    media_type: str
+    path: Path
+
+
+def reassignment_candidates(session: Session, supervisor: Officer, item: WorkItem) -> list[tuple[int, str]]:
+    """Whom a supervisor may hand an open item to: active officers of its agency holding its role."""
+    if not supervisor.has_role("supervisor") or supervisor.agency_id != item.agency_id or not item.is_open:
+        return []
+    return [
+        (o.id, o.full_name)
+        for o in session.scalars(
+            select(Officer)
+            .where(Officer.agency_id == item.agency_id, Officer.active.is_(True))
+            .order_by(Officer.full_name)
+        )
+        if o.has_role(item.role)
+    ]
+
+
+def dossier_page(ctx: Context, officer_id: int, code: str, *, uow: UnitOfWork | None = None) -> DossierView:
+    """Everything about one dossier, for an officer of an agency that received or handled it."""
+    with reading(ctx, uow) as session:
+        return dossier_view(ctx, session, active_officer(session, officer_id), code)
+
+
+def task_page(ctx: Context, officer_id: int, work_item_id: int, *, uow: UnitOfWork | None = None) -> TaskPage:
+    """One step as its officer works it, for an officer of the step's agency."""
+    with reading(ctx, uow) as session:
+        officer = active_officer(session, officer_id)
+        view = task_view(ctx, session, officer, work_item_id)
+        values = view.step.outcome_values()
+        return TaskPage(
+            view=view,
+            outcomes=[o for o in view.step.outcomes if o.value not in SPECIAL_OUTCOMES],
+            can_supplement="supplement" in values,
+            can_refuse="refuse" in values,
+            colleagues=reassignment_candidates(session, officer, view.item),
+        )
+
+
+def dossier_bpmn(ctx: Context, officer_id: int, code: str, *, uow: UnitOfWork | None = None) -> str:
+    """The BPMN of the process version the dossier runs on, for an officer allowed to see it."""
+    with reading(ctx, uow) as session:
+        dossier = dossier_by_code(session, code)
+        require_view(session, active_officer(session, officer_id), dossier)
+        xml = session.scalar(
+            select(ProcessVersion.bpmn_xml).where(ProcessVersion.id == dossier.process_version_id)
+        )
+        return xml or ""
+
+
+def dossier_attachment(
+    ctx: Context, officer_id: int, code: str, attachment_id: int, *, uow: UnitOfWork | None = None
+) -> AttachmentFile:
+    """One document of the dossier, for an officer allowed to see the dossier."""
+    with reading(ctx, uow) as session:
+        dossier = dossier_by_code(session, code)
+        require_view(session, active_officer(session, officer_id), dossier)
+        found, path = open_attachment(ctx.settings, session, attachment_id)
+        if found.dossier_id != dossier.id or not path.exists():
+            raise NotFound("Không tìm thấy tài liệu.")
+        return AttachmentFile(found.file_name, found.media_type, path)
+
+
+def dossier_search(
+    ctx: Context, officer_id: int, text: str, *, uow: UnitOfWork | None = None
+) -> list[tuple[Dossier, Procedure]]:
+    """Find a dossier by code among those the officer may see, or the agency's receipts by applicant."""
+    with reading(ctx, uow) as session:
+        return search_dossiers(session, active_officer(session, officer_id), text)
+
+
+def next_task(
+    ctx: Context, officer_id: int, *, after_id: int | None = None, uow: UnitOfWork | None = None
+) -> int | None:
+    """The officer's most urgent open item after completing one (own first, then pool)."""
+    with reading(ctx, uow) as session:
+        return next_item(session, active_officer(session, officer_id), after_id=after_id)

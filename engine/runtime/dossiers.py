@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from engine import logs
 from engine.catalogue import workflow_state as wf
 from engine.catalogue.procedure_model import ROLE_LABELS, Step
+from engine.catalogue.procedures import procedure_by_code
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
 from engine.notify import notifications
@@ -119,6 +120,39 @@ def classify(finished: datetime, due: datetime | None, ctx: Context) -> str | No
     return "on_time"
 
 
+def record_lateness(dossier: Dossier, now: datetime) -> None:
+    """Once late, always late: note the legal due time the running clock has passed, never to clear it."""
+    if dossier.late_at is None and dossier.due_at is not None and now > dossier.due_at:
+        dossier.late_at = dossier.due_at
+
+
+def judge(ctx: Context, dossier: Dossier, now: datetime) -> None:
+    """Fix the dossier's result class against its legal due time; late if lateness was ever recorded."""
+    record_lateness(dossier, now)
+    dossier.judged_at = now
+    dossier.result_class = "late" if dossier.late_at is not None else classify(now, dossier.due_at, ctx)
+
+
+def projected_late_at(
+    ctx: Context, dossier: Dossier, items: Sequence[WorkItem], tails: dict[str, float], now: datetime
+) -> datetime | None:
+    """When the open steps stop fitting before the legal due time at their allotments, if nothing moves.
+
+    A step fits while its own due time plus the counted hours after it end by the legal due time;
+    once it is overdue only the hours after it are left, so the dossier stops fitting at the legal
+    due time minus those hours. The watcher scans this moment to draft the apology letter.
+    """
+    if dossier.due_at is None or dossier.status != "processing":
+        return None
+    moments = []
+    for item in items:
+        if item.kind is not None or item.due_at is None or not item.counted:
+            continue
+        latest_start = ctx.calendar.subtract_working_hours(dossier.due_at, tails.get(item.task_id, 0.0))
+        moments.append(max(now, item.created_at) if item.due_at > latest_start else latest_start)
+    return min(moments) if moments else None
+
+
 def legal_due(ctx: Context, procedure: Procedure, start: datetime) -> datetime:
     if procedure.legal_time_unit == "hours":
         return ctx.calendar.due_time(start, hours=float(procedure.legal_time_value))
@@ -159,6 +193,18 @@ def open_items(session: Session, dossier: Dossier) -> list[WorkItem]:
             .order_by(WorkItem.id)
         )
         return [i for i in items if i.completed_at is None]
+
+
+def _refusing_agency_name(session: Session, dossier: Dossier) -> str:
+    """The agency whose step recorded the refusal (the receiving agency when unknown)."""
+    agency_id = session.scalar(
+        select(WorkItem.agency_id)
+        .where(WorkItem.dossier_id == dossier.id, WorkItem.outcome == "refuse")
+        .order_by(WorkItem.id.desc())
+        .limit(1)
+    )
+    agency = session.get(Agency, agency_id or dossier.agency_id)
+    return agency.name if agency is not None else ""
 
 
 def project(
@@ -203,16 +249,36 @@ def project(
         if step.kind == "return" and dossier.status == "processing":
             dossier.status = "result_ready"
             dossier.finished_at = now
-            notifications.notify_applicant(ctx, session, dossier, "result_ready", now)
             if dossier.refusal_reason is None:
-                dossier.result_class = classify(now, dossier.due_at, ctx)
+                notifications.notify_applicant(ctx, session, dossier, "result_ready", now)
+                # Judged when the result is ready at the desk, unless the hand-over is counted.
+                if not step.counted:
+                    judge(ctx, dossier, now)
+            else:
+                record_lateness(dossier, now)
+                notifications.notify_applicant(
+                    ctx,
+                    session,
+                    dossier,
+                    "refused",
+                    now,
+                    fault_agency=_refusing_agency_name(session, dossier),
+                    reason=dossier.refusal_reason,
+                )
         if paused and dossier.status != "supplement":
             dossier.status = "supplement"
     if workflow.is_completed() and dossier.status in OPEN_STATUSES:
         dossier.status = "refused" if dossier.refusal_reason else "returned"
         dossier.finished_at = dossier.finished_at or now
-        if dossier.status == "returned" and dossier.result_class is None:
-            dossier.result_class = classify(now, dossier.due_at, ctx)
+        if dossier.status == "returned" and dossier.judged_at is None:
+            judge(ctx, dossier, now)
+    dossier.projected_late_at = projected_late_at(
+        ctx,
+        dossier,
+        [*(i for i in still_open if i.completed_at is None), *opened],
+        compiled.model.hours_after,
+        now,
+    )
     dossier.workflow_state = wf.dump_state(workflow)
     session.flush()
     for item in opened:
@@ -353,16 +419,19 @@ def receive_dossier(
             # Only the desk that received it learns that a key was used before.
             if earlier is not None and earlier.agency_id == officer.agency_id:
                 return Receipt(
-                    earlier.id, earlier.code, earlier.received_at, earlier.due_at, [], repeated=True
+                    earlier.id,
+                    earlier.code,
+                    earlier.received_at,
+                    earlier.due_at,  # type: ignore[arg-type]
+                    [],
+                    repeated=True,
                 )
             if earlier is not None:
                 raise Conflict("Mã gửi biểu mẫu đã được dùng; vui lòng tải lại biểu mẫu")
-        procedure = session.scalars(select(Procedure).where(Procedure.code == procedure_code)).one_or_none()
-        if procedure is None:
-            raise NotFound(f"Thủ tục {procedure_code} không có trong danh mục thủ tục hành chính")
+        procedure = procedure_by_code(session, procedure_code)
         version = active_version(session, procedure)
         compiled = compiled_process(ctx, session, version.id)
-        agency = session.get(Agency, officer.agency_id)
+        agency: Agency = session.get(Agency, officer.agency_id)  # type: ignore[assignment]
         local_day = now.astimezone(ctx.calendar.tz).date()
         code = next_dossier_code(session, agency, local_day)
         due = legal_due(ctx, procedure, now)
@@ -434,7 +503,7 @@ def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> No
         if item.assignee_id == officer.id:
             return
         # A conditional update, so two officers clicking at once cannot both get the item.
-        taken = session.execute(
+        taken = session.execute(  # type: ignore[attr-defined]
             update(WorkItem)
             .where(WorkItem.id == item.id, WorkItem.assignee_id.is_(None), WorkItem.completed_at.is_(None))
             .values(assignee_id=officer.id, claimed_at=now)
@@ -442,7 +511,7 @@ def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> No
         ).rowcount
         if taken != 1:
             raise Conflict("Bước xử lý này đã được cán bộ khác nhận xử lý")
-        dossier = session.get(Dossier, item.dossier_id)
+        dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
         record_event(session, dossier, "claimed", officer.id, now, work_item_id=item.id)
         uow.commit()
 
@@ -461,7 +530,7 @@ def unclaim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> 
             raise Forbidden("Chỉ cán bộ đã nhận bước xử lý này mới được trả lại bước này về danh sách chung")
         item.assignee_id = None
         item.claimed_at = None
-        dossier = session.get(Dossier, item.dossier_id)
+        dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
         record_event(session, dossier, "released", officer.id, now, work_item_id=item.id)
         uow.commit()
 
@@ -484,7 +553,7 @@ def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id:
         previous = item.assignee_id
         item.assignee_id = target.id
         item.claimed_at = now
-        dossier = session.get(Dossier, item.dossier_id)
+        dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
         record_event(
             session,
             dossier,
@@ -496,6 +565,18 @@ def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id:
             to_officer_id=target.id,
         )
         uow.commit()
+
+
+def step_class(ctx: Context, dossier: Dossier, item: WorkItem, now: datetime) -> str | None:
+    """A step's class on the control sheet: against its allotment (an uncounted hand-over: the appointment).
+
+    The wait for the applicant's supplement is the applicant's time, not a step of the agency's.
+    """
+    if item.kind == "supplement":
+        return None
+    if item.kind == "return" and not item.counted:
+        return classify(now, dossier.appointment_at or dossier.due_at, ctx)
+    return classify(now, item.due_at, ctx)
 
 
 def _complete_in(
@@ -514,7 +595,7 @@ def _complete_in(
         raise Conflict("Bước xử lý này đã hoàn thành; vui lòng tải lại danh sách công việc")
     if item.assignee_id not in (None, officer.id):
         raise Forbidden("Bước xử lý này đang do cán bộ khác xử lý")
-    dossier = session.get(Dossier, item.dossier_id)
+    dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
     if dossier.status not in OPEN_STATUSES:
         raise Conflict(
             f'Hồ sơ {dossier.code} đã kết thúc ("{STATUS_LABELS[dossier.status]}"), không thể xử lý tiếp'
@@ -545,7 +626,7 @@ def _complete_in(
     item.outcome = outcome
     item.comment = comment
     item.used_hours = round(ctx.calendar.working_hours_between(item.created_at, now), 2)
-    item.result_class = classify(now, item.due_at, ctx) if item.counted else None
+    item.result_class = step_class(ctx, dossier, item, now)
     record_event(
         session,
         dossier,
@@ -601,12 +682,35 @@ def complete(
     return result
 
 
+def _number(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def supplement_request_is_late(ctx: Context, dossier: Dossier, now: datetime) -> bool:
+    """Whether a request to supplement now falls after the window from receipt (default 3 working days)."""
+    window = ctx.settings.supplement_window_days * ctx.settings.hours_per_day
+    return ctx.calendar.working_hours_between(dossier.clock_started_at, now) > window
+
+
 def request_supplement(
-    ctx: Context, work_item_id: int, officer_id: int, *, missing: list[str], reason: str, now: datetime
+    ctx: Context,
+    work_item_id: int,
+    officer_id: int,
+    *,
+    missing: list[str],
+    reason: str,
+    now: datetime,
+    late_reason: str | None = None,
 ) -> Completion:
-    """Yêu cầu bổ sung: ask for every missing document at once; the dossier's clock stops."""
+    """Yêu cầu bổ sung: ask for every missing document at once; the dossier's clock stops.
+
+    A request later than the window from receipt is the agency's fault: it needs `late_reason`,
+    is marked late and counted. Lateness already incurred stays recorded (the clock restarts
+    only when the complete supplement arrives).
+    """
     require_aware(now)
     check_text(reason, "reason")
+    check_text(late_reason, "reason")
     for entry in missing:
         check_text(entry, "missing")
     missing = [m.strip() for m in missing if m and m.strip()]
@@ -620,9 +724,20 @@ def request_supplement(
         session = uow.session
         officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
+        held = session.get(Dossier, item.dossier_id)
+        late = held is not None and supplement_request_is_late(ctx, held, now)
+        if late and not (late_reason and late_reason.strip()):
+            days = _number(ctx.settings.supplement_window_days)
+            raise InvalidInput(
+                f"Yêu cầu bổ sung sau {days} ngày làm việc kể từ khi tiếp nhận là yêu cầu trễ (lỗi của cơ "
+                "quan giải quyết); cần ghi rõ lý do yêu cầu bổ sung muộn",
+                "late_reason",
+            )
         dossier, opened = _complete_in(ctx, session, item, officer, "supplement", reason, None, now)
         if not any(i.kind == "supplement" for i in opened):
             raise InvalidInput(f'Bước "{item.task_name}" không được yêu cầu bổ sung hồ sơ', "outcome")
+        # A request after the legal due time does not erase the lateness already incurred.
+        record_lateness(dossier, now)
         session.add(
             Suspension(
                 dossier_id=dossier.id,
@@ -631,10 +746,20 @@ def request_supplement(
                 details=missing,
                 started_at=now,
                 started_by_id=officer.id,
+                late=late,
+                late_reason=late_reason.strip() if late and late_reason else None,
             )
         )
         record_event(
-            session, dossier, "supplement_requested", officer.id, now, missing=missing, reason=reason
+            session,
+            dossier,
+            "supplement_requested",
+            officer.id,
+            now,
+            missing=missing,
+            reason=reason,
+            late=late,
+            late_reason=late_reason.strip() if late and late_reason else None,
         )
         notifications.notify_applicant(
             ctx, session, dossier, "supplement", now, key=str(item.id), missing=missing, reason=reason
@@ -670,14 +795,16 @@ def resume(
         suspension.ended_at = now
         suspension.ended_by_id = officer.id
         suspension.paused_hours = round(paused, 2)
-        procedure = session.get(Procedure, dossier.procedure_id)
+        procedure: Procedure = session.get(Procedure, dossier.procedure_id)  # type: ignore[assignment]
         if ctx.settings.supplement_mode == "pause":
-            new_due = _shift(ctx, dossier.due_at, suspension.started_at, now)
+            new_due = _shift(ctx, dossier.due_at, suspension.started_at, now)  # type: ignore[arg-type]
         else:
             new_due = legal_due(ctx, procedure, now)
             dossier.clock_started_at = ctx.calendar.counting_start(now)
         dossier.status = "processing"
         _set_due(dossier, new_due)
+        moved = dossier.appointment_at if dossier.appointment_moved_at is not None else None
+        dossier.appointment_at = max(new_due, moved) if moved is not None else new_due
         record_event(
             session,
             dossier,
@@ -690,6 +817,15 @@ def resume(
             note=note,
         )
         _, opened = _complete_in(ctx, session, item, officer, None, note, None, now)
+        notifications.notify_applicant(
+            ctx,
+            session,
+            dossier,
+            "supplement_received",
+            now,
+            key=str(suspension.id),
+            new_due=dossier.appointment_at,
+        )
         result = Completion(dossier.code, dossier.status, [i.id for i in opened])
         uow.commit()
     return result
@@ -716,7 +852,14 @@ def refuse(ctx: Context, work_item_id: int, officer_id: int, *, reason: str, now
         session = uow.session
         officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
-        dossier = session.get(Dossier, item.dossier_id)
+        dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
+        step = compiled_process(ctx, session, dossier.process_version_id).model.steps[item.task_id]
+        if item.kind is not None or "refuse" not in step.outcome_values():
+            raise InvalidInput(
+                f'Bước "{item.task_name}" không có nhánh từ chối trong quy trình nội bộ; chỉ được từ chối '
+                'hồ sơ ở bước có kết quả xử lý "Từ chối"',
+                "outcome",
+            )
         dossier.refusal_reason = reason.strip()
         dossier, opened = _complete_in(ctx, session, item, officer, "refuse", reason, None, now)
         record_event(session, dossier, "refused", officer.id, now, reason=reason)
@@ -729,25 +872,51 @@ def return_result(
     ctx: Context, work_item_id: int, officer_id: int, *, collected_by: str, now: datetime
 ) -> Completion:
     """Trả kết quả: the desk hands the result (or the refusal) over; the dossier is finished."""
+    _check_collected_by(now, collected_by)
+    with use_case(ctx, "Trả kết quả") as uow:
+        session = uow.session
+        officer = active_officer(session, officer_id)
+        result = _return_in(ctx, session, officer, _work_item(session, work_item_id), collected_by, now)
+        uow.commit()
+    return result
+
+
+def return_dossier_result(
+    ctx: Context, dossier_code: str, officer_id: int, *, collected_by: str, now: datetime
+) -> Completion:
+    """Trả kết quả by dossier code (the desk's form): the dossier's open hand-over step is completed."""
+    _check_collected_by(now, collected_by)
+    with use_case(ctx, "Trả kết quả") as uow:
+        session = uow.session
+        officer = active_officer(session, officer_id)
+        dossier = dossier_by_code(session, dossier_code)
+        item = next((i for i in open_items(session, dossier) if i.kind == "return"), None)
+        if item is None:
+            raise Conflict(f"Hồ sơ {dossier_code} chưa có kết quả để trả.")
+        result = _return_in(ctx, session, officer, item, collected_by, now)
+        uow.commit()
+    return result
+
+
+def _check_collected_by(now: datetime, collected_by: str) -> None:
     require_aware(now)
     if not collected_by or not collected_by.strip():
         raise InvalidInput("Ghi rõ người nhận kết quả", "collected_by")
     check_text(collected_by, "collected_by")
-    with use_case(ctx, "Trả kết quả") as uow:
-        session = uow.session
-        officer = active_officer(session, officer_id)
-        item = _work_item(session, work_item_id)
-        _can_work(officer, item)
-        if item.kind != "return":
-            raise InvalidInput(f'Bước "{item.task_name}" không phải bước trả kết quả', "work_item")
-        dossier = session.get(Dossier, item.dossier_id)
-        dossier.returned_at = now
-        dossier.returned_to = collected_by.strip()
-        dossier, opened = _complete_in(ctx, session, item, officer, None, None, None, now)
-        record_event(session, dossier, "returned", officer.id, now, collected_by=collected_by)
-        result = Completion(dossier.code, dossier.status, [i.id for i in opened])
-        uow.commit()
-    return result
+
+
+def _return_in(
+    ctx: Context, session: Session, officer: Officer, item: WorkItem, collected_by: str, now: datetime
+) -> Completion:
+    _can_work(officer, item)
+    if item.kind != "return":
+        raise InvalidInput(f'Bước "{item.task_name}" không phải bước trả kết quả', "work_item")
+    dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
+    dossier.returned_at = now
+    dossier.returned_to = collected_by.strip()
+    dossier, opened = _complete_in(ctx, session, item, officer, None, None, None, now)
+    record_event(session, dossier, "returned", officer.id, now, collected_by=collected_by)
+    return Completion(dossier.code, dossier.status, [i.id for i in opened])
 
 
 def withdraw(ctx: Context, dossier_code: str, officer_id: int, *, reason: str, now: datetime) -> None:
@@ -825,7 +994,7 @@ def move_appointment_in(
     """Move the appointment inside the caller's transaction: once only, later than now and than before.
 
     Both move_appointment and the apology letter's issue go through here, so the once-only
-    rule lives in one place. Returns the previous due time.
+    rule lives in one place. Returns the previous appointment.
     """
     if dossier.status not in OPEN_STATUSES:
         raise Conflict(f"Hồ sơ {dossier.code} đã kết thúc, không thể hẹn lại ngày trả kết quả")
@@ -835,12 +1004,15 @@ def move_appointment_in(
             f"{dossier.appointment_moved_at.astimezone(ctx.calendar.tz):%d/%m/%Y}; "
             "mỗi hồ sơ chỉ được hẹn lại một lần"
         )
-    if new_due <= now or (dossier.due_at is not None and new_due <= dossier.due_at):
+    current = dossier.appointment_at or dossier.due_at
+    if new_due <= now or (current is not None and new_due <= current):
         raise InvalidInput(
             "Ngày hẹn trả kết quả mới phải sau thời điểm hiện tại và sau ngày hẹn hiện tại", "new_due"
         )
-    previous = dossier.due_at
-    _set_due(dossier, new_due)
+    previous = current
+    # The legal due time never moves with the appointment: lateness is judged against it.
+    dossier.appointment_at = new_due
+    dossier.deadline_version = (dossier.deadline_version or 1) + 1
     dossier.appointment_moved_at = now
     record_event(
         session,

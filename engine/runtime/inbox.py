@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkingCalendar
-from models import Dossier, Officer, Procedure, WorkItem
+from engine.context import Context
+from engine.usecase import active_officer, reading
+from models import Dossier, Officer, Procedure, UnitOfWork, WorkItem
 
 SCOPES = ("all", "mine", "pool")
 URGENCIES = ("overdue", "soon", "ok")
@@ -67,7 +69,7 @@ def urgency(remaining: float | None, day_hours: float) -> str:
     return "soon" if remaining <= day_hours else "ok"
 
 
-def _parts(officer: Officer, scope: str) -> list:  # type: ignore[type-arg]
+def _parts(officer: Officer, scope: str) -> list[list[ColumnElement[bool]]]:
     """The conditions of the inbox's disjoint parts, each served by its own partial index.
 
     Own items use (assignee, due); the pool uses (agency, role, due). An OR of the two would
@@ -84,7 +86,7 @@ def _parts(officer: Officer, scope: str) -> list:  # type: ignore[type-arg]
 
 
 def _filtered(
-    conditions: list,  # type: ignore[type-arg]
+    conditions: list[ColumnElement[bool]],
     *,
     now: datetime,
     soon_end: datetime,
@@ -126,11 +128,17 @@ def inbox(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
-    day_hours: float = 8.0,
+    day_hours: float | None = None,
 ) -> InboxPage:
-    """The officer's open items (own and pool), due time ascending, with server-side counts."""
+    """The officer's open items (own and pool), due time ascending, with server-side counts.
+
+    "Due soon" means within one working day of the calendar (`hours_per_day` of the settings);
+    `day_hours` is kept only for callers that still pass that same setting.
+    """
     if scope not in SCOPES:
         scope = "all"
+    if day_hours is None:
+        day_hours = calendar.hours_per_day
     limit, offset = max(1, min(limit, 500)), max(0, offset)
     soon_end = calendar.add_working_hours(now, day_hours)
     queries = [
@@ -236,7 +244,7 @@ def inbox_procedures(session: Session, officer: Officer) -> list[tuple[int, str,
         .where(Procedure.id.in_(found))
         .order_by(Procedure.code)
     )
-    return [tuple(r) for r in session.execute(query)]  # type: ignore[misc]
+    return [(procedure_id, code, name) for procedure_id, code, name in session.execute(query)]
 
 
 def next_item(session: Session, officer: Officer, after_id: int | None = None) -> int | None:
@@ -249,3 +257,33 @@ def next_item(session: Session, officer: Officer, after_id: int | None = None) -
         if found is not None:
             return found
     return None
+
+
+def officer_inbox(
+    ctx: Context,
+    officer_id: int,
+    *,
+    now: datetime,
+    scope: str = "all",
+    procedure_id: int | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    uow: UnitOfWork | None = None,
+) -> InboxPage:
+    """Hộp việc: a page of the officer's own and pool items, with the counts and the procedure filter."""
+    with reading(ctx, uow) as session:
+        officer = active_officer(session, officer_id)
+        page = inbox(
+            session,
+            ctx.calendar,
+            officer,
+            now=now,
+            scope=scope,
+            procedure_id=procedure_id,
+            status=status,
+            limit=limit,
+            offset=offset,
+        )
+        page.procedures = inbox_procedures(session, officer)
+        return page

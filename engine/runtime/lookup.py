@@ -68,8 +68,8 @@ def _verified(session: Session, code: str, last4: str) -> Dossier:
 def public_status(session: Session, code: str, last4: str) -> PublicStatus:
     """The dossier's progress in plain words, only when the second factor matches."""
     dossier = _verified(session, code, last4)
-    agency = session.get(Agency, dossier.agency_id)
-    procedure = session.get(Procedure, dossier.procedure_id)
+    agency = session.get_one(Agency, dossier.agency_id)
+    procedure = session.get_one(Procedure, dossier.procedure_id)
     step = session.scalar(
         select(WorkItem.task_name)
         .where(WorkItem.dossier_id == dossier.id, WorkItem.completed_at.is_(None))
@@ -86,8 +86,11 @@ def public_status(session: Session, code: str, last4: str) -> PublicStatus:
         plain=PLAIN_STATUS[dossier.status].format(desk=f"Bộ phận Một cửa – {agency.name}"),
         current_step=step if dossier.status == "processing" else None,
         received_at=dossier.received_at,
-        due_at=dossier.due_at,
-        original_due_at=dossier.original_due_at,
+        # The citizen is told the appointment; when a letter moved it, the one it replaced.
+        due_at=dossier.appointment_at or dossier.due_at,
+        original_due_at=(
+            dossier.due_at if dossier.appointment_moved_at is not None else dossier.original_due_at
+        ),
         moved=dossier.appointment_moved_at is not None,
         finished_at=dossier.finished_at,
         can_rate=dossier.status in ("returned", "refused") and not rated,

@@ -1,22 +1,43 @@
 """Service-quality indicators, the QĐ 766 monthly score and the leaders' dashboard data.
 
-Every count comes from SQL aggregates over the same scope and classes as the statistics
-report (`engine.statistics.reports.ReportFrame`), so an indicator never
-disagrees with Biểu 06 for the same agency and period:
+Every count of a period is judged as of the same moment as the statistics report,
+`T = min(period.end, now)`, from the same scope and classes (`engine.statistics.reports.ReportFrame`),
+so an indicator never disagrees with Biểu 06 for the same agency, period and moment, and a closed
+period's indicators never change afterwards:
 - on-time rate = (early + on time) / resolved, per agency or per procedure;
 - per step (TT 01/2018 indicator 2, each unit's time against its allotment): counted work items
-  completed within the period, by the agency holding the step, with used against allotted hours
-  and the step's own class; score per item 2 (early), 1 (on time), 0 (late), averaged;
-- apology letters: an issued apology always moves the appointment once, so a dossier with
-  `appointment_moved_at` before the period's end has had one; dossiers late (resolved late or in
-  progress overdue at the end) without one are the ones the law says should not exist;
+  completed within the period by T, by the agency holding the step, with used against allotted
+  hours and the step's own class; score per item 2 (early), 1 (on time), 0 (late), averaged;
+- apologies against late dossiers: the late dossiers as of T are those resolved late, those in
+  progress and overdue, and those waiting for a supplement that was asked for after the legal due
+  time had passed (`late_at` <= T: once late, always late, even while the clock is stopped). Each is
+  "with letter" when its apology letter was issued by T (status 'issued', `issued_at` <= T), else
+  "without letter", the kind the law says should not exist; of the letters, those issued less than
+  one working day before the legal due time or after it (`ApologyLetter.issued_late`) are counted;
+- supplement requests made within the period by T, and among them the late ones (`Suspension.late`:
+  asked more than the allowed working days after the clock started, the agency's fault), by the
+  receiving agency of the dossier;
 - online share = online / received within the period;
-- digitised share: received within the period with an input attachment, and resolved with a
-  result attachment;
-- satisfaction = satisfied / rated, over the dossiers finished within the period that were rated.
+- digitised share: received within the period with an input attachment uploaded by T, and resolved
+  with a result attachment uploaded by T;
+- satisfaction = satisfied / rated, over the dossiers finished within the period that were rated by T.
 
-QĐ 766/QĐ-TTg scores each agency monthly in five groups (100 points); groups the system has no
-data for (publicity, online payment) carry score None and the reason, never a made-up number.
+QĐ 766/QĐ-TTg (23/6/2022, the index for directing, managing and assessing the quality of service
+to citizens and businesses in administrative procedures) scores each agency monthly in five groups
+(100 points). Group 2, "Tiến độ, kết quả giải quyết" (progress and on-time results, 20 points),
+is the on-time share of the dossiers received that were due to be settled:
+    score = 20 × numerator / denominator, where
+    numerator   = dossiers resolved early or on time within the month (Biểu 06 resolved early +
+                  resolved on time, as of T);
+    denominator = dossiers resolved within the month (Biểu 06 resolved total: early + on time + late)
+                  + dossiers in progress and overdue at T (Biểu 06 in progress overdue)
+                  + dossiers waiting for a supplement asked for after the legal due time (late at T).
+Dossiers not yet due, waiting for a supplement asked in time, refused or withdrawn are in neither.
+Groups the system has no data for (publicity, online payment) carry score None and the reason,
+never a made-up number.
+
+The dashboard reads the present: open dossiers past their legal due time (`due_at`) or already
+recorded late (`late_at`), open steps past their allotment, and the oldest open dossiers.
 """
 
 from __future__ import annotations
@@ -24,16 +45,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.statistics.periods import Period, months_between
-from engine.statistics.reports import ReportFrame, find_agency
-from models import Agency, Attachment, Dossier, Procedure, Rating, WorkItem
+from engine.statistics.reports import LATE_CLASSES, RESOLVED_CLASSES, ReportFrame, find_agency, report_moment
+from engine.usecase import require_aware
+from models import Agency, Attachment, Dossier, Procedure, Rating, Suspension, WorkItem
 
-RESOLVED = ("early", "on_time", "late")
+RESOLVED = RESOLVED_CLASSES
 ON_TIME = ("early", "on_time")
-FINISHED = ("early", "on_time", "late", "refused", "withdrawn")
+FINISHED = (*RESOLVED_CLASSES, "refused", "withdrawn")
 
 
 def _sum(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -62,6 +84,12 @@ class RateRow:
     early: int
     on_time: int
     late: int
+    late_with_letter: int = 0
+
+    @property
+    def late_without_letter(self) -> int:
+        """Resolved late with no apology letter issued by the report's moment."""
+        return self.late - self.late_with_letter
 
     @property
     def rate(self) -> float | None:
@@ -70,11 +98,11 @@ class RateRow:
 
 
 def on_time_rates(
-    session: Session, period: Period, by: str = "agency", agency_code: str | None = None
+    session: Session, period: Period, by: str = "agency", agency_code: str | None = None, *, now: datetime
 ) -> list[RateRow]:
-    """On-time rate per receiving agency (`by='agency'`) or per procedure (`by='procedure'`)."""
+    """On-time rate per receiving agency (`by='agency'`) or per procedure (`by='procedure'`), as of now."""
     agency = find_agency(session, agency_code)
-    frame = ReportFrame(period)
+    frame = ReportFrame(period, now)
     inner = (
         select(
             Dossier.agency_id.label("agency_id"),
@@ -92,7 +120,8 @@ def on_time_rates(
             _sum(inner.c.klass.in_(RESOLVED)),
             _sum(inner.c.klass == "early"),
             _sum(inner.c.klass == "on_time"),
-            _sum(inner.c.klass == "late"),
+            _sum(inner.c.klass.in_(LATE_CLASSES)),
+            _sum(inner.c.klass == "late_letter"),
         )
         .where(inner.c.klass.in_(RESOLVED))
         .group_by(group)
@@ -102,7 +131,8 @@ def on_time_rates(
     else:
         names = {p.id: (p.code, p.name) for p in session.scalars(select(Procedure))}
     rows = [
-        RateRow(*names[key], int(r), int(e), int(o), int(lt)) for key, r, e, o, lt in session.execute(query)
+        RateRow(*names[key], int(r), int(e), int(o), int(lt), int(wl))
+        for key, r, e, o, lt, wl in session.execute(query)
     ]
     return sorted(rows, key=lambda r: r.key)
 
@@ -138,12 +168,16 @@ class StepRow:
         return _rate(2 * self.early + self.on_time, self.items)
 
 
-def step_indicators(session: Session, period: Period, agency_code: str | None = None) -> list[StepRow]:
-    """Each unit's used time against its allotment, per step; the latest steps first."""
+def step_indicators(
+    session: Session, period: Period, agency_code: str | None = None, *, now: datetime
+) -> list[StepRow]:
+    """Each unit's used time against its allotment, per step, as of now; the latest steps first."""
+    moment = report_moment(period, now)
     agency = find_agency(session, agency_code)
     conditions = [
         WorkItem.completed_at >= period.start,
         WorkItem.completed_at < period.end,
+        WorkItem.completed_at <= moment,
         WorkItem.counted.is_(True),
         WorkItem.result_class.is_not(None),
     ]
@@ -180,7 +214,7 @@ def step_indicators(session: Session, period: Period, agency_code: str | None = 
             int(o),
             int(lt),
             float(allotted),
-            float(used),
+            float(used),  # type: ignore[arg-type]
         )
         for a, p, task, name, n, e, o, lt, allotted, used in session.execute(query)
     ]
@@ -201,15 +235,25 @@ class AgencyCounts:
     online: int = 0
     with_inputs: int = 0
     resolved: int = 0
-    resolved_on_time: int = 0
+    resolved_on_time: int = 0  # early or on time
+    resolved_late: int = 0
     with_results: int = 0
-    overdue: int = 0  # in progress past due at the end
+    overdue: int = 0  # in progress past the legal due time (or recorded late) at the moment
+    late_waiting: int = 0  # waiting for a supplement asked for after the legal due time
     finished: int = 0
     rated: int = 0
     satisfied: int = 0
-    late: int = 0  # resolved late or in progress overdue
-    apologised: int = 0  # appointment moved (apology issued) before the end
-    late_without_apology: int = 0
+    late: int = 0  # resolved late + overdue + late_waiting
+    late_with_letter: int = 0  # of `late`: an apology letter issued by the moment
+    letters_issued_late: int = 0  # of `late_with_letter`: the letter was issued late
+    supplement_requests: int = 0  # asked within the period
+    late_supplement_requests: int = 0  # of those: asked after the allowed window
+    as_of: datetime | None = None  # the moment the counts are judged at
+
+    @property
+    def late_without_letter(self) -> int:
+        """Late dossiers with no apology letter issued by the moment."""
+        return self.late - self.late_with_letter
 
     @property
     def online_share(self) -> float | None:
@@ -232,6 +276,21 @@ class AgencyCounts:
         return _rate(self.resolved_on_time, self.resolved)
 
     @property
+    def progress_due(self) -> int:
+        """The QĐ 766 progress denominator: resolved + overdue + late while waiting for a supplement."""
+        return self.resolved + self.overdue + self.late_waiting
+
+    @property
+    def apology_share(self) -> float | None:
+        """Late dossiers with an issued apology letter / late dossiers."""
+        return _rate(self.late_with_letter, self.late)
+
+    @property
+    def late_supplement_share(self) -> float | None:
+        """Late supplement requests / supplement requests."""
+        return _rate(self.late_supplement_requests, self.supplement_requests)
+
+    @property
     def satisfaction(self) -> float | None:
         """Satisfied / rated."""
         return _rate(self.satisfied, self.rated)
@@ -243,48 +302,88 @@ _COUNT_FIELDS = (
     "with_inputs",
     "resolved",
     "resolved_on_time",
+    "resolved_late",
     "with_results",
     "overdue",
+    "late_waiting",
     "finished",
     "rated",
     "satisfied",
     "late",
-    "apologised",
-    "late_without_apology",
+    "late_with_letter",
+    "letters_issued_late",
 )
+_SUPPLEMENT_FIELDS = ("supplement_requests", "late_supplement_requests")
 
 
-def _has_attachment(kind: str) -> ColumnElement[bool]:
-    return exists(select(Attachment.id).where(Attachment.dossier_id == Dossier.id, Attachment.kind == kind))
+def _has_attachment(kind: str, moment: datetime) -> ColumnElement[bool]:
+    return exists(
+        select(Attachment.id).where(
+            Attachment.dossier_id == Dossier.id, Attachment.kind == kind, Attachment.uploaded_at <= moment
+        )
+    )
 
 
-def agency_counts(session: Session, period: Period, agency_code: str | None = None) -> list[AgencyCounts]:
-    """The indicator counts per receiving agency in one GROUP BY, then the province total last."""
+def _supplement_counts(
+    session: Session, period: Period, moment: datetime, agency_id: int | None
+) -> dict[int, tuple[int, int]]:
+    """(requests, late requests) per receiving agency, for the supplement requests made in the period."""
+    conditions = [
+        Suspension.kind == "supplement",
+        Suspension.started_at >= period.start,
+        Suspension.started_at < period.end,
+        Suspension.started_at <= moment,
+    ]
+    if agency_id is not None:
+        conditions.append(Dossier.agency_id == agency_id)
+    query = (
+        select(Dossier.agency_id, func.count(), _sum(Suspension.late.is_(True)))
+        .join(Dossier, Dossier.id == Suspension.dossier_id)
+        .where(*conditions)
+        .group_by(Dossier.agency_id)
+    )
+    return {a: (int(n), int(late)) for a, n, late in session.execute(query)}
+
+
+def agency_counts(
+    session: Session, period: Period, agency_code: str | None = None, *, now: datetime
+) -> list[AgencyCounts]:
+    """The indicator counts per receiving agency as of now, then the province total last."""
     agency = find_agency(session, agency_code)
-    frame = ReportFrame(period)
+    frame = ReportFrame(period, now)
+    moment = frame.as_of
     klass, intake = frame.klass, frame.intake
     new = intake != "carried"
     resolved = klass.in_(RESOLVED)
-    late = klass.in_(("late", "overdue"))
-    moved = and_(Dossier.appointment_moved_at.is_not(None), Dossier.appointment_moved_at < period.end)
+    late_waiting = and_(klass == "supplement", Dossier.late_at <= moment)
+    late = or_(klass.in_(LATE_CLASSES), klass == "overdue", late_waiting)
     finished = klass.in_(FINISHED)
-    rating = select(Rating.satisfied).where(Rating.dossier_id == Dossier.id).scalar_subquery()
+    rating = (
+        select(Rating.satisfied)
+        .where(Rating.dossier_id == Dossier.id, Rating.rated_at <= moment)
+        .scalar_subquery()
+    )
+    flags = {
+        "received": new,
+        "online": intake == "online",
+        "with_inputs": and_(new, _has_attachment("input", moment)),
+        "resolved": resolved,
+        "resolved_on_time": klass.in_(ON_TIME),
+        "resolved_late": klass.in_(LATE_CLASSES),
+        "with_results": and_(resolved, _has_attachment("result", moment)),
+        "overdue": klass == "overdue",
+        "late_waiting": late_waiting,
+        "finished": finished,
+        "rated": and_(finished, rating.is_not(None)),
+        "satisfied": and_(finished, rating.is_(True)),
+        "late": late,
+        "late_with_letter": and_(late, frame.has_letter),
+        "letters_issued_late": and_(late, frame.has_letter, frame.letters.c.issued_late.is_(True)),
+    }
     inner = (
         select(
             Dossier.agency_id.label("agency_id"),
-            case((new, 1), else_=0).label("received"),
-            case((intake == "online", 1), else_=0).label("online"),
-            case((and_(new, _has_attachment("input")), 1), else_=0).label("with_inputs"),
-            case((resolved, 1), else_=0).label("resolved"),
-            case((klass.in_(ON_TIME), 1), else_=0).label("resolved_on_time"),
-            case((and_(resolved, _has_attachment("result")), 1), else_=0).label("with_results"),
-            case((klass == "overdue", 1), else_=0).label("overdue"),
-            case((finished, 1), else_=0).label("finished"),
-            case((and_(finished, rating.is_not(None)), 1), else_=0).label("rated"),
-            case((and_(finished, rating.is_(True)), 1), else_=0).label("satisfied"),
-            case((late, 1), else_=0).label("late"),
-            case((moved, 1), else_=0).label("apologised"),
-            case((and_(late, ~moved), 1), else_=0).label("late_without_apology"),
+            *[case((flags[name], 1), else_=0).label(name) for name in _COUNT_FIELDS],
         )
         .select_from(frame.source)
         .where(frame.scope(agency.id if agency else None))
@@ -294,15 +393,28 @@ def agency_counts(session: Session, period: Period, agency_code: str | None = No
         inner.c.agency_id
     )
     agencies = {a.id: a for a in session.scalars(select(Agency))}
-    rows = []
-    total = AgencyCounts(agency.code if agency else None, agency.name if agency else "Toàn tỉnh")
+    supplements = _supplement_counts(session, period, moment, agency.id if agency else None)
+    by_agency: dict[int, AgencyCounts] = {}
     for agency_id, *values in session.execute(query):
-        row = AgencyCounts(agencies[agency_id].code, agencies[agency_id].name)
+        row = by_agency[agency_id] = AgencyCounts(
+            agencies[agency_id].code, agencies[agency_id].name, as_of=moment
+        )
         for name, value in zip(_COUNT_FIELDS, values, strict=True):
             setattr(row, name, int(value or 0))
-            setattr(total, name, getattr(total, name) + int(value or 0))
-        rows.append(row)
-    rows.sort(key=lambda r: r.agency_code or "")
+    for agency_id, numbers in supplements.items():
+        row = by_agency.get(agency_id)  # type: ignore[assignment]
+        if row is None:
+            row = by_agency[agency_id] = AgencyCounts(
+                agencies[agency_id].code, agencies[agency_id].name, as_of=moment
+            )
+        row.supplement_requests, row.late_supplement_requests = numbers
+    total = AgencyCounts(
+        agency.code if agency else None, agency.name if agency else "Toàn tỉnh", as_of=moment
+    )
+    rows = sorted(by_agency.values(), key=lambda r: r.agency_code or "")
+    for row in rows:
+        for name in (*_COUNT_FIELDS, *_SUPPLEMENT_FIELDS):
+            setattr(total, name, getattr(total, name) + getattr(row, name))
     if agency is not None:
         return rows or [total]
     return [*rows, total]
@@ -345,6 +457,12 @@ class AgencyScore:
         return sum(g.points_with_data for g in self.groups)
 
 
+PROGRESS_FORMULA = (
+    "20 × (đã giải quyết trước hạn + đúng hạn) / (đã giải quyết + đang giải quyết quá hạn "
+    "+ chờ bổ sung sau khi đã quá hạn)"
+)
+
+
 def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
     groups = [
         ScoreGroup(
@@ -356,7 +474,7 @@ def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
             "Chưa có dữ liệu: hệ thống chưa ghi nhận việc công khai thủ tục hành chính",
         )
     ]
-    due = c.resolved + c.overdue
+    due = c.progress_due
     if due:
         score = 20 * c.resolved_on_time / due
         groups.append(
@@ -365,8 +483,7 @@ def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
                 "Tiến độ, kết quả giải quyết",
                 20,
                 score,
-                f"20 × (trước hạn + đúng hạn) / (đã giải quyết + đang giải quyết quá hạn) "
-                f"= 20 × {c.resolved_on_time} / {due} = {_num(score)}",
+                f"{PROGRESS_FORMULA} = 20 × {c.resolved_on_time} / {due} = {_num(score)}",
                 points_with_data=20,
             )
         )
@@ -377,7 +494,7 @@ def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
                 "Tiến độ, kết quả giải quyết",
                 20,
                 None,
-                "20 × (trước hạn + đúng hạn) / (đã giải quyết + đang giải quyết quá hạn)",
+                PROGRESS_FORMULA,
                 "Không có hồ sơ đã giải quyết hoặc quá hạn trong kỳ",
             )
         )
@@ -460,11 +577,13 @@ def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
     return groups
 
 
-def qd766_scores(session: Session, month: Period, agency_code: str | None = None) -> list[AgencyScore]:
-    """The QĐ 766 score of each agency (and the province, last) for one month."""
+def qd766_scores(
+    session: Session, month: Period, agency_code: str | None = None, *, now: datetime
+) -> list[AgencyScore]:
+    """The QĐ 766 score of each agency (and the province, last) for one month, as of now."""
     return [
         AgencyScore(c.agency_code, c.agency_name, month, _score_groups(c))
-        for c in agency_counts(session, month, agency_code)
+        for c in agency_counts(session, month, agency_code, now=now)
     ]
 
 
@@ -497,7 +616,7 @@ def _local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, datetime.min.time(), tz).astimezone(UTC)
 
 
-def _bucket(column: ColumnElement[datetime], bounds: list[datetime]) -> ColumnElement[int]:
+def _bucket(column: SQLColumnExpression[datetime | None], bounds: list[datetime]) -> ColumnElement[int]:
     """Index i of the [bounds[i], bounds[i+1]) interval holding the value (callers filter the range)."""
     return case(*[(column < bound, index) for index, bound in enumerate(bounds[1:])], else_=len(bounds) - 1)
 
@@ -543,13 +662,13 @@ class MonthRate:
 def on_time_by_month(
     session: Session, first_day: date, last_day: date, tz: tzinfo, agency_code: str | None = None
 ) -> list[MonthRate]:
-    """The on-time rate of the dossiers resolved in each month of the range (as in Biểu 06)."""
+    """The on-time rate of the dossiers judged in each month of the range (as in Biểu 06)."""
     agency = find_agency(session, agency_code)
     months = months_between(first_day, last_day, tz)
     bounds = [m.start for m in months] + [months[-1].end]
     conditions = [
-        Dossier.finished_at >= bounds[0],
-        Dossier.finished_at < bounds[-1],
+        Dossier.judged_at >= bounds[0],
+        Dossier.judged_at < bounds[-1],
         Dossier.status != "withdrawn",
         Dossier.refusal_reason.is_(None),
     ]
@@ -557,7 +676,7 @@ def on_time_by_month(
         conditions.insert(0, Dossier.agency_id == agency.id)
     inner = (
         select(
-            _bucket(Dossier.finished_at, bounds).label("month"),
+            _bucket(Dossier.judged_at, bounds).label("month"),
             case((Dossier.result_class.in_(ON_TIME), 1), else_=0).label("on_time"),
         )
         .where(*conditions)
@@ -584,11 +703,29 @@ class OverdueCount:
     step_name: str | None = None
 
 
+def _unjudged_open() -> ColumnElement[bool]:
+    """Open and not yet judged: being processed, or a result at a hand-over the procedure counts."""
+    return or_(
+        Dossier.status == "processing",
+        and_(
+            Dossier.status == "result_ready",
+            Dossier.judged_at.is_(None),
+            Dossier.refusal_reason.is_(None),
+        ),
+    )
+
+
+def _late_now(now: datetime) -> ColumnElement[bool]:
+    """Past the legal due time now, or recorded late before (once late, always late)."""
+    return or_(Dossier.due_at <= now, Dossier.late_at <= now)
+
+
 def overdue_by_agency(session: Session, now: datetime) -> list[OverdueCount]:
-    """Dossiers being processed past their appointment, per receiving agency, most first."""
+    """Dossiers being processed past their legal due time (or recorded late), per receiving agency."""
+    require_aware(now)
     query = (
         select(Dossier.agency_id, func.count())
-        .where(Dossier.status == "processing", Dossier.due_at < now)
+        .where(Dossier.status.in_(("processing", "result_ready")), _unjudged_open(), _late_now(now))
         .group_by(Dossier.agency_id)
     )
     agencies = {a.id: a for a in session.scalars(select(Agency))}
@@ -598,6 +735,7 @@ def overdue_by_agency(session: Session, now: datetime) -> list[OverdueCount]:
 
 def overdue_by_step(session: Session, now: datetime, agency_code: str | None = None) -> list[OverdueCount]:
     """Open work items past their allotment, per agency holding them and step, most first."""
+    require_aware(now)
     agency = find_agency(session, agency_code)
     conditions = [WorkItem.completed_at.is_(None), WorkItem.due_at < now, WorkItem.counted.is_(True)]
     if agency is not None:
@@ -623,14 +761,48 @@ def overdue_by_step(session: Session, now: datetime, agency_code: str | None = N
     return sorted(rows, key=lambda r: (-r.count, r.agency_code, r.procedure_code or "", r.step or ""))
 
 
-def oldest_open_dossiers(session: Session, limit: int = 10, agency_code: str | None = None) -> list[Dossier]:
+@dataclass(frozen=True)
+class OpenDossier:
+    """One of the dossiers waiting longest, with its legal due time and appointment."""
+
+    code: str
+    received_at: datetime
+    status: str
+    due_at: datetime | None
+    appointment_at: datetime | None
+    overdue: bool  # past the legal due time now (not while waiting for a supplement), or recorded late
+
+
+def oldest_open_dossiers(
+    session: Session, now: datetime, limit: int = 10, agency_code: str | None = None
+) -> list[OpenDossier]:
     """The dossiers waiting longest: being processed or waiting for a supplement, oldest receipt first."""
+    require_aware(now)
     agency = find_agency(session, agency_code)
-    conditions = [Dossier.status.in_(("processing", "supplement"))]
+    conditions: list[ColumnElement[bool]] = [Dossier.status.in_(("processing", "supplement"))]
     if agency is not None:
         conditions.append(Dossier.agency_id == agency.id)
-    return list(
-        session.scalars(
-            select(Dossier).where(*conditions).order_by(Dossier.received_at, Dossier.id).limit(limit)
+    rows = session.execute(
+        select(
+            Dossier.code,
+            Dossier.received_at,
+            Dossier.status,
+            Dossier.due_at,
+            Dossier.appointment_at,
+            Dossier.late_at,
         )
+        .where(*conditions)
+        .order_by(Dossier.received_at, Dossier.id)
+        .limit(limit)
     )
+    return [
+        OpenDossier(
+            code,
+            received,
+            status,
+            due,
+            appointment,
+            (late is not None and late <= now) or (status == "processing" and due is not None and due <= now),
+        )
+        for code, received, status, due, appointment, late in rows
+    ]

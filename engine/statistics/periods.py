@@ -31,11 +31,24 @@ class Period:
     last_day: date
     start: datetime
     end: datetime
+    tz: tzinfo = UTC  # the office's timezone, in which the days above are counted
 
     @property
     def title(self) -> str:
         """The period as printed on a report, e.g. 'Từ ngày 01/07/2026 đến ngày 30/09/2026'."""
         return f"Từ ngày {self.first_day:%d/%m/%Y} đến ngày {self.last_day:%d/%m/%Y}"
+
+    def as_of(self, now: datetime) -> datetime:
+        """The moment a report of this period judges at: its end once closed, `now` while current."""
+        return min(self.end, now)
+
+    def as_of_title(self, now: datetime) -> str:
+        """That moment as printed on a report, e.g. 'Số liệu tính đến hết ngày 31/10/2026'."""
+        moment = self.as_of(now)
+        if moment >= self.end:
+            return f"Số liệu tính đến hết ngày {self.last_day:%d/%m/%Y}"
+        local = moment.astimezone(self.tz)
+        return f"Số liệu tính đến {local:%H:%M} ngày {local:%d/%m/%Y}"
 
 
 def _add_months(year: int, month: int, months: int) -> date:
@@ -49,7 +62,7 @@ def period_of_days(first_day: date, last_day: date, tz: tzinfo, label: str | Non
         raise InvalidInput("Ngày kết thúc kỳ báo cáo phải sau hoặc trùng ngày bắt đầu", "period")
     start = datetime.combine(first_day, datetime.min.time(), tz).astimezone(UTC)
     end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tz).astimezone(UTC)
-    return Period(label or f"{first_day:%Y-%m-%d}..{last_day:%Y-%m-%d}", first_day, last_day, start, end)
+    return Period(label or f"{first_day:%Y-%m-%d}..{last_day:%Y-%m-%d}", first_day, last_day, start, end, tz)
 
 
 def parse_period(text: str, tz: tzinfo | str = "Asia/Ho_Chi_Minh") -> Period:

@@ -1,4 +1,7 @@
-"""Biểu 06/VPCP/KSTT as an XLSX workbook (openpyxl, merged two-row header) and as CSV."""
+"""Biểu 06/VPCP/KSTT as an XLSX workbook (openpyxl, merged two-row header), as CSV and as a text table.
+
+Each carries the moment its numbers are judged at (the end of a closed period, or now).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from engine.statistics.reports import COLUMNS, GROUPING_LABELS, Report, ReportRo
 
 FORM_NAME = "Biểu số 06/VPCP/KSTT"
 TITLE = "TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
-HEADER_ROW = 7  # the first of the two header rows
+HEADER_ROW = 8  # the first of the two header rows
 FIRST_DATA_ROW = HEADER_ROW + 3  # after the two header rows and the column-number row
 FIRST_NUMBER_COLUMN = 3  # A: STT, B: the row's field / level / agency
 
@@ -38,7 +41,7 @@ def _header_groups() -> list[tuple[str, int, int]]:
 
 
 def build_workbook(report: Report) -> Workbook:
-    """The report in the Biểu 06 layout: title, agency, period, merged header, rows, total."""
+    """The report in the Biểu 06 layout: title, agency, period, moment, merged header, rows, total."""
     book = Workbook()
     sheet = book.active
     sheet.title = "Biểu 06"
@@ -50,7 +53,8 @@ def build_workbook(report: Report) -> Workbook:
         (2, TITLE, Font(bold=True, size=13)),
         (3, f"Đơn vị báo cáo: {report.agency_name}", _BOLD),
         (4, f"Kỳ báo cáo: {report.period.title} ({report.period.label})", None),
-        (5, "Đơn vị tính: hồ sơ", Font(italic=True)),
+        (5, report.as_of_title, None),
+        (6, "Đơn vị tính: hồ sơ", Font(italic=True)),
     ):
         sheet.merge_cells(f"A{row}:{last_letter}{row}")
         cell = sheet.cell(row=row, column=1, value=text)
@@ -151,6 +155,8 @@ SHORT_LABELS = {
     "resolved_early": "Trước hạn",
     "resolved_on_time": "Đúng hạn",
     "resolved_late": "Quá hạn",
+    "resolved_late_letter": "QH có XL",
+    "resolved_late_no_letter": "QH không XL",
     "in_progress_total": "Đang GQ",
     "in_progress_not_due": "Chưa đến",
     "in_progress_overdue": "Quá hạn",
@@ -171,6 +177,7 @@ def format_table(report: Report) -> str:
         f"{TITLE}",
         f"Đơn vị báo cáo: {report.agency_name}",
         f"Kỳ báo cáo: {report.period.title} ({report.period.label})",
+        report.as_of_title,
         "",
         " ".join(
             [GROUPING_LABELS[report.group_by][:label_width].ljust(label_width)]

@@ -1,49 +1,59 @@
-"""The statistics report (Biểu 06/VPCP/KSTT, TT 01/2020/TT-VPCP), aggregated in SQL.
+"""The statistics report (Biểu 06/VPCP/KSTT, TT 01/2020/TT-VPCP), aggregated in SQL, as of a moment.
 
-Scope. A report is asked for a period [start, end) and either one agency (the dossiers whose
-receiving agency, `dossier.agency_id`, is that agency) or the whole province (no agency: every
-dossier). A dossier is in the report when it was received before `end` and was not finished
-before `start` (`finished_at` is null or >= `start`).
+The moment. A report is judged as of `T = min(period.end, now)`: a closed period as of its end,
+the current period as of now. Every class below is read from the recorded history (the moments
+stored on the dossier, its suspensions and its apology letter), never from the dossier's current
+state, so a closed period's numbers never change afterwards: a letter issued later, a supplement
+restarting the clock later or an appointment moved later leave them as they were. "By T" means
+at or before T; the period itself is [start, end) in local days, so a receipt at the end's midnight
+belongs to the next period.
+
+Scope. A report is asked for a period and either one agency (the dossiers whose receiving agency,
+`dossier.agency_id`, is that agency) or the whole province (no agency: every dossier). A dossier
+is in the report when it was received before `end` and by T, and was not closed by `start` (unless
+it was received at `start` itself). A dossier is closed when it is resolved (`judged_at`), or
+refused or withdrawn (`finished_at`); one closed by `start` was counted by the period before. (For
+a period still to come, T is before `start`: what is open at T is carried over.)
 
 Intake: each dossier in scope is exactly one of
 - online: received within the period through the online channel (`channel == 'online'`);
 - in person or by post: received within the period at the desk or by post (`in_person`, `postal`);
-- carried over: received before `start` (and, being in scope, not finished before `start`).
+- carried over: received before `start` (and, being in scope, not closed by `start`).
 received total = online + in person/post + carried over.
 
-Class at the period's end: each dossier in scope is exactly one of
-- finished within the period (`finished_at < end`):
-  - withdrawn: `status == 'withdrawn'` (`withdraw` sets `finished_at`);
-  - refused: `refusal_reason` is set. `refuse` opens the hand-over of the refusal slip, and the
-    runtime sets `finished_at` (status `result_ready`) the moment that step opens, then status
-    `refused` when the slip is handed over; the refusal reason is what marks both states;
-  - resolved: every other finished dossier. The runtime sets `finished_at` and `result_class`
-    when the result's hand-over step opens (status `result_ready`, later `returned`), so a
-    resolved dossier is counted when its result is ready, classified by `result_class`:
-    early, late, and on time for `on_time` (and for the impossible missing class: every
-    dossier gets a due time at receipt, so the runtime always classifies it);
-- not finished by `end`:
-  - waiting for supplement: a suspension of kind `supplement` covers `end`
-    (`started_at < end` and (`ended_at` is null or `ended_at >= end`));
-  - otherwise in progress: overdue if `due_at < end`, else not yet due. `due_at` is the
-    dossier's current appointment, so for a past period a dossier whose appointment was moved
-    (apology letter) or restarted (supplement) after `end` is judged by its new appointment.
+Class as of T: each dossier in scope is exactly one of, in this order
+- withdrawn: `status == 'withdrawn'` and `finished_at` <= T (`withdraw` sets both at once);
+- refused: `refusal_reason` is set and `finished_at` <= T. `refuse` records the reason and opens
+  the hand-over of the refusal slip in the same transaction, which sets `finished_at`;
+- resolved: `judged_at` <= T, classified by `result_class`, which is fixed at judgement and never
+  changes: early, late, and on time for `on_time`. A late one is "with letter" when its apology
+  letter has status 'issued' and `issued_at` <= T, "without letter" otherwise;
+- waiting for supplement: a suspension of kind `supplement` covers T (`started_at` <= T and
+  (`ended_at` is null or `ended_at` > T));
+- otherwise in progress: overdue when `late_at` <= T (once late, always late), or when the legal
+  due time `due_at` <= T and no suspension of any kind covers T; else not yet due.
+A dossier whose result was ready by T but whose procedure counts the hand-over step (so
+`finished_at` <= T < `judged_at`) is in progress until it is judged: its clock is still running,
+and it is overdue by the same rule. `due_at` is the legal due time: an apology letter never moves
+it, and a complete supplement that restarts the clock after T has, by then, either found the
+dossier not yet due (the new due time is later still) or recorded `late_at`.
 
 Identities, by construction (every column is a sum of (intake, class) cells and every dossier
 has exactly one intake and one class):
 received total = resolved + in progress + refused + withdrawn + waiting for supplement;
-resolved = early + on time + late; in progress = not yet due + overdue; and the per-field, the
-per-level and the per-agency rows of one scope sum to the same total, because all three views
-are folded from one GROUP BY query.
+resolved = early + on time + late; late = with letter + without letter; in progress = not yet
+due + overdue; and the per-field, the per-level and the per-agency rows of one scope sum to the
+same total, because all three views are folded from one GROUP BY query.
 
-Every number is a link: `cell_query` builds the `select(Dossier)` behind a cell from the very
-`ReportFrame` (scope, intake and class expressions) the aggregate groups by.
+Every number is a link: `cell_query` builds the select behind a cell from the very `ReportFrame`
+(scope, intake and class expressions) the aggregate groups by.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, or_, outerjoin, select, text
@@ -51,10 +61,34 @@ from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
 from engine.statistics.periods import Period
-from models import Agency, Dossier, Procedure, Suspension
+from engine.usecase import require_aware
+from models import Agency, ApologyLetter, Dossier, Procedure, Suspension
 
 INTAKES = ("online", "in_person", "carried")
-CLASSES = ("early", "on_time", "late", "not_due", "overdue", "refused", "withdrawn", "supplement")
+CLASSES = (
+    "early",
+    "on_time",
+    "late_letter",
+    "late_no_letter",
+    "not_due",
+    "overdue",
+    "refused",
+    "withdrawn",
+    "supplement",
+)
+RESOLVED_CLASSES = ("early", "on_time", "late_letter", "late_no_letter")
+LATE_CLASSES = ("late_letter", "late_no_letter")
+CLASS_LABELS = {
+    "early": "Đã giải quyết trước hạn",
+    "on_time": "Đã giải quyết đúng hạn",
+    "late_letter": "Đã giải quyết quá hạn, có văn bản xin lỗi",
+    "late_no_letter": "Đã giải quyết quá hạn, không có văn bản xin lỗi",
+    "not_due": "Đang giải quyết, chưa đến hạn",
+    "overdue": "Đang giải quyết, quá hạn",
+    "refused": "Từ chối",
+    "withdrawn": "Rút hồ sơ (dừng giải quyết)",
+    "supplement": "Chờ bổ sung",
+}
 GROUPINGS = ("field", "level", "agency")
 LEVEL_LABELS = {
     "province": "Cấp tỉnh",
@@ -85,10 +119,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("received_online", _RECEIVED, "Trực tuyến", intakes=("online",)),
     Column("received_in_person", _RECEIVED, "Trực tiếp, bưu chính", intakes=("in_person",)),
     Column("received_carried", _RECEIVED, "Từ kỳ trước chuyển sang", intakes=("carried",)),
-    Column("resolved_total", _RESOLVED, "Tổng số", classes=("early", "on_time", "late")),
+    Column("resolved_total", _RESOLVED, "Tổng số", classes=RESOLVED_CLASSES),
     Column("resolved_early", _RESOLVED, "Trước hạn", classes=("early",)),
     Column("resolved_on_time", _RESOLVED, "Đúng hạn", classes=("on_time",)),
-    Column("resolved_late", _RESOLVED, "Quá hạn", classes=("late",)),
+    Column("resolved_late", _RESOLVED, "Quá hạn", classes=LATE_CLASSES),
+    Column("resolved_late_letter", _RESOLVED, "Quá hạn, có văn bản xin lỗi", classes=("late_letter",)),
+    Column(
+        "resolved_late_no_letter", _RESOLVED, "Quá hạn, không có văn bản xin lỗi", classes=("late_no_letter",)
+    ),
     Column("in_progress_total", _IN_PROGRESS, "Tổng số", classes=("not_due", "overdue")),
     Column("in_progress_not_due", _IN_PROGRESS, "Chưa đến hạn", classes=("not_due",)),
     Column("in_progress_overdue", _IN_PROGRESS, "Quá hạn", classes=("overdue",)),
@@ -114,7 +152,7 @@ class ReportRow:
 
 @dataclass
 class Report:
-    """Biểu 06 for one scope, one period and one grouping, with its total row."""
+    """Biểu 06 for one scope, one period and one grouping, with its total row, as of one moment."""
 
     period: Period
     agency_code: str | None
@@ -122,75 +160,144 @@ class Report:
     group_by: str
     rows: list[ReportRow]
     total: ReportRow
+    as_of: datetime
 
     @property
     def columns(self) -> tuple[Column, ...]:
         """The columns in Biểu 06 order."""
         return COLUMNS
 
+    @property
+    def closed(self) -> bool:
+        """Whether the period is over (its numbers are final)."""
+        return self.as_of >= self.period.end
+
+    @property
+    def as_of_title(self) -> str:
+        """The moment the numbers are judged at, as printed under the title."""
+        return self.period.as_of_title(self.as_of)
+
+
+@dataclass(frozen=True)
+class CellDossier:
+    """One dossier behind a number: the dossier, its class as of the report's moment, its letter."""
+
+    dossier: Dossier
+    klass: str
+    letter_issued_at: datetime | None
+
+    @property
+    def class_label(self) -> str:
+        """The class in words, as the report counted it."""
+        return CLASS_LABELS[self.klass]
+
 
 # ---------------------------------------------------------------------------
 # the shared predicates: the aggregate and the cell lists are built from these only
 
 
-def scope_filter(period: Period, agency_id: int | None) -> ColumnElement[bool]:
-    """Dossiers in the report: received before the end, not finished before the start."""
+def report_moment(period: Period, now: datetime) -> datetime:
+    """The moment a report of the period is judged at: `min(period.end, now)`."""
+    return period.as_of(require_aware(now))
+
+
+def closed_at() -> ColumnElement[Any]:
+    """When the dossier stopped being open: judged (resolved), or finished when refused or withdrawn."""
+    return case(
+        (or_(Dossier.status == "withdrawn", Dossier.refusal_reason.is_not(None)), Dossier.finished_at),
+        else_=Dossier.judged_at,
+    )
+
+
+def scope_filter(period: Period, agency_id: int | None, *, now: datetime) -> ColumnElement[bool]:
+    """Dossiers in the report: received before the end and by the moment, not closed by the start."""
+    moment = report_moment(period, now)
+    closed = closed_at()
+    # Judged before the period starts (a period still to come), a dossier closed between the moment
+    # and the start was still open at the moment.
+    carried_from = min(period.start, moment)
     conditions = [
         Dossier.received_at < period.end,
-        or_(Dossier.finished_at.is_(None), Dossier.finished_at >= period.start),
+        Dossier.received_at <= moment,
+        or_(Dossier.received_at >= period.start, closed.is_(None), closed > carried_from),
     ]
     if agency_id is not None:
         conditions.insert(0, Dossier.agency_id == agency_id)
     return and_(*conditions)
 
 
-def waiting_at(moment: Any) -> Subquery:
-    """Ids of the dossiers a supplement suspension holds at `moment` (started before, not ended)."""
+def held_at(moment: datetime) -> Subquery:
+    """The dossiers a suspension covers at `moment`, with whether one of them is a supplement request."""
     return (
-        select(Suspension.dossier_id.label("dossier_id"))
-        .where(
-            Suspension.kind == "supplement",
-            Suspension.started_at < moment,
-            or_(Suspension.ended_at.is_(None), Suspension.ended_at >= moment),
+        select(
+            Suspension.dossier_id.label("dossier_id"),
+            func.max(case((Suspension.kind == "supplement", 1), else_=0)).label("supplement"),
         )
-        .distinct()
-        .subquery("waiting")
+        .where(
+            Suspension.started_at <= moment,
+            or_(Suspension.ended_at.is_(None), Suspension.ended_at > moment),
+        )
+        .group_by(Suspension.dossier_id)
+        .subquery("held")
+    )
+
+
+def letters_by(moment: datetime) -> Subquery:
+    """The apology letters issued by `moment` (at most one per dossier)."""
+    return (
+        select(
+            ApologyLetter.dossier_id.label("dossier_id"),
+            ApologyLetter.issued_at.label("issued_at"),
+            ApologyLetter.issued_late.label("issued_late"),
+        )
+        .where(ApologyLetter.status == "issued", ApologyLetter.issued_at <= moment)
+        .subquery("letters")
     )
 
 
 class ReportFrame:
-    """The FROM clause and the intake and class expressions of one period.
+    """The FROM clause and the intake and class expressions of one period as of one moment.
 
     The aggregate and every cell list are built from one of these, so they cannot disagree.
-    The supplement check is an outer join to the few suspensions running at the end (one hash
-    join, parallel-safe) rather than a correlated subquery per dossier.
+    The suspension and letter checks are outer joins to the few rows that matter at the moment
+    (hash joins, parallel-safe) rather than correlated subqueries per dossier.
     """
 
-    def __init__(self, period: Period) -> None:
+    def __init__(self, period: Period, now: datetime) -> None:
         self.period = period
-        self.waiting = waiting_at(period.end)
-        self.source = outerjoin(Dossier, self.waiting, self.waiting.c.dossier_id == Dossier.id)
-        start, end = period.start, period.end
+        self.as_of = moment = report_moment(period, now)
+        self.held = held_at(moment)
+        self.letters = letters_by(moment)
+        self.source = outerjoin(
+            outerjoin(Dossier, self.held, self.held.c.dossier_id == Dossier.id),
+            self.letters,
+            self.letters.c.dossier_id == Dossier.id,
+        )
+        self.has_letter: ColumnElement[bool] = self.letters.c.dossier_id.is_not(None)
         self.intake: ColumnElement[str] = case(
-            (Dossier.received_at < start, "carried"),
+            (Dossier.received_at < period.start, "carried"),
             (Dossier.channel == "online", "online"),
             else_="in_person",
         )
-        finished = and_(Dossier.finished_at.is_not(None), Dossier.finished_at < end)
+        finished = Dossier.finished_at <= moment
+        judged = Dossier.judged_at <= moment
+        suspended = self.held.c.dossier_id.is_not(None)
         self.klass: ColumnElement[str] = case(
             (and_(finished, Dossier.status == "withdrawn"), "withdrawn"),
             (and_(finished, Dossier.refusal_reason.is_not(None)), "refused"),
-            (and_(finished, Dossier.result_class == "early"), "early"),
-            (and_(finished, Dossier.result_class == "late"), "late"),
-            (finished, "on_time"),
-            (self.waiting.c.dossier_id.is_not(None), "supplement"),
-            (Dossier.due_at < end, "overdue"),
+            (and_(judged, Dossier.result_class == "early"), "early"),
+            (and_(judged, Dossier.result_class == "late", self.has_letter), "late_letter"),
+            (and_(judged, Dossier.result_class == "late"), "late_no_letter"),
+            (judged, "on_time"),
+            (self.held.c.supplement == 1, "supplement"),
+            (Dossier.late_at <= moment, "overdue"),
+            (and_(Dossier.due_at <= moment, ~suspended), "overdue"),
             else_="not_due",
         )
 
     def scope(self, agency_id: int | None) -> ColumnElement[bool]:
         """The dossiers in the report (see `scope_filter`)."""
-        return scope_filter(self.period, agency_id)
+        return scope_filter(self.period, agency_id, now=self.as_of)
 
 
 def _group_filter(group_by: str, group_value: str | None) -> list[ColumnElement[bool]]:
@@ -222,21 +329,27 @@ def find_agency(session: Session, agency_code: str | None) -> Agency | None:
 
 
 def cell_query(
-    period: Period, agency_id: int | None, group_by: str, group_value: str | None, column: str
-) -> Select[tuple[Dossier]]:
-    """The `select(Dossier)` behind one number of the report, oldest receipt first."""
+    period: Period,
+    agency_id: int | None,
+    group_by: str,
+    group_value: str | None,
+    column: str,
+    *,
+    now: datetime,
+) -> Select[tuple[Dossier, str, datetime | None]]:
+    """The select behind one number: (dossier, class as of the moment, letter issued at), oldest first."""
     _check_grouping(group_by)
     spec = _BY_KEY.get(column)
     if spec is None:
         raise InvalidInput(f"Cột {column!r} không có trong Biểu 06", "column")
-    frame = ReportFrame(period)
+    frame = ReportFrame(period, now)
     conditions = [frame.scope(agency_id), *_group_filter(group_by, group_value)]
     if spec.intakes != INTAKES:
         conditions.append(frame.intake.in_(spec.intakes))
     if spec.classes != CLASSES:
         conditions.append(frame.klass.in_(spec.classes))
     return (
-        select(Dossier)
+        select(Dossier, frame.klass.label("klass"), frame.letters.c.issued_at)
         .select_from(frame.source)
         .join(Procedure, Procedure.id == Dossier.procedure_id)
         .join(Agency, Agency.id == Dossier.agency_id)
@@ -252,13 +365,15 @@ def report_cell_dossiers(
     group_by: str,
     group_value: str | None,
     column: str,
+    *,
+    now: datetime,
     limit: int = 50,
     offset: int = 0,
-) -> list[Dossier]:
+) -> list[CellDossier]:
     """The dossiers behind one number (group_value None: the total row), a page at a time."""
     agency = find_agency(session, agency_code)
-    query = cell_query(period, agency.id if agency else None, group_by, group_value, column)
-    return list(session.scalars(query.limit(limit).offset(offset)))
+    query = cell_query(period, agency.id if agency else None, group_by, group_value, column, now=now)
+    return [CellDossier(*row) for row in session.execute(query.limit(limit).offset(offset))]  # type: ignore[arg-type, call-arg]
 
 
 def report_cell_count(
@@ -268,10 +383,12 @@ def report_cell_count(
     group_by: str,
     group_value: str | None,
     column: str,
+    *,
+    now: datetime,
 ) -> int:
     """How many dossiers are behind one number (for paging the list)."""
     agency = find_agency(session, agency_code)
-    query = cell_query(period, agency.id if agency else None, group_by, group_value, column)
+    query = cell_query(period, agency.id if agency else None, group_by, group_value, column, now=now)
     return session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
 
 
@@ -279,9 +396,11 @@ def report_cell_count(
 # the aggregate
 
 
-def _cells(session: Session, period: Period, agency_id: int | None) -> list[tuple[int, int, str, str, int]]:
+def _cells(
+    session: Session, period: Period, agency_id: int | None, now: datetime
+) -> list[tuple[int, int, str, str, int]]:
     """(agency id, procedure id, intake, class, count) for the scope, in one GROUP BY."""
-    frame = ReportFrame(period)
+    frame = ReportFrame(period, now)
     inner = (
         select(
             Dossier.agency_id.label("agency_id"),
@@ -316,10 +435,13 @@ def _add(counts: dict[str, int], intake: str, klass: str, n: int) -> None:
             counts[column.key] += n
 
 
-def statistics_views(session: Session, period: Period, agency_code: str | None = None) -> dict[str, Report]:
-    """Biểu 06 by field, by level and by agency, folded from one query so they cannot disagree."""
+def statistics_views(
+    session: Session, period: Period, agency_code: str | None = None, *, now: datetime
+) -> dict[str, Report]:
+    """Biểu 06 by field, by level and by agency as of `min(period.end, now)`, from one query."""
+    moment = report_moment(period, now)
     agency = find_agency(session, agency_code)
-    cells = _cells(session, period, agency.id if agency else None)
+    cells = _cells(session, period, agency.id if agency else None, moment)
     procedures = {p.id: p for p in session.scalars(select(Procedure))}
     agencies = {a.id: a for a in session.scalars(select(Agency))}
     keys = {
@@ -343,16 +465,21 @@ def statistics_views(session: Session, period: Period, agency_code: str | None =
             _add(row.counts, intake, klass, n)
             _add(total.counts, intake, klass, n)
         ordered = sorted(rows.values(), key=lambda r: (r.label, r.key))
-        views[group_by] = Report(period, agency_code, name, group_by, ordered, total)
+        views[group_by] = Report(period, agency_code, name, group_by, ordered, total, moment)
     return views
 
 
 def statistics_report(
-    session: Session, period: Period, agency_code: str | None = None, group_by: str = "field"
+    session: Session,
+    period: Period,
+    agency_code: str | None = None,
+    group_by: str = "field",
+    *,
+    now: datetime,
 ) -> Report:
-    """Biểu 06 for an agency (None: the whole province), rows by field, level or agency."""
+    """Biểu 06 for an agency (None: the whole province), rows by field, level or agency, as of now."""
     _check_grouping(group_by)
-    return statistics_views(session, period, agency_code)[group_by]
+    return statistics_views(session, period, agency_code, now=now)[group_by]
 
 
 def identity_problems(row: ReportRow) -> list[str]:
@@ -365,6 +492,8 @@ def identity_problems(row: ReportRow) -> list[str]:
         == c["resolved_total"] + c["in_progress_total"] + c["refused"] + c["withdrawn"] + c["supplement"],
         "resolved = early + on time + late": c["resolved_total"]
         == c["resolved_early"] + c["resolved_on_time"] + c["resolved_late"],
+        "late = with letter + without letter": c["resolved_late"]
+        == c["resolved_late_letter"] + c["resolved_late_no_letter"],
         "in progress = not yet due + overdue": c["in_progress_total"]
         == c["in_progress_not_due"] + c["in_progress_overdue"],
     }

@@ -1,0 +1,109 @@
+"""What process owners and approvers read of the catalogue: the procedures, one procedure's versions,
+a version with its problems and history, the editor, the stored BPMN. Each read checks the role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from engine.catalogue import versions
+from engine.catalogue.procedures import CatalogueEntry, procedure_by_code, procedure_catalogue
+from engine.catalogue.versions import VERSION_READERS, VersionDetail, VersionXml, is_owner
+from engine.context import Context
+from engine.errors import Forbidden
+from engine.usecase import active_officer, reading
+from models import Officer, Procedure, UnitOfWork
+
+
+@dataclass(frozen=True)
+class ProcedurePage:
+    """A procedure with each version's detail, and whether the officer may draft new ones."""
+
+    procedure: Procedure
+    details: list[VersionDetail]
+    may_edit: bool
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    """A version's detail, its procedure, and whether the officer may change it."""
+
+    detail: VersionDetail
+    procedure: Procedure
+    may_edit: bool
+
+
+@dataclass(frozen=True)
+class EditorPage:
+    """What the editor opens with: the version, its stored text's hash, and whether it may be edited."""
+
+    detail: VersionDetail
+    procedure: Procedure
+    sha256: str
+    editable: bool
+
+
+def _reader(session: Session, officer_id: int) -> Officer:
+    officer = active_officer(session, officer_id)
+    if not any(officer.has_role(role) for role in VERSION_READERS):
+        raise Forbidden("Danh mục quy trình nội bộ dành cho cán bộ quản lý quy trình và người phê duyệt")
+    return officer
+
+
+def catalogue_page(ctx: Context, officer_id: int, *, uow: UnitOfWork | None = None) -> list[CatalogueEntry]:
+    """The catalogue: every procedure with its running version."""
+    with reading(ctx, uow) as session:
+        _reader(session, officer_id)
+        return procedure_catalogue(session)
+
+
+def procedure_page(
+    ctx: Context, officer_id: int, code: str, *, uow: UnitOfWork | None = None
+) -> ProcedurePage:
+    """One procedure's versions, each with what changed against the previous one."""
+    with reading(ctx, uow) as session:
+        officer = _reader(session, officer_id)
+        procedure = procedure_by_code(session, code)
+        details = [
+            versions.version_detail(session, v.id, hours_per_day=ctx.settings.hours_per_day)
+            for v in versions.versions_of(session, code)
+        ]
+        return ProcedurePage(procedure, details, is_owner(officer, procedure))
+
+
+def _detail(ctx: Context, session: Session, version_id: int) -> tuple[VersionDetail, Procedure]:
+    detail = versions.version_detail(session, version_id, hours_per_day=ctx.settings.hours_per_day)
+    return detail, procedure_by_code(session, detail.version.procedure_code)
+
+
+def version_page(
+    ctx: Context, officer_id: int, version_id: int, *, uow: UnitOfWork | None = None
+) -> VersionPage:
+    """A version: status, decision, problems, what changed, its history."""
+    with reading(ctx, uow) as session:
+        officer = _reader(session, officer_id)
+        detail, procedure = _detail(ctx, session, version_id)
+        return VersionPage(detail, procedure, is_owner(officer, procedure))
+
+
+def editor_page(
+    ctx: Context, officer_id: int, version_id: int, *, uow: UnitOfWork | None = None
+) -> EditorPage:
+    """The editor's version; editable only while it is a draft and by an owner of the procedure."""
+    with reading(ctx, uow) as session:
+        officer = _reader(session, officer_id)
+        detail, procedure = _detail(ctx, session, version_id)
+        found = versions.version_xml(session, version_id)
+        return EditorPage(
+            detail, procedure, found.sha256, detail.version.editable and is_owner(officer, procedure)
+        )
+
+
+def version_file(
+    ctx: Context, officer_id: int, version_id: int, *, uow: UnitOfWork | None = None
+) -> VersionXml:
+    """A version's stored BPMN text."""
+    with reading(ctx, uow) as session:
+        _reader(session, officer_id)
+        return versions.version_xml(session, version_id)

@@ -1,0 +1,447 @@
+"""Every shape of the JSON API under /api/v1, declared once as pydantic models.
+
+The views read their input through these models (web/api_spec.py validates requests against them)
+and build their answers as these models; the OpenAPI document is generated from them. Text limits
+are the engine's (engine/runtime/dossiers.py `TEXT_LIMITS`) and the columns'; the few bounds that
+exist only at the API (list lengths, page size) are stated here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
+
+from engine.runtime.dossiers import DATA_KEY, TEXT_LIMITS
+from engine.runtime.inbox import SCOPES, URGENCIES
+from models import Attachment as AttachmentRow
+from models import Dossier as DossierRow
+from models import Procedure as ProcedureRow
+from models.dossier import CHANNELS, DOSSIER_STATUSES, RESULT_CLASSES
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
+CODE_LENGTH = DossierRow.__table__.c.code.type.length
+PROCEDURE_CODE_LENGTH = ProcedureRow.__table__.c.code.type.length
+FILE_NAME_LENGTH = AttachmentRow.__table__.c.file_name.type.length
+DOCUMENT_LENGTH = 1000  # one line of a document checklist
+MAX_DOCUMENTS = 50
+MAX_FILES = 20
+MAX_DATA_KEYS = 50
+MAX_PAGE = 500
+
+
+def _tidy(schema: dict[str, Any]) -> None:
+    """Property titles repeat the property names, and a null default on a field that cannot be null
+    only means the field may be left out: the document shows neither."""
+    for prop in schema.get("properties", {}).values():
+        prop.pop("title", None)
+        nullable = any(branch.get("type") == "null" for branch in prop.get("anyOf", []))
+        if "default" in prop and prop["default"] is None and not nullable:
+            del prop["default"]
+
+
+def absent(**kwargs: Any) -> FieldInfo:
+    """An optional parameter or field that may be left out but, when sent, is never null."""
+    return Field(None, **kwargs)
+
+
+def text(field: str | int, **kwargs: Any) -> Any:
+    """A string bounded by the engine's limit for `field` (or by a number of characters)."""
+    limit = TEXT_LIMITS[field] if isinstance(field, str) else field
+    return Annotated[str, Field(max_length=limit, **kwargs)]
+
+
+class Shape(BaseModel):
+    """A JSON object the API answers with: every field is always present."""
+
+    model_config = ConfigDict(json_schema_extra=_tidy)
+
+
+class Input(BaseModel):
+    """A JSON object the API reads: unknown fields are refused and no value is converted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_tidy)
+
+
+class Parameters(BaseModel):
+    """Query or header parameters: strings converted to their types, others ignored."""
+
+    model_config = ConfigDict(json_schema_extra=_tidy)
+
+
+# ---------------------------------------------------------------------------
+# path parameters
+
+
+DossierCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=CODE_LENGTH,
+        description="Dossier code (mã hồ sơ).",
+        examples=["000.00.12.H40-261123-0001"],
+    ),
+]
+WorkItemId = Annotated[int, Field(ge=1, le=MAX_ID, description="Work item id.")]
+# A path value outside its schema names nothing that exists: it is answered 404 with the message.
+PATH_PARAMETERS: dict[str, tuple[Any, str]] = {
+    "code": (DossierCode, "Không tìm thấy hồ sơ {}"),
+    "item_id": (WorkItemId, "Không tìm thấy bước xử lý số {}"),
+}
+
+
+# ---------------------------------------------------------------------------
+# requests
+
+
+def _keys_by_name(schema: dict[str, Any]) -> None:
+    """Pydantic writes a key pattern as patternProperties; the API refuses every other key."""
+    ((pattern, values),) = schema.pop("patternProperties").items()
+    schema["propertyNames"] = {"pattern": pattern}
+    schema["additionalProperties"] = values
+
+
+DataKey = Annotated[str, Field(pattern=DATA_KEY.pattern)]
+DataValue = int | float | bool | text("comment") | None
+# Values the workflow's conditions read: flat, named like identifiers, scalar (nested objects could
+# be mistaken for serialized workflow objects when the state is stored).
+Data = Annotated[
+    dict[DataKey, DataValue],
+    Field(
+        max_length=MAX_DATA_KEYS,
+        description="Dữ liệu của hồ sơ mà các điều kiện trong quy trình đọc (giá trị đơn, không lồng nhau).",
+        json_schema_extra=_keys_by_name,
+    ),
+]
+
+
+class Applicant(Input):
+    """The person or organisation applying."""
+
+    name: text("applicant_name", min_length=1, examples=["Nguyễn Văn An"])
+    id_number: text("applicant_id_number", description="Số định danh cá nhân (12 chữ số)") | None = None
+    phone: text("applicant_phone", examples=["0912345678"]) | None = None
+    email: text("applicant_email") | None = None
+    address: text("applicant_address") | None = None
+
+
+class Upload(Input):
+    """A file handed in with the dossier, its content in base64."""
+
+    name: text(FILE_NAME_LENGTH, min_length=1, examples=["don-de-nghi.pdf"])
+    content_base64: Annotated[str, Field(json_schema_extra={"contentEncoding": "base64"})]
+
+
+class ReceiveDossier(Input):
+    """A dossier handed in at the desk or through the online portal."""
+
+    procedure_code: text(PROCEDURE_CODE_LENGTH, min_length=1, examples=["1.001806"])
+    applicant: Applicant
+    channel: Literal[CHANNELS] = "online"
+    documents: list[text(DOCUMENT_LENGTH)] = absent(
+        max_length=MAX_DOCUMENTS, description="The checklist of documents handed in."
+    )
+    data: Data = absent()
+    files: list[Upload] = absent(max_length=MAX_FILES)
+
+
+class ReceiveHeaders(Parameters):
+    """Headers of a dossier submission."""
+
+    idempotency_key: str = absent(
+        alias="Idempotency-Key",
+        pattern=r"^[!-~]{1,64}$",
+        description="A key of the client's choosing; a repeated submission with the same key returns "
+        "the first dossier (200) instead of receiving a second one.",
+    )
+
+
+class CompleteStep(Input):
+    """The outcome of a step, with a comment and data for the workflow's conditions."""
+
+    outcome: text("outcome", description="One of the step's outcome values.") | None = None
+    comment: text("comment") | None = None
+    data: Data = absent()
+
+
+class RequestSupplement(Input):
+    """Every missing document at once, and why."""
+
+    missing: list[text(DOCUMENT_LENGTH)] = Field(max_length=MAX_DOCUMENTS)
+    reason: text("reason")
+
+
+class Refuse(Input):
+    """The reasons of a refusal."""
+
+    reason: text("reason")
+
+
+class ReturnResult(Input):
+    """Who collected the result."""
+
+    collected_by: text("collected_by")
+
+
+class Resume(Input):
+    """A note on the supplement received."""
+
+    note: text("note") | None = None
+
+
+class Withdraw(Input):
+    """Why the applicant withdraws."""
+
+    reason: text("reason")
+
+
+class InboxQuery(Parameters):
+    """Filters and page of the inbox."""
+
+    scope: Literal[SCOPES] = Field(
+        "all", description="mine: my own items; pool: unclaimed items of my roles; all: both."
+    )
+    status: Literal[URGENCIES] = absent()
+    procedure: str = absent(
+        min_length=1, max_length=PROCEDURE_CODE_LENGTH, description="Only items of this procedure (code)."
+    )
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_ID)
+
+
+# ---------------------------------------------------------------------------
+# answers
+
+# Times are written by the views in the office's time zone (`datetime.isoformat`).
+DATE_TIME = {"format": "date-time", "examples": ["2026-11-23T08:00:00+07:00"]}
+Time = Annotated[str, Field(json_schema_extra=DATE_TIME)]
+OptionalTime = Annotated[str | None, Field(json_schema_extra=DATE_TIME)]
+
+
+class Error(Shape):
+    """Every error: a stable code and a message for the officer, in Vietnamese."""
+
+    error: str = Field(description="Stable code, e.g. invalid, forbidden, conflict.")
+    message: str = Field(description="What went wrong, for the officer, in Vietnamese.")
+    field: str = absent(description="The request field at fault, e.g. applicant.name.")
+    problems: list[str] = absent()
+
+
+class Health(Shape):
+    """The API answers."""
+
+    status: str
+
+
+class Document(Shape):
+    """An OpenAPI document."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Officer(Shape):
+    """An officer by id and name."""
+
+    id: int
+    name: str | None
+
+
+class Named(Shape):
+    """A procedure or an agency by code and name."""
+
+    code: str
+    name: str
+
+
+class ApplicantView(Shape):
+    """The applicant as the dossier records them."""
+
+    name: str
+    id_number: str | None
+    phone: str | None
+    email: str | None
+    address: str | None
+
+
+class WorkItem(Shape):
+    """One step of a dossier, open or done."""
+
+    id: int
+    dossier_code: str
+    step_id: str = Field(description="BPMN id of the step.")
+    step: str
+    kind: Literal["supplement", "return"] | None
+    role: str
+    agency: str | None
+    assignee: Officer | None
+    open: bool
+    created_at: Time
+    claimed_at: OptionalTime
+    due_at: OptionalTime
+    allotted_hours: float
+    completed_at: OptionalTime
+    completed_by: Officer | None
+    outcome: str | None
+    comment: str | None
+    used_hours: float | None
+    result_class: Literal[RESULT_CLASSES] | None
+
+
+class Outcome(Shape):
+    """A way on from a step."""
+
+    value: str | None
+    label: str
+
+
+class Task(Shape):
+    """A work item with what its step lets the officer do."""
+
+    work_item: WorkItem
+    dossier_code: str
+    outcomes: list[Outcome] = Field(
+        description="The outcomes `complete` accepts; a null value is the step's default way on."
+    )
+    can_supplement: bool = Field(description="Whether the step may ask for a supplement.")
+    can_refuse: bool = Field(description="Whether the step may refuse the dossier.")
+
+
+class Event(Shape):
+    """One line of the dossier's audit trail."""
+
+    id: int
+    at: Time
+    kind: str
+    label: str
+    officer: str | None
+    payload: dict[str, Any]
+
+
+class Suspension(Shape):
+    """A time the dossier's clock stood still."""
+
+    kind: str
+    reason: str
+    details: list[str]
+    started_at: Time
+    ended_at: OptionalTime
+    paused_hours: float | None
+
+
+class Attachment(Shape):
+    """A file of the dossier."""
+
+    id: int
+    kind: Literal["input", "result"]
+    file_name: str
+    media_type: str
+    size: int
+    sha256: str
+    uploaded_at: Time
+
+
+class Dossier(Shape):
+    """A dossier with its work items, suspensions, documents and events."""
+
+    code: str = Field(examples=["000.00.12.H40-261123-0001"])
+    status: Literal[DOSSIER_STATUSES]
+    status_label: str
+    procedure: Named
+    process_version: int
+    agency: Named
+    applicant: ApplicantView
+    channel: Literal[CHANNELS]
+    received_at: Time
+    received_by: str | None
+    due_at: OptionalTime
+    original_due_at: OptionalTime
+    appointment_moved_at: OptionalTime
+    finished_at: OptionalTime
+    returned_at: OptionalTime
+    returned_to: str | None
+    result_class: Literal[RESULT_CLASSES] | None
+    refusal_reason: str | None
+    withdrawal_reason: str | None
+    documents: list[str]
+    attachments: list[Attachment]
+    work_items: list[WorkItem]
+    suspensions: list[Suspension]
+    events: list[Event]
+
+
+class Completion(Shape):
+    """Where the dossier stands after a step."""
+
+    dossier_code: str
+    status: Literal[DOSSIER_STATUSES]
+    opened_work_item_ids: list[int]
+
+
+class InboxRow(Shape):
+    """One line of the inbox."""
+
+    id: int
+    dossier_code: str
+    procedure_code: str
+    procedure_name: str
+    step: str
+    kind: str | None
+    role: str
+    received_at: Time
+    created_at: Time
+    due_at: OptionalTime
+    assignee: Officer | None
+    remaining_hours: float | None = Field(
+        description="Working hours left; negative when overdue; null while the clock is stopped."
+    )
+    urgency: Literal[(*URGENCIES, "paused")]
+
+
+class InboxCounts(Shape):
+    """How many items each filter shows."""
+
+    all: int
+    mine: int
+    pool: int
+    overdue: int
+    soon: int
+
+
+class Inbox(Shape):
+    """A page of the inbox."""
+
+    items: list[InboxRow]
+    total: int = Field(description="Items matching the filters.")
+    counts: InboxCounts
+    limit: int
+    offset: int
+
+
+class LegalTime(Shape):
+    """The time the law gives the procedure."""
+
+    value: float
+    unit: Literal["days", "hours"]
+
+
+class Procedure(Shape):
+    """A procedure of the catalogue."""
+
+    code: str
+    name: str
+    field: str
+    level: str
+    legal_time: LegalTime
+    fee: str
+    required_documents: list[str]
+    online_level: str
+    owner_agency: str
+    has_active_version: bool
+    active_version: int | None
+
+
+class Procedures(Shape):
+    """The procedure catalogue."""
+
+    procedures: list[Procedure]
