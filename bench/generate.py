@@ -648,6 +648,8 @@ class BulkWriter:
             k: int, at: datetime, officer_id: int, outcome: str | None, comment: str | None
         ) -> None:
             item = items[k]
+            if dossier["status"] == "processing":
+                record_lateness(at)  # as note_running_lateness
             item["completed_at"] = at
             item["completed_by_id"] = officer_id
             item["assignee_id"] = item["assignee_id"] or officer_id

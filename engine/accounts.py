@@ -165,3 +165,9 @@ def officer_for_token(session: Session, token: str) -> Officer:
     if officer is None or not officer.active:
         raise Unauthenticated("Tài khoản gắn với mã truy cập đã bị khóa.")
     return officer
+
+
+def token_holder(ctx: Context, token: str, *, uow: UnitOfWork | None = None) -> int:
+    """The id of the active officer a bearer token belongs to (an API request's first read)."""
+    with reading(ctx, uow) as session:
+        return officer_for_token(session, token).id

@@ -33,6 +33,7 @@ from engine.errors import Conflict, DomainError, Forbidden, NotFound
 from engine.runtime import apology
 from engine.runtime import dossiers as svc
 from engine.statistics import reports
+from engine.statistics.agreement import disagreements
 from engine.statistics.periods import parse_period
 from models import (
     Agency,
@@ -99,7 +100,7 @@ REPORT_COLUMNS = {
     "refused": "refused",
     "withdrawn": "withdrawn",
 }
-REPORT_KEYS = ("event", "at", "period", "agency", "error", *REPORT_COLUMNS)
+REPORT_KEYS = ("event", "at", "period", "agency", "error", *REPORT_COLUMNS, "disagreements")
 LIST_KEYS = ("letters", "supplement_requests", "alerts", "steps", "notices", "errors")
 DOSSIER_KEYS = (
     "dossier",
@@ -617,9 +618,12 @@ class _Run:
         period = parse_period(event.get("period"), self.tz)
         with self.ctx.uow() as uow:
             views = reports.statistics_views(uow.session, period, event.get("agency"), now=event.at)
+            differing = disagreements(uow.session, period, event.get("agency"), now=event.at)
         counts = views["field"].total.counts
         line = self._report_head(event)
         line.update({key: counts[column] for key, column in REPORT_COLUMNS.items()})
+        # Biểu 06, the indicators and the dashboard must agree for every scenario.
+        line["disagreements"] = differing
         self.outcome.reports.append(line)
 
     # -- reading back

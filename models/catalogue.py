@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     ForeignKey,
     Index,
@@ -19,9 +20,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
+from models.vocabulary import ProcessStatus
 
 AGENCY_LEVELS = ("province", "department", "district", "commune")
-PROCESS_STATUSES = ("draft", "submitted", "approved", "active", "retired")
+PROCESS_STATUSES = ProcessStatus.values()
 ONLINE_LEVELS = ("none", "partial", "full")
 
 
@@ -100,6 +102,7 @@ class ProcessVersion(Base):
 
     __tablename__ = "process_version"
     __table_args__ = (
+        CheckConstraint(ProcessStatus.check_in("status"), name="status"),
         UniqueConstraint("procedure_id", "number", name="uq_process_version_procedure_number"),
         Index("ix_process_version_procedure_status", "procedure_id", "status"),
     )

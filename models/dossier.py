@@ -8,6 +8,7 @@ from typing import ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -22,23 +23,18 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from models.base import Base
 from models.catalogue import Agency, Officer, Procedure, ProcessVersion
+from models.vocabulary import Channel, DossierStatus, EventKind, ResultClass, WorkItemKind
 
-CHANNELS = ("in_person", "postal", "online")
-CHANNEL_LABELS = {"in_person": "Trực tiếp", "postal": "Qua bưu chính công ích", "online": "Trực tuyến"}
-# processing: somebody works on it; supplement: waiting for the applicant (clock stopped);
-# result_ready: at the hand-over step; returned / refused / withdrawn: finished.
-DOSSIER_STATUSES = ("processing", "supplement", "result_ready", "returned", "refused", "withdrawn")
-STATUS_LABELS = {
-    "processing": "Đang giải quyết",
-    "supplement": "Chờ bổ sung",
-    "result_ready": "Chờ trả kết quả",
-    "returned": "Đã trả kết quả",
-    "refused": "Từ chối",
-    "withdrawn": "Dừng giải quyết (rút hồ sơ)",
-}
-OPEN_STATUSES = ("processing", "supplement", "result_ready")
-RESULT_CLASSES = ("early", "on_time", "late")
-RESULT_LABELS = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn"}
+# The value sets and their labels live in models.vocabulary; these names are kept for their readers.
+CHANNELS = Channel.values()
+CHANNEL_LABELS = Channel.labels()
+DOSSIER_STATUSES = DossierStatus.values()
+STATUS_LABELS = DossierStatus.labels()
+OPEN_STATUSES = (DossierStatus.PROCESSING.value, DossierStatus.SUPPLEMENT.value, DossierStatus.RESULT_READY.value)
+RESULT_CLASSES = ResultClass.values()
+RESULT_LABELS = ResultClass.labels()
+WORK_ITEM_KINDS = WorkItemKind.values()
+EVENT_KINDS = EventKind.values()
 
 _OPEN_ITEM = text("completed_at IS NULL")
 _PROCESSING = text("status = 'processing'")
@@ -61,6 +57,10 @@ class Dossier(Base):
 
     __tablename__ = "dossier"
     __table_args__ = (
+        # Named by the metadata's convention: ck_dossier_status, ck_dossier_channel, ...
+        CheckConstraint(DossierStatus.check_in("status"), name="status"),
+        CheckConstraint(Channel.check_in("channel"), name="channel"),
+        CheckConstraint(ResultClass.check_in("result_class"), name="result_class"),
         Index("ix_dossier_status_due", "status", "due_at"),
         Index("ix_dossier_procedure_received", "procedure_id", "received_at"),
         # Biểu 06 and the indicators read only these columns: on PostgreSQL the report becomes an
@@ -182,6 +182,8 @@ class WorkItem(Base):
 
     __tablename__ = "work_item"
     __table_args__ = (
+        CheckConstraint(WorkItemKind.check_in("kind"), name="kind"),
+        CheckConstraint(ResultClass.check_in("result_class"), name="result_class"),
         # Pool inbox: open items of an agency for a role, by due time.
         Index(
             "ix_work_item_open_pool",
@@ -212,7 +214,7 @@ class WorkItem(Base):
     task_name: Mapped[str] = mapped_column(Text)
     lane: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(40))
-    kind: Mapped[str | None] = mapped_column(String(20))  # None | "supplement" | "return"
+    kind: Mapped[str | None] = mapped_column(String(20))  # None | WorkItemKind
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
     created_at: Mapped[datetime]
@@ -264,7 +266,10 @@ class DossierEvent(Base):
     """Append-only audit of everything that happened to a dossier."""
 
     __tablename__ = "dossier_event"
-    __table_args__ = (Index("ix_dossier_event_dossier", "dossier_id", "id"),)
+    __table_args__ = (
+        CheckConstraint(EventKind.check_in("kind"), name="kind"),
+        Index("ix_dossier_event_dossier", "dossier_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"))

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
 from models.catalogue import Agency, Officer
 from models.dossier import Dossier, WorkItem
+from models.vocabulary import AlertKind, LetterStatus
 
-ALERT_KINDS = ("due_soon", "overdue", "apology_required", "late_unapologised", "late_again")
+ALERT_KINDS = AlertKind.values()
 ALERT_SUBJECTS = ("work_item", "dossier")
-# draft: raised by the watcher (or by hand); edited: reason or new appointment changed;
-# issued: signed by the head of the agency at fault, the appointment has moved.
-LETTER_STATUSES = ("draft", "edited", "issued")
+LETTER_STATUSES = LetterStatus.values()
+LETTER_LABELS = LetterStatus.labels()
 
 _OPEN_ITEM = text("completed_at IS NULL")
 _WAKE_UP = text("next_at IS NOT NULL")
@@ -35,6 +47,7 @@ class SlaAlert(Base):
 
     __tablename__ = "sla_alert"
     __table_args__ = (
+        CheckConstraint(AlertKind.check_in("kind"), name="kind"),
         # (subject, kind, deadline version, round): repeated ticks, restarts and a second
         # scheduler all insert against this key, so each alert exists once.
         UniqueConstraint(
@@ -71,6 +84,7 @@ class ApologyLetter(Base):
 
     __tablename__ = "apology_letter"
     __table_args__ = (
+        CheckConstraint(LetterStatus.check_in("status"), name="status"),
         # The appointment moves once only, so a dossier never needs a second letter.
         UniqueConstraint("dossier_id", name="uq_apology_letter_dossier_id"),
         Index("ix_apology_letter_agency_status", "agency_id", "status"),

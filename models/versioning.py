@@ -10,21 +10,12 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from models.base import Base
 from models.catalogue import Officer, ProcessVersion
+from models.vocabulary import ProcessStatus, VersionAction
 
-VERSION_ACTIONS = (
-    "created",
-    "saved",
-    "submitted",
-    "withdrawn",
-    "returned",
-    "approved",
-    "activated",
-    "retired",
-    "imported",
-)
+VERSION_ACTIONS = VersionAction.values()
 # What a version's content is made of; once approved it is what dossiers run on.
 CONTENT_FIELDS = ("bpmn_xml", "sha256", "process_id")
-FROZEN_STATUSES = ("approved", "active", "retired")
+FROZEN_STATUSES = (ProcessStatus.APPROVED.value, ProcessStatus.ACTIVE.value, ProcessStatus.RETIRED.value)
 
 
 class ProcessVersionEvent(Base):

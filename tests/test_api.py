@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from engine.accounts import issue_token, revoke_token
+from engine.runtime.dossiers import TEXT_LIMITS
 from models import Dossier, Officer
 from tests.conftest import LOADED_AT, at
+from tests.test_read_use_cases import transactions
 from web import create_app
 from web.api_spec import PREFIX
 
@@ -149,6 +151,48 @@ def test_the_document_describes_every_route_of_the_api_and_nothing_else(app, api
     assert {"400", "401", "403", "404", "409", "413", "422"} <= all_statuses
 
 
+def test_the_engine_text_limits_are_the_limits_the_document_shows_and_the_api_enforces(api, clock):
+    schemas = api.doc["components"]["schemas"]
+    shown = {
+        "applicant_name": schemas["Applicant"]["properties"]["name"]["maxLength"],
+        "reason": schemas["Withdraw"]["properties"]["reason"]["maxLength"],
+        "collected_by": schemas["ReturnResult"]["properties"]["collected_by"]["maxLength"],
+    }
+    assert shown == {field: TEXT_LIMITS[field] for field in shown}
+    limit = TEXT_LIMITS["applicant_name"]
+    too_long = api.post("/dossiers", json=VALID | {"applicant": APPLICANT | {"name": "A" * (limit + 1)}})
+    assert (too_long.status_code, too_long.get_json()["field"]) == (422, "applicant.name")
+    assert too_long.get_json()["message"] == f"Giá trị của “applicant.name” dài quá {limit} ký tự."
+    code = receive(api, applicant=APPLICANT | {"name": "A" * limit})["code"]
+    limit = TEXT_LIMITS["reason"]
+    refused = api.post(f"/dossiers/{code}/withdraw", json={"reason": "x" * (limit + 1)})
+    assert (refused.status_code, refused.get_json()["field"]) == (422, "reason")
+    withdrawn = api.post(f"/dossiers/{code}/withdraw", json={"reason": "x" * limit})
+    assert withdrawn.get_json()["status"] == "withdrawn"
+
+
+def test_a_body_without_required_fields_may_be_left_out_as_the_document_says(api, clock):
+    bodies = {
+        path: methods["post"]["requestBody"]["required"]
+        for path, methods in api.doc["paths"].items()
+        if "requestBody" in methods.get("post", {})
+    }
+    assert bodies["/dossiers/{code}/resume"] is False and bodies["/work-items/{item_id}/complete"] is False
+    assert bodies["/dossiers/{code}/withdraw"] is True and bodies["/dossiers"] is True
+    code = receive(api)["code"]
+    item = to_specialist(api, code, clock)
+    api.post(
+        f"/work-items/{item['id']}/supplement",
+        "sonv.chuyenvien1",
+        json={"missing": ["Bản sao"], "reason": "Thiếu"},
+    )
+    resumed = api.post(f"/dossiers/{code}/resume")
+    assert (resumed.status_code, resumed.get_json()["status"]) == (200, "processing")
+    left_out = api.post(f"/dossiers/{code}/withdraw")
+    assert (left_out.status_code, left_out.get_json()["field"]) == (422, "reason")
+    assert left_out.get_json()["message"] == "Thiếu trường bắt buộc “reason”."
+
+
 # --- happy paths ---------------------------------------------------------------------------
 
 
@@ -171,6 +215,20 @@ def test_receiving_answers_201_with_the_code_the_appointment_and_the_first_step(
     assert (body["status"], body["channel"]) == ("processing", "online")
     # Times are shown in Vietnam: 10 working days from Monday 23/11 08:00 (24/11 is a holiday).
     assert (body["received_at"], body["due_at"]) == ("2026-11-23T08:00:00+07:00", "2026-12-08T08:00:00+07:00")
+    # Both times: the legal due time and the appointment, equal until a letter moves the appointment.
+    assert (
+        body["legal_due_at"],
+        body["appointment_at"],
+        body["late"],
+        body["late_at"],
+        body["judged_at"],
+    ) == (
+        "2026-12-08T08:00:00+07:00",
+        "2026-12-08T08:00:00+07:00",
+        False,
+        None,
+        None,
+    )
     assert body["documents"] == ["Văn bản đề nghị", "Danh sách người lao động"]
     assert [(a["file_name"], a["media_type"], a["kind"]) for a in body["attachments"]] == [
         ("de-nghi.pdf", "application/pdf", "input")
@@ -288,6 +346,12 @@ def test_a_refusal_and_a_withdrawal_through_the_api(api, clock):
     assert response.status_code == 200
     assert api.get(f"/dossiers/{refused}").get_json()["refusal_reason"] == "Không đủ 30% lao động"
     assert open_item(api, refused)["step_id"] == "Task_ReturnRefusal"
+    # Refusal only where the diagram refuses: the hand-over of the refusal slip has no refusal branch.
+    hand_over = open_item(api, refused)
+    again = api.post(f"/work-items/{hand_over['id']}/refuse", "sonv.motcua", json={"reason": "Lần nữa"})
+    assert again.status_code == 422
+    assert (again.get_json()["error"], again.get_json()["field"]) == ("invalid", "outcome")
+    assert open_item(api, refused)["id"] == hand_over["id"]
 
     withdrawn = receive(api)["code"]
     response = api.post(f"/dossiers/{withdrawn}/withdraw", json={"reason": "Công dân xin rút"})
@@ -442,9 +506,49 @@ def test_unknown_dossiers_and_work_items_are_not_found(api):
     assert api.get("/dossiers/000.00.12.H40-261123-9999").status_code == 404
     assert api.get("/work-items/999999").status_code == 404
     assert api.post("/work-items/99999999999/claim").status_code == 404
+    # Ids outside the declared range name no work item.
+    outside = api.get("/work-items/0")
+    assert outside.status_code == 404
+    assert outside.get_json()["message"] == "Không tìm thấy bước xử lý số 0"
     assert api.post("/dossiers/000.00.12.H40-261123-9999/resume", json={}).status_code == 404
     unknown = api.get("/khong-co")
     assert (unknown.status_code, unknown.get_json()["error"]) == (404, "not_found")
+
+
+# --- one unit of work per request ------------------------------------------------------------
+
+
+def test_a_read_is_one_transaction_and_an_action_adds_only_its_own_use_case(api, clock):
+    code = receive(api)["code"]
+    item = open_item(api, code)
+    api.token("xa.motcua")  # tokens are issued before counting
+    calls = {
+        "dossier": ("GET", f"/dossiers/{code}", None, None),
+        "work item": ("GET", f"/work-items/{item['id']}", None, None),
+        "inbox": ("GET", "/work-items?procedure=1.001806", None, None),
+        "catalogue": ("GET", "/procedures", None, None),
+        "claim by another agency": ("POST", f"/work-items/{item['id']}/claim", "xa.motcua", None),
+        "claim": ("POST", f"/work-items/{item['id']}/claim", None, None),
+        "complete": ("POST", f"/work-items/{item['id']}/complete", None, {}),
+    }
+    cost = {}
+    for name, (method, path, who, body) in calls.items():
+        with transactions(api.ctx) as begun:
+            response = api.call(method, path, who or "sonv.motcua", json=body)
+        assert response.status_code in (200, 403), (name, response.get_json())
+        cost[name] = (response.status_code, len(begun))
+    assert cost == {
+        # The token check and everything the answer shows, in the request's one unit of work.
+        "dossier": (200, 1),
+        "work item": (200, 1),
+        "inbox": (200, 1),
+        "catalogue": (200, 1),
+        # The token check, then the use case, which checks the agency itself: no read in between.
+        "claim by another agency": (403, 2),
+        "complete": (200, 2),
+        # An action that answers with the work item as it is now reads it after its use case.
+        "claim": (200, 3),
+    }
 
 
 # --- bad input ----------------------------------------------------------------------------

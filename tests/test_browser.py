@@ -241,3 +241,65 @@ def test_process_owner_edits_submits_and_approver_activates(page, backend, app, 
     assert numbers[earlier.code] == 1 and numbers[later.code] == 2
     # The earlier dossier goes on with its own version's steps.
     svc.complete(ctx, earlier.work_item_ids[0], desk, now=at("2026-11-23 09:30"))
+
+
+def test_a_late_dossier_with_a_letter_shows_late_on_its_page_and_in_biểu_06(
+    page, backend, app, clock
+) -> None:
+    """The leader signs the letter in the browser; the result, ready before the new appointment but
+    after the legal due time, shows late with letter on the dossier page and in Biểu 06."""
+    from engine.deadlines.watcher import tick
+    from engine.runtime import dossiers as svc
+    from tests.conftest import Officers, at, open_items
+
+    ctx = app.extensions["motcua"]
+    officers = Officers(ctx)
+    receipt = svc.receive_dossier(
+        ctx,
+        procedure_code="1.001806",
+        applicant=svc.Applicant(name="Phạm Văn Đức", phone="0911222333"),
+        channel="in_person",
+        officer_id=officers["sonv.motcua"],
+        now=at("2026-11-23 08:00"),
+    )
+
+    def step(who: str, when: str, outcome: str | None = None) -> None:
+        (item,) = open_items(ctx, receipt.dossier_id)
+        svc.complete(ctx, item.id, officers[who], now=at(when), outcome=outcome)
+
+    step("sonv.motcua", "2026-11-23 09:00")
+    step("sonv.truongphong", "2026-11-23 10:00")
+    tick(ctx, at("2026-12-09 09:00"))  # legally due 8/12 08:00: the draft letter is raised
+
+    clock.moment = at("2026-12-09 10:00")
+    sign_in(page, "sonv.lanhdao")
+    page.goto("/xin-loi")
+    page.locator("#overdue tr", has_text=receipt.code).get_by_role("link", name="Dự thảo").click()
+    page.fill("#new_due_date", "2026-12-15")
+    page.fill("#new_due_time", "17:00")
+    page.get_by_role("button", name="Lưu dự thảo").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Ký phát hành (Thủ trưởng cơ quan)").click()
+    page.wait_for_url(re.compile(r".*/xin-loi/\d+/in$"))
+    assert "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT" in page.content()
+
+    step("sonv.chuyenvien1", "2026-12-10 08:00", "forward")
+    step("sonv.truongphong", "2026-12-10 09:00", "submit")
+    step("sonv.lanhdao", "2026-12-10 10:00", "approve")
+    step("sonv.vanthu", "2026-12-11 10:00")  # ready four days before the new appointment
+
+    clock.moment = at("2026-12-11 11:00")
+    page.goto(f"/ho-so/{receipt.code}")
+    legal = page.locator("#legal-due").inner_text()
+    assert "08/12/2026 08:00" in legal
+    assert "Trễ hạn từ 08/12/2026 08:00, đã có phiếu xin lỗi" in legal
+    assert "15/12/2026 17:00" in page.locator("#appointment").inner_text()
+    assert "Quá hạn" in page.locator("#result").inner_text()
+    shot(page, "10-late-with-letter", backend)
+
+    page.goto("/bao-cao/?period=2026-12")
+    total = page.locator("#report tbody tr").last
+    assert total.locator("[data-column='resolved_late']").inner_text() == "1"
+    assert total.locator("[data-column='resolved_late_letter']").inner_text() == "1"
+    assert total.locator("[data-column='resolved_early']").count() == 0  # printed as 0, not a link
+    shot(page, "11-bieu-06-late-with-letter", backend)

@@ -41,7 +41,7 @@ OUTCOMES = {"Task_Process": "forward", "Task_Review": "submit", "Task_Approve": 
 
 
 @pytest.fixture
-def app(make_ctx, clock, tmp_path):  # type: ignore[no-untyped-def]
+def app(make_ctx, clock, tmp_path):
     """The web app with a place name set, on the test's database."""
     from web import create_app
 
@@ -57,7 +57,7 @@ def app(make_ctx, clock, tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def engine(app) -> Context:  # type: ignore[no-untyped-def]
+def engine(app) -> Context:
     """The app's engine context."""
     return app.extensions["motcua"]
 
@@ -84,12 +84,12 @@ def receive(
     )
 
 
-def step(engine: Context, dossier_id: int):  # type: ignore[no-untyped-def]
+def step(engine: Context, dossier_id: int):
     (item,) = open_items(engine, dossier_id)
     return item
 
 
-def work_to(engine: Context, ids: dict[str, int], dossier_id: int, task_id: str, moments: list[str]):  # type: ignore[no-untyped-def]
+def work_to(engine: Context, ids: dict[str, int], dossier_id: int, task_id: str, moments: list[str]):
     """Complete steps at the given local moments until the dossier waits at `task_id`."""
     for moment in moments:
         item = step(engine, dossier_id)
@@ -103,7 +103,7 @@ def work_to(engine: Context, ids: dict[str, int], dossier_id: int, task_id: str,
     return item
 
 
-def signed_in(app, username: str) -> WebClient:  # type: ignore[no-untyped-def]
+def signed_in(app, username: str) -> WebClient:
     client = WebClient(app)
     client.login(username)
     return client
@@ -334,7 +334,7 @@ def november(engine: Context, ids: dict[str, int]) -> dict[str, str]:
     return codes
 
 
-def lines_by_code(register) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def lines_by_code(register) -> dict[str, object]:
     return {line.dossier_code: line for line in register.lines}
 
 

@@ -22,6 +22,7 @@ from engine.runtime.apology import (
     letters_for_dossier,
     unresolved_after_appointment,
 )
+from engine.runtime.control_sheet import control_sheet
 from models import ApologyLetter, Dossier, DossierEvent, Notification, Suspension, WorkItem
 from tests.conftest import Officers, at, open_items
 
@@ -167,6 +168,11 @@ def test_a_supplement_requested_after_the_due_time_keeps_the_lateness_and_needs_
             True,
             "Phát hiện khi đối chiếu danh sách người lao động",
         )
+    with ctx.uow() as uow:
+        sheet = control_sheet(uow.session, uow.session.get(Dossier, dossier_id))
+    assert [r.note for r in sheet if r.note] == [
+        "Yêu cầu bổ sung trễ hạn: Phát hiện khi đối chiếu danh sách người lao động"
+    ]
     svc.resume(ctx, waiting.code, officers["sonv.motcua"], at("2026-12-10 08:00"))
     restarted = dossier(ctx, dossier_id)
     # The clock restarts from the complete supplement: a new legal due time and appointment...

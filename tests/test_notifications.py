@@ -360,11 +360,11 @@ def test_two_dispatchers_at_once_never_send_a_row_twice(make_ctx, officers):
 
 
 def test_a_dispatcher_that_died_while_sending_leaves_the_row_failed_not_resent(ctx, officers):
-    from engine.notify.notifications import CLAIM_SECONDS, _claim
+    from engine.notify.notifications import CLAIM_SECONDS, claim_batch
 
     receive(ctx, officers)
     now = at("2026-11-23 08:00")
-    claimed, _ = _claim(ctx, now, 10)  # the dispatcher claims and then dies
+    claimed, _ = claim_batch(ctx, now, 10)  # the dispatcher claims and then dies
     assert len(claimed) == 2
     counter = SlowCounter()
     assert dispatch(ctx, now + timedelta(seconds=CLAIM_SECONDS - 1), channels={"sms": counter}).total == 0
@@ -377,10 +377,10 @@ def test_a_dispatcher_that_died_while_sending_leaves_the_row_failed_not_resent(c
 
 
 def test_a_claim_takes_exactly_as_many_rows_as_it_returns(ctx, officers):
-    from engine.notify.notifications import _claim
+    from engine.notify.notifications import claim_batch
 
     for n in range(3):
         receive(ctx, officers, applicant=svc.Applicant(name=f"Người nộp {n}", phone=f"09130000{n:02d}"))
-    claimed, _ = _claim(ctx, at("2026-11-23 09:00"), 1)
+    claimed, _ = claim_batch(ctx, at("2026-11-23 09:00"), 1)
     assert len(claimed) == 1
     assert [n.status for n in outbox(ctx, channel="sms")].count("sending") == 1

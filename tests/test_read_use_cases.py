@@ -283,7 +283,7 @@ def transactions(ctx: Context) -> Iterator[list[int]]:
     """Count the transactions begun on the context's database."""
     begun: list[int] = []
 
-    def on_begin(_conn) -> None:  # type: ignore[no-untyped-def]
+    def on_begin(_conn) -> None:
         begun.append(1)
 
     event.listen(ctx.db, "begin", on_begin)

@@ -10,7 +10,7 @@ import csv
 import heapq
 import io
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -465,9 +465,8 @@ def test_a_closed_period_never_changes_afterwards(ctx, officers, scenario):
         november = statistics_report(uow.session, NOVEMBER, SO, now=at("2026-12-01 08:00"))
         so_november = ind.agency_counts(uow.session, NOVEMBER, SO, now=at("2026-12-01 08:00"))[0]
     assert november.total["resolved_late_letter"] == 1  # J: late, letter issued 4/11
-    assert (
-        november.total["resolved_late_no_letter"] == 1
-    )  # I: due 9/11, done 13/11; moving the appointment is no letter
+    # I: due 9/11, done 13/11; moving the appointment is no apology letter.
+    assert november.total["resolved_late_no_letter"] == 1
     assert (so_november.supplement_requests, so_november.late_supplement_requests) == (1, 1)  # M
     assert so_november.letters_issued_late == 1  # J's letter came after its legal due time
 
@@ -896,3 +895,29 @@ def test_identities_hold_and_history_never_changes(ctx, officers, histories, per
                     views["field"].total.counts == views["level"].total.counts == views["agency"].total.counts
                 )
             assert sum_rows([a["field"].total for a in found.values()]) == province["field"].total.counts
+
+
+def test_biểu_06_the_indicators_and_the_dashboard_agree_and_a_disagreement_is_named(
+    ctx, scenario, monkeypatch
+):
+    from engine.statistics import agreement
+
+    # A closed period, and the current one as of now (the dashboard is live, so "now" must be the
+    # present of the recorded history): no number differs.
+    current = parse_period("2027-01", VN)
+    with ctx.uow() as uow:
+        for period in (OCTOBER, current):
+            for agency in (None, SO, XA):
+                assert agreement.disagreements(uow.session, period, agency, now=AFTERWARDS) == []
+        # A dashboard that counted differently would be named, not silently accepted.
+        real = agreement.overdue_by_agency
+        monkeypatch.setattr(
+            agreement,
+            "overdue_by_agency",
+            lambda session, now: (
+                [replace(r, count=r.count + 1) for r in real(session, now)]
+                or [ind.OverdueCount(SO, "Sở Nội vụ", 1)]
+            ),
+        )
+        found = agreement.disagreements(uow.session, current, SO, now=AFTERWARDS)
+    assert len(found) == 1 and found[0].startswith("Tổng quan: hồ sơ quá hạn =")

@@ -113,6 +113,8 @@ def test_each_legal_scenario_holds(make_ctx, path: Path) -> None:
     ctx = make_ctx(**scenario.settings)
     outcome = run_scenario(ctx, scenario)
     assert check_outcome(outcome, ctx.calendar.tz) == []
+    # Biểu 06, the indicators and the dashboard agree for every report the scenario takes.
+    assert [(r["event"], r["disagreements"]) for r in outcome.reports if r["disagreements"]] == []
 
 
 def test_the_shipped_scenarios_cover_the_ten_rules() -> None:

@@ -7,7 +7,8 @@ import re
 
 from openpyxl import load_workbook
 
-from tests.conftest import at
+from tests.conftest import Officers, at
+from tests.test_reports import History
 from tests.test_web import _work_to, receive
 
 
@@ -101,3 +102,80 @@ def test_province_wide_cell_lists_hide_names_of_other_agencies_dossiers(web, app
     web.login("sonv.lanhdao")
     own = web.get("/bao-cao/ho-so?period=2026-11&by=agency&column=received_total").get_data(as_text=True)
     assert "Nguyễn Thị Lan" in own and f'href="/ho-so/{done}"' in own
+
+
+def report_table(page: str) -> str:
+    """The Biểu 06 table of a report page."""
+    return page[page.index('id="report"') : page.index("</table>")]
+
+
+def test_the_current_month_is_judged_as_of_the_clock(web, app, clock) -> None:
+    _, open_one, _ = some_dossiers(web, app, clock)  # open_one: received 23/11, due in December
+    web.login("sonv.lanhdao")
+    clock.moment = at("2026-12-01 09:00")
+    december = web.get("/bao-cao/?period=2026-12&by=field").get_data(as_text=True)
+    assert "Số liệu tính đến 09:00 ngày 01/12/2026" in december
+    assert 'data-column="in_progress_not_due">1<' in december
+    assert 'data-column="in_progress_overdue">' not in december  # zero: no link
+    listing = web.get("/bao-cao/ho-so?period=2026-12&by=field&column=in_progress_not_due").get_data(
+        as_text=True
+    )
+    assert open_one in listing and "Đang giải quyết, chưa đến hạn" in listing
+    november = web.get("/bao-cao/?period=2026-11&by=field").get_data(as_text=True)
+    assert "Số liệu tính đến hết ngày 30/11/2026" in november
+    clock.moment = at("2026-12-10 09:00")
+    later = web.get("/bao-cao/?period=2026-12&by=field").get_data(as_text=True)
+    assert 'data-column="in_progress_overdue">1<' in later
+    # November is closed: its numbers are the same on 10/12 as on 1/12.
+    again = web.get("/bao-cao/?period=2026-11&by=field").get_data(as_text=True)
+    assert (
+        report_table(again) == report_table(november) and 'data-column="in_progress_not_due">1<' in november
+    )
+
+
+def late_dossiers(app) -> History:
+    """Two dossiers of November resolved late: one with an apology letter issued, one without."""
+    ctx = app.extensions["motcua"]
+    h = History(ctx, Officers(ctx))
+    h.receive("with", "1.001806", "2026-11-02 08:00")  # due 16/11
+    h.steps("with", "2026-11-02 09:00", "2026-11-02 10:00")
+    h.letter("with", "2026-11-13 09:00", new_due="2026-11-25 17:00")
+    h.steps("with", "2026-11-19 09:00", "2026-11-19 10:00", "2026-11-19 11:00", "2026-11-20 09:00")
+    h.receive("without", "1.001806", "2026-11-02 09:00")  # due 16/11
+    h.steps("without", "2026-11-02 10:00", "2026-11-02 11:00", "2026-11-17 09:00", "2026-11-17 10:00")
+    h.steps("without", "2026-11-17 11:00", "2026-11-18 09:00")
+    return h
+
+
+def test_late_dossiers_are_split_by_letter_on_the_page_the_lists_and_the_files(web, app, clock) -> None:
+    h = late_dossiers(app)
+    clock.moment = at("2026-11-30 09:00")
+    web.login("sonv.lanhdao")
+    page = web.get("/bao-cao/?period=2026-11&by=field").get_data(as_text=True)
+    assert "Quá hạn, có văn bản xin lỗi" in page and "Quá hạn, không có văn bản xin lỗi" in page
+    assert re.findall(r'data-column="resolved_late">(\d+)<', page)[-1] == "2"
+    assert re.findall(r'data-column="resolved_late_letter">(\d+)<', page)[-1] == "1"
+    assert re.findall(r'data-column="resolved_late_no_letter">(\d+)<', page)[-1] == "1"
+    with_letter = web.get("/bao-cao/ho-so?period=2026-11&by=field&column=resolved_late_letter").get_data(
+        as_text=True
+    )
+    assert h.codes["with"] in with_letter and h.codes["without"] not in with_letter
+    assert "Đã ký 13/11/2026 09:00" in with_letter
+    without = web.get("/bao-cao/ho-so?period=2026-11&by=field&column=resolved_late_no_letter").get_data(
+        as_text=True
+    )
+    assert h.codes["without"] in without and h.codes["with"] not in without
+    assert "Đã giải quyết quá hạn, không có văn bản xin lỗi" in without
+    sheet = load_workbook(io.BytesIO(web.get("/bao-cao/bieu-06.xlsx?period=2026-11&by=field").data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = next(r for r in rows if r and "Quá hạn, có văn bản xin lỗi" in r)
+    total = next(r for r in rows if r and "Tổng cộng" in r)
+    assert total[header.index("Quá hạn, có văn bản xin lỗi")] == 1
+    assert total[header.index("Quá hạn, không có văn bản xin lỗi")] == 1
+    csv = web.get("/bao-cao/bieu-06.csv?period=2026-11&by=field").get_data(as_text=True)
+    assert "Số hồ sơ đã giải quyết - Quá hạn, có văn bản xin lỗi" in csv
+    quality = web.get("/bao-cao/chi-so?period=2026-11").get_data(as_text=True)
+    assert 'data-count="late_with_letter">1<' in quality and 'data-count="late_without_letter">1<' in quality
+    assert "Tử số: số hồ sơ đã giải quyết trước hạn và đúng hạn" in quality
+    assert "Số liệu tính đến hết ngày 30/11/2026" not in quality  # November is not over on 30/11
+    assert "Số liệu tính đến 09:00 ngày 30/11/2026" in quality

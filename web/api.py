@@ -4,6 +4,9 @@ Each view is declared once: `@operation` names its answers and the annotations o
 and `headers` name the models of web/api_schemas.py its input is validated against (web/api_spec.py);
 the OpenAPI document served at /api/v1/openapi.json is generated from the same declarations. A view
 calls the same engine use case the pages call and answers with a model of web/api_schemas.py.
+A request reads (the token, then what it answers) in the request's one unit of work, like a page; an
+action gives that unit of work up after the token check, since its use case is its own transaction
+and checks who may act, and reads its answer afterwards.
 Errors are answered by web/errors.py as `{"error", "message", "field"?}` with the domain error's
 status. Times are ISO 8601 in the office's time zone.
 """
@@ -18,26 +21,23 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, request, url_for
-from sqlalchemy.orm import Session
 
-from engine.accounts import officer_for_token
-from engine.catalogue.procedures import procedure_catalogue, procedure_id_by_code
+from engine.accounts import token_holder
+from engine.catalogue.procedures import catalogue
 from engine.errors import InvalidInput, NotFound, Unauthenticated
 from engine.runtime import dossiers as svc
-from engine.runtime.access import require_view, require_view_item
 from engine.runtime.attachments import Upload
-from engine.runtime.dossier_views import EVENT_LABELS, DossierView, dossier_view, task_view
-from engine.runtime.inbox import inbox
-from models import Officer, WorkItem
+from engine.runtime.dossier_views import EVENT_LABELS, DossierView, dossier_page, task_page
+from engine.runtime.inbox import officer_inbox
 from models.dossier import STATUS_LABELS
 from web import api_schemas as schema
+from web.alerts import READ_ONLY_METHODS
 from web.api_spec import CATALOGUE, DOSSIERS, META, PREFIX, WORK_ITEMS, document, operation, refuse_nul
-from web.helpers import engine_ctx, now
+from web.helpers import end_request_uow, engine_ctx, now, request_uow
 
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
 PUBLIC_ENDPOINTS = {"api.health", "api.openapi_document"}
-SPECIAL_OUTCOMES = ("supplement", "refuse")
 # The engine names applicant fields after the desk form; the API names them by their JSON path.
 FIELD_NAMES = {
     "applicant_name": "applicant.name",
@@ -61,8 +61,12 @@ def authenticate() -> None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Thiếu mã truy cập; gửi kèm tiêu đề Authorization: Bearer <mã truy cập>.")
-    with engine_ctx().uow() as uow:
-        g.api_officer_id = officer_for_token(uow.session, token.strip()).id
+    try:
+        g.api_officer_id = token_holder(engine_ctx(), token.strip(), uow=request_uow())
+    finally:
+        # An action's use case is its own transaction (SQLite lets one transaction at a time write).
+        if request.method not in READ_ONLY_METHODS:
+            end_request_uow()
 
 
 @bp.after_request
@@ -72,26 +76,6 @@ def api_headers(response: Response) -> Response:
     if response.status_code == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="motcua"'
     return response
-
-
-def _me(session: Session) -> Officer:
-    return session.get(Officer, g.api_officer_id)
-
-
-def _require_item(item_id: int) -> int:
-    """The work item exists and belongs to the caller's agency (checked before the action)."""
-    with engine_ctx().uow() as uow:
-        item = uow.session.get(WorkItem, item_id)
-        if item is None:
-            raise NotFound(f"Không tìm thấy bước xử lý số {item_id}")
-        require_view_item(_me(uow.session), item)
-    return item_id
-
-
-def _require_dossier(code: str) -> None:
-    """The dossier exists and the caller's agency received it or takes part in it."""
-    with engine_ctx().uow() as uow:
-        require_view(uow.session, _me(uow.session), svc.dossier_by_code(uow.session, code))
 
 
 @contextmanager
@@ -112,32 +96,36 @@ def _time(moment: datetime | None) -> str | None:
     return moment.astimezone(engine_ctx().calendar.tz).isoformat() if moment else None
 
 
-def _officer_ref(officer_id: int | None, names: dict[int, str]) -> schema.Officer | None:
+def _officer_ref(officer_id: int | None, names: dict[int | None, str]) -> schema.Officer | None:
     return None if officer_id is None else schema.Officer(id=officer_id, name=names.get(officer_id))
 
 
-def _work_item(item: WorkItem, code: str, view: DossierView) -> schema.WorkItem:
-    return schema.WorkItem(
-        id=item.id,
-        dossier_code=code,
-        step_id=item.task_id,
-        step=item.task_name,
-        kind=item.kind,
-        role=item.role,
-        agency=view.agencies.get(item.agency_id),
-        assignee=_officer_ref(item.assignee_id, view.officers),
-        open=item.is_open,
-        created_at=_time(item.created_at),
-        claimed_at=_time(item.claimed_at),
-        due_at=_time(item.due_at),
-        allotted_hours=float(item.allotted_hours),
-        completed_at=_time(item.completed_at),
-        completed_by=_officer_ref(item.completed_by_id, view.officers),
-        outcome=item.outcome,
-        comment=item.comment,
-        used_hours=None if item.used_hours is None else float(item.used_hours),
-        result_class=item.result_class,
-    )
+def _work_items(view: DossierView) -> dict[int, schema.WorkItem]:
+    """The dossier's work items by id, in the order they opened."""
+    return {
+        item.id: schema.WorkItem(
+            id=item.id,
+            dossier_code=view.dossier.code,
+            step_id=item.task_id,
+            step=item.task_name,
+            kind=item.kind,
+            role=item.role,
+            agency=view.agencies.get(item.agency_id),
+            assignee=_officer_ref(item.assignee_id, view.officers),
+            open=item.is_open,
+            created_at=_time(item.created_at),
+            claimed_at=_time(item.claimed_at),
+            due_at=_time(item.due_at),
+            allotted_hours=float(item.allotted_hours),
+            completed_at=_time(item.completed_at),
+            completed_by=_officer_ref(item.completed_by_id, view.officers),
+            outcome=item.outcome,
+            comment=item.comment,
+            used_hours=None if item.used_hours is None else float(item.used_hours),
+            result_class=item.result_class,
+        )
+        for item in view.items
+    }
 
 
 def _dossier(view: DossierView) -> schema.Dossier:
@@ -160,8 +148,13 @@ def _dossier(view: DossierView) -> schema.Dossier:
         received_at=_time(d.received_at),
         received_by=view.officers.get(d.received_by_id) if d.received_by_id else None,
         due_at=_time(d.due_at),
+        legal_due_at=_time(d.due_at),
         original_due_at=_time(d.original_due_at),
+        appointment_at=_time(d.appointment_at or d.due_at),
         appointment_moved_at=_time(d.appointment_moved_at),
+        late=d.is_late_at(now()),
+        late_at=_time(d.late_at),
+        judged_at=_time(d.judged_at),
         finished_at=_time(d.finished_at),
         returned_at=_time(d.returned_at),
         returned_to=d.returned_to,
@@ -181,7 +174,7 @@ def _dossier(view: DossierView) -> schema.Dossier:
             )
             for a in view.attachments
         ],
-        work_items=[_work_item(i, d.code, view) for i in view.items],
+        work_items=list(_work_items(view).values()),
         suspensions=[
             schema.Suspension(
                 kind=s.kind,
@@ -208,27 +201,21 @@ def _dossier(view: DossierView) -> schema.Dossier:
 
 
 def _dossier_of(code: str) -> schema.Dossier:
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        return _dossier(dossier_view(ctx, uow.session, _me(uow.session), code))
+    """The dossier, for a caller allowed to see it, read in the request's unit of work."""
+    return _dossier(dossier_page(engine_ctx(), g.api_officer_id, code, uow=request_uow()))
 
 
 def _task_of(item_id: int) -> schema.Task:
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        view = task_view(ctx, uow.session, _me(uow.session), item_id)
-        values = view.step.outcome_values()
-        return schema.Task(
-            work_item=_work_item(view.item, view.dossier.dossier.code, view.dossier),
-            dossier_code=view.dossier.dossier.code,
-            outcomes=[
-                schema.Outcome(value=o.value, label=o.label)
-                for o in view.step.outcomes
-                if o.value not in SPECIAL_OUTCOMES
-            ],
-            can_supplement="supplement" in values,
-            can_refuse="refuse" in values,
-        )
+    """The work item and the ways on its step offers, read in the request's unit of work."""
+    page = task_page(engine_ctx(), g.api_officer_id, item_id, uow=request_uow())
+    view = page.view
+    return schema.Task(
+        work_item=_work_items(view.dossier)[view.item.id],
+        dossier_code=view.dossier.dossier.code,
+        outcomes=[schema.Outcome(value=o.value, label=o.label) for o in page.outcomes],
+        can_supplement=page.can_supplement,
+        can_refuse=page.can_refuse,
+    )
 
 
 def _completion(result: svc.Completion) -> schema.Completion:
@@ -276,8 +263,7 @@ def openapi_document() -> dict[str, Any]:
 @operation("listProcedures", CATALOGUE, {200: (schema.Procedures, "Every procedure, by code.")})
 def procedures() -> schema.Procedures:
     """The procedure catalogue with legal times, fees, required documents and active versions."""
-    with engine_ctx().uow() as uow:
-        entries = procedure_catalogue(uow.session)
+    entries = catalogue(engine_ctx(), uow=request_uow())
     return schema.Procedures(
         procedures=[
             schema.Procedure(
@@ -356,7 +342,6 @@ def get_dossier(code: str) -> schema.Dossier:
 @operation("resumeDossier", DOSSIERS, {200: (schema.Completion, "Processing again.")}, 403, 404, 409)
 def resume_dossier(code: str, json: schema.Resume) -> schema.Completion:
     """The supplement arrived at the desk: the clock restarts (or resumes)."""
-    _require_dossier(code)
     with _api_fields():
         result = svc.resume(engine_ctx(), code, g.api_officer_id, now(), note=json.note or None)
     return _completion(result)
@@ -366,7 +351,6 @@ def resume_dossier(code: str, json: schema.Resume) -> schema.Completion:
 @operation("withdrawDossier", DOSSIERS, {200: (schema.Dossier, "The dossier, withdrawn.")}, 403, 404, 409)
 def withdraw_dossier(code: str, json: schema.Withdraw) -> schema.Dossier:
     """The applicant withdraws: the workflow is cancelled and open steps are closed."""
-    _require_dossier(code)
     with _api_fields():
         svc.withdraw(engine_ctx(), code, g.api_officer_id, reason=json.reason, now=now())
     return _dossier_of(code)
@@ -376,25 +360,18 @@ def withdraw_dossier(code: str, json: schema.Withdraw) -> schema.Dossier:
 @operation("listWorkItems", WORK_ITEMS, {200: (schema.Inbox, "A page of the inbox.")})
 def list_work_items(query: schema.InboxQuery) -> schema.Inbox:
     """My open work items and my pool, most urgent first, with the counts of each."""
-    ctx = engine_ctx()
-    with ctx.uow() as uow:
-        procedure_id = None
-        if query.procedure is not None:
-            procedure_id = procedure_id_by_code(uow.session, query.procedure)
-            if procedure_id is None:
-                raise InvalidInput(f"Thủ tục {query.procedure} không có trong danh mục.", "procedure")
-        page = inbox(
-            uow.session,
-            ctx.calendar,
-            _me(uow.session),
-            now=now(),
-            scope=query.scope,
-            procedure_id=procedure_id,
-            status=query.status,
-            limit=query.limit,
-            offset=query.offset,
-            day_hours=ctx.settings.hours_per_day,
-        )
+    page = officer_inbox(
+        engine_ctx(),
+        g.api_officer_id,
+        now=now(),
+        scope=query.scope,
+        procedure_code=query.procedure,
+        status=query.status,
+        limit=query.limit,
+        offset=query.offset,
+        with_procedures=False,
+        uow=request_uow(),
+    )
     return schema.Inbox(
         items=[
             schema.InboxRow(
@@ -434,7 +411,7 @@ def get_work_item(item_id: int) -> schema.Task:
 @operation("claimWorkItem", WORK_ITEMS, WORK_ITEM_NOW, 403, 404, 409)
 def claim_work_item(item_id: int) -> schema.Task:
     """Take a pool item into the caller's own inbox."""
-    svc.claim(engine_ctx(), _require_item(item_id), g.api_officer_id, now())
+    svc.claim(engine_ctx(), item_id, g.api_officer_id, now())
     return _task_of(item_id)
 
 
@@ -442,7 +419,7 @@ def claim_work_item(item_id: int) -> schema.Task:
 @operation("releaseWorkItem", WORK_ITEMS, WORK_ITEM_NOW, 403, 404, 409)
 def release_work_item(item_id: int) -> schema.Task:
     """Give an own item back to the pool."""
-    svc.unclaim(engine_ctx(), _require_item(item_id), g.api_officer_id, now())
+    svc.unclaim(engine_ctx(), item_id, g.api_officer_id, now())
     return _task_of(item_id)
 
 
@@ -453,7 +430,7 @@ def complete_work_item(item_id: int, json: schema.CompleteStep) -> schema.Comple
     with _api_fields():
         result = svc.complete(
             engine_ctx(),
-            _require_item(item_id),
+            item_id,
             g.api_officer_id,
             now=now(),
             outcome=json.outcome or None,
@@ -470,7 +447,7 @@ def request_supplement(item_id: int, json: schema.RequestSupplement) -> schema.C
     with _api_fields():
         result = svc.request_supplement(
             engine_ctx(),
-            _require_item(item_id),
+            item_id,
             g.api_officer_id,
             missing=json.missing,
             reason=json.reason,
@@ -484,9 +461,7 @@ def request_supplement(item_id: int, json: schema.RequestSupplement) -> schema.C
 def refuse_work_item(item_id: int, json: schema.Refuse) -> schema.Completion:
     """Refuse the dossier with the reasons; it goes back through the desk."""
     with _api_fields():
-        result = svc.refuse(
-            engine_ctx(), _require_item(item_id), g.api_officer_id, reason=json.reason, now=now()
-        )
+        result = svc.refuse(engine_ctx(), item_id, g.api_officer_id, reason=json.reason, now=now())
     return _completion(result)
 
 
@@ -497,7 +472,7 @@ def return_result(item_id: int, json: schema.ReturnResult) -> schema.Completion:
     with _api_fields():
         result = svc.return_result(
             engine_ctx(),
-            _require_item(item_id),
+            item_id,
             g.api_officer_id,
             collected_by=json.collected_by,
             now=now(),

@@ -2,7 +2,7 @@
 
 The views read their input through these models (web/api_spec.py validates requests against them)
 and build their answers as these models; the OpenAPI document is generated from them. Text limits
-are the engine's (engine/runtime/dossiers.py `TEXT_LIMITS`) and the columns'; the few bounds that
+are the engine's (engine/runtime/dossiers.py `TEXT_LIMITS`, the columns' sizes); the few bounds that
 exist only at the API (list lengths, page size) are stated here and nowhere else.
 """
 
@@ -15,15 +15,9 @@ from pydantic.fields import FieldInfo
 
 from engine.runtime.dossiers import DATA_KEY, TEXT_LIMITS
 from engine.runtime.inbox import SCOPES, URGENCIES
-from models import Attachment as AttachmentRow
-from models import Dossier as DossierRow
-from models import Procedure as ProcedureRow
 from models.dossier import CHANNELS, DOSSIER_STATUSES, RESULT_CLASSES
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in the database
-CODE_LENGTH = DossierRow.__table__.c.code.type.length
-PROCEDURE_CODE_LENGTH = ProcedureRow.__table__.c.code.type.length
-FILE_NAME_LENGTH = AttachmentRow.__table__.c.file_name.type.length
 DOCUMENT_LENGTH = 1000  # one line of a document checklist
 MAX_DOCUMENTS = 50
 MAX_FILES = 20
@@ -78,7 +72,7 @@ DossierCode = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=CODE_LENGTH,
+        max_length=TEXT_LIMITS["dossier_code"],
         description="Dossier code (mã hồ sơ).",
         examples=["000.00.12.H40-261123-0001"],
     ),
@@ -129,14 +123,14 @@ class Applicant(Input):
 class Upload(Input):
     """A file handed in with the dossier, its content in base64."""
 
-    name: text(FILE_NAME_LENGTH, min_length=1, examples=["don-de-nghi.pdf"])
+    name: text("file_name", min_length=1, examples=["don-de-nghi.pdf"])
     content_base64: Annotated[str, Field(json_schema_extra={"contentEncoding": "base64"})]
 
 
 class ReceiveDossier(Input):
     """A dossier handed in at the desk or through the online portal."""
 
-    procedure_code: text(PROCEDURE_CODE_LENGTH, min_length=1, examples=["1.001806"])
+    procedure_code: text("procedure_code", min_length=1, examples=["1.001806"])
     applicant: Applicant
     channel: Literal[CHANNELS] = "online"
     documents: list[text(DOCUMENT_LENGTH)] = absent(
@@ -204,7 +198,9 @@ class InboxQuery(Parameters):
     )
     status: Literal[URGENCIES] = absent()
     procedure: str = absent(
-        min_length=1, max_length=PROCEDURE_CODE_LENGTH, description="Only items of this procedure (code)."
+        min_length=1,
+        max_length=TEXT_LIMITS["procedure_code"],
+        description="Only items of this procedure (code).",
     )
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     offset: int = Field(0, ge=0, le=MAX_ID)
@@ -354,9 +350,20 @@ class Dossier(Shape):
     channel: Literal[CHANNELS]
     received_at: Time
     received_by: str | None
-    due_at: OptionalTime
-    original_due_at: OptionalTime
+    due_at: OptionalTime = Field(
+        description="The legal due time (hạn giải quyết theo quy định); lateness is judged against it."
+    )
+    legal_due_at: OptionalTime = Field(description="The same legal due time, by its name.")
+    original_due_at: OptionalTime = Field(description="The legal due time computed at receipt.")
+    appointment_at: OptionalTime = Field(
+        description="The appointment told to the applicant (ngày hẹn trả kết quả); a letter moves it once."
+    )
     appointment_moved_at: OptionalTime
+    late: bool = Field(description="Whether the dossier is late (once late, always late).")
+    late_at: OptionalTime = Field(
+        description="When it became late: the legal due time its running clock passed."
+    )
+    judged_at: OptionalTime = Field(description="When its result class was fixed.")
     finished_at: OptionalTime
     returned_at: OptionalTime
     returned_to: str | None

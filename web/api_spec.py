@@ -11,7 +11,7 @@ outside its schema is not found, and paths are written relative to the server UR
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from copy import deepcopy
 from functools import cache
 from typing import Any
@@ -254,7 +254,7 @@ class Answers(Response):
 def operation(
     operation_id: str,
     tag: Tag,
-    answers: dict[int, tuple[type, str]],
+    answers: Mapping[int, tuple[type, str]],
     *errors: int,
     public: bool = False,
     headers: dict[int, dict[str, str]] | None = None,
@@ -281,7 +281,8 @@ def operation(
 
 
 @cache
-def _document() -> dict[str, Any]:
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of /api/v1, generated from the declarations (first call in a request)."""
     doc = deepcopy(spec.spec)
     components = doc["components"]["schemas"]
     for methods in doc["paths"].values():
@@ -292,8 +293,3 @@ def _document() -> dict[str, Any]:
                 ref = body["content"]["application/json"]["schema"]["$ref"]
                 body["required"] = bool(components[ref.rsplit("/", 1)[-1]].get("required"))
     return json.loads(json.dumps(doc))  # spectree's enums as plain strings
-
-
-def document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of /api/v1, generated from the declarations (needs the app)."""
-    return _document()

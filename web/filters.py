@@ -28,10 +28,11 @@ def number(value: float | None, digits: int = 1) -> str:
 
 
 def working_time(hours: float | None) -> str:
-    """Working hours as 'N ngày M giờ' (8-hour days); negative means overdue by that much."""
+    """Working hours as 'N ngày M giờ' (days of the calendar's working hours); negative means overdue."""
     if hours is None:
         return "tạm dừng"
-    day = current_app.extensions["motcua"].settings.hours_per_day
+    # The same working day the inbox counts "due soon" with: the calendar's, from the settings.
+    day = current_app.extensions["motcua"].calendar.hours_per_day
     sign = "quá " if hours < 0 else ""
     left = abs(hours)
     days, rest = int(left // day), left % day

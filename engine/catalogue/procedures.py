@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.context import Context
 from engine.errors import NotFound
-from models import Agency, Procedure, ProcessVersion
+from engine.usecase import reading
+from models import Agency, Procedure, ProcessVersion, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ def procedure_catalogue(session: Session) -> list[CatalogueEntry]:
         )
         for p, agency_code, number in rows
     ]
+
+
+def catalogue(ctx: Context, *, uow: UnitOfWork | None = None) -> list[CatalogueEntry]:
+    """Danh mục thủ tục hành chính: public information, for any signed-in officer or API caller."""
+    with reading(ctx, uow) as session:
+        return procedure_catalogue(session)
 
 
 def procedure_by_code(session: Session, code: str, *, lock: bool = False) -> Procedure:

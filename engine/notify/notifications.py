@@ -446,7 +446,7 @@ class DispatchReport:
 
 
 @dataclass(frozen=True)
-class _Claimed:
+class ClaimedMessage:
     id: int
     channel: str
     address: str | None
@@ -460,7 +460,7 @@ def backoff_delay(ctx: Context, attempts: int) -> timedelta:
     return timedelta(seconds=ctx.settings.dispatch_backoff_seconds * 2 ** max(0, attempts - 1))
 
 
-def _claim(ctx: Context, now: datetime, limit: int) -> tuple[list[_Claimed], list[int]]:
+def claim_batch(ctx: Context, now: datetime, limit: int) -> tuple[list[ClaimedMessage], list[int]]:
     """Atomically move due pending rows to `sending`; a row is claimed by one dispatcher only."""
     with ctx.uow() as uow:
         session = uow.session
@@ -511,7 +511,7 @@ def _claim(ctx: Context, now: datetime, limit: int) -> tuple[list[_Claimed], lis
             .execution_options(synchronize_session=False)
         ).all()
         uow.commit()
-    claimed = [_Claimed(*row) for row in rows]
+    claimed = [ClaimedMessage(*row) for row in rows]
     claimed.sort(key=lambda c: c.id)
     return claimed, interrupted
 
@@ -529,7 +529,7 @@ def dispatch(
     # One row claimed at a time: if this process dies, only the message in flight is in doubt;
     # the others are still pending and the next dispatcher sends them.
     for _ in range(max(1, limit)):
-        claimed, interrupted = _claim(ctx, now, 1)
+        claimed, interrupted = claim_batch(ctx, now, 1)
         report.interrupted.extend(interrupted)
         if not claimed:
             break

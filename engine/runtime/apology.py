@@ -314,6 +314,7 @@ def issue_apology(ctx: Context, letter_id: int, officer_id: int, now: datetime) 
         if not letter.reason or not letter.reason.strip():
             raise InvalidInput("Cần ghi rõ lý do chậm trễ trước khi ký", "reason")
         dossier: Dossier = session.get(Dossier, letter.dossier_id)  # type: ignore[assignment]
+        svc.note_running_lateness(dossier, now)
         # The once-only rule and the checks on the new appointment live in the runtime's helper.
         previous = svc.move_appointment_in(
             ctx, session, dossier, officer, new_due=letter.new_due_at, reason=letter.reason, now=now

@@ -35,7 +35,7 @@ def letter_page(
         letter = session.get(ApologyLetter, letter_id)
         if letter is None:
             raise NotFound(f"Không tìm thấy phiếu xin lỗi số {letter_id}")
-        dossier = session.get(Dossier, letter.dossier_id)
+        dossier = session.get_one(Dossier, letter.dossier_id)
         require_view(session, officer, dossier)
         return LetterPage(apology.letter_form(session, letter_id, ctx.calendar.tz), dossier)
 

@@ -8,7 +8,7 @@ from datetime import datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Agency, Dossier, Officer, WorkItem
+from models import Agency, Dossier, Officer, Suspension, WorkItem
 
 RESULT_LABELS = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn", None: ""}
 
@@ -27,6 +27,8 @@ class HandOver:
     used_hours: float | None
     result_class: str | None
     outcome: str | None
+    # A request to supplement made on this step after the window from receipt, with its reason.
+    note: str | None = None
 
 
 def control_sheet(session: Session, dossier: Dossier) -> list[HandOver]:
@@ -42,6 +44,12 @@ def control_sheet(session: Session, dossier: Dossier) -> list[HandOver]:
     }
     agency_ids = {i.agency_id for i in items}
     agencies = {a.id: a.name for a in session.scalars(select(Agency).where(Agency.id.in_(agency_ids)))}
+    late_requests = {
+        s.started_at: s.late_reason
+        for s in session.scalars(
+            select(Suspension).where(Suspension.dossier_id == dossier.id, Suspension.late.is_(True))
+        )
+    }
     rows: list[HandOver] = []
     previous = officers.get(dossier.received_by_id, "Bộ phận Một cửa")
     for item in items:
@@ -61,6 +69,11 @@ def control_sheet(session: Session, dossier: Dossier) -> list[HandOver]:
                 used_hours=item.used_hours,
                 result_class=item.result_class,
                 outcome=item.outcome,
+                note=(
+                    f"Yêu cầu bổ sung trễ hạn: {late_requests[item.completed_at]}"
+                    if item.outcome == "supplement" and item.completed_at in late_requests
+                    else None
+                ),
             )
         )
         if item.completed_at is not None:

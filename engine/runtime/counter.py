@@ -151,8 +151,8 @@ def _slip_form(session: Session, officer: Officer, slip_id: int) -> CounterSlipF
         raise NotFound(f"Không tìm thấy phiếu số {slip_id}")
     if slip.agency_id != officer.agency_id:
         raise Forbidden("Phiếu này do cơ quan khác phát hành")
-    agency = session.get(Agency, slip.agency_id)
-    procedure = session.get(Procedure, slip.procedure_id)
+    agency = session.get_one(Agency, slip.agency_id)
+    procedure = session.get_one(Procedure, slip.procedure_id)
     form = SLIP_FORMS[slip.kind]
     return CounterSlipForm(
         id=slip.id,
@@ -172,7 +172,7 @@ def _slip_form(session: Session, officer: Officer, slip_id: int) -> CounterSlipF
         applicant_email=slip.applicant_email,
         missing=list(slip.missing or []),
         reason=slip.reason,
-        signer_name=session.get(Officer, slip.issued_by_id).full_name,
+        signer_name=session.get_one(Officer, slip.issued_by_id).full_name,
     )
 
 

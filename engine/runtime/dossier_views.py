@@ -71,8 +71,9 @@ class DossierView:
     suspensions: list[Suspension]
     attachments: list[Attachment]
     sheet: list[HandOver]
-    officers: dict[int, str]
-    agencies: dict[int, str]
+    # Keyed by id; looking up an absent officer or agency (None) finds no name.
+    officers: dict[int | None, str]
+    agencies: dict[int | None, str]
     rating: Rating | None
     steps: dict[str, Step] = field(default_factory=dict)
     letters: list[LetterSummary] = field(default_factory=list)
@@ -112,7 +113,9 @@ class TaskView:
     dossier: DossierView
 
 
-def _names(session: Session, model: type[Officer] | type[Agency], ids: Set[int | None]) -> dict[int, str]:
+def _names(
+    session: Session, model: type[Officer] | type[Agency], ids: Set[int | None]
+) -> dict[int | None, str]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}

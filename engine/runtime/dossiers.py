@@ -26,11 +26,13 @@ from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
 from engine.notify import notifications
 from engine.runtime import attachments
+from engine.runtime.access import require_view_item
 from engine.runtime.attachments import Upload
 from engine.runtime.codes import next_dossier_code
 from engine.usecase import active_officer, require_aware, use_case
 from models import (
     Agency,
+    Attachment,
     Dossier,
     DossierEvent,
     Officer,
@@ -124,6 +126,12 @@ def record_lateness(dossier: Dossier, now: datetime) -> None:
     """Once late, always late: note the legal due time the running clock has passed, never to clear it."""
     if dossier.late_at is None and dossier.due_at is not None and now > dossier.due_at:
         dossier.late_at = dossier.due_at
+
+
+def note_running_lateness(dossier: Dossier, now: datetime) -> None:
+    """Record lateness on any action while the clock runs, so it never waits for the watcher."""
+    if dossier.status == "processing":
+        record_lateness(dossier, now)
 
 
 def judge(ctx: Context, dossier: Dossier, now: datetime) -> None:
@@ -314,6 +322,10 @@ TEXT_LIMITS = {
     "comment": 4000,
     "reason": 4000,
     "note": 4000,
+    # Codes and names a caller looks things up by or hands in, as long as their columns.
+    "dossier_code": Dossier.code.type.length,
+    "procedure_code": Procedure.code.type.length,
+    "file_name": Attachment.file_name.type.length,
 }
 DATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -484,8 +496,7 @@ def receive_dossier(
 
 
 def _can_work(officer: Officer, item: WorkItem) -> None:
-    if item.agency_id != officer.agency_id:
-        raise Forbidden("Bước xử lý này thuộc cơ quan khác")
+    require_view_item(officer, item)
     if not officer.has_role(item.role):
         raise Forbidden(f'Bước xử lý này dành cho vai trò "{ROLE_LABELS.get(item.role, item.role)}"')
 
@@ -610,6 +621,7 @@ def _complete_in(
         raise InvalidInput(
             f'Kết quả xử lý "{outcome}" không áp dụng cho bước này; chọn một trong: {choices}', "outcome"
         )
+    note_running_lateness(dossier, now)
     workflow = wf.load_state(dossier.workflow_state, compiled)
     task_data = dict(data or {})
     task_data["outcome"] = outcome or ""
@@ -724,6 +736,7 @@ def request_supplement(
         session = uow.session
         officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
+        _can_work(officer, item)  # before anything about the step or its dossier is told
         held = session.get(Dossier, item.dossier_id)
         late = held is not None and supplement_request_is_late(ctx, held, now)
         if late and not (late_reason and late_reason.strip()):
@@ -852,6 +865,7 @@ def refuse(ctx: Context, work_item_id: int, officer_id: int, *, reason: str, now
         session = uow.session
         officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
+        _can_work(officer, item)  # before anything about the step or its dossier is told
         dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
         step = compiled_process(ctx, session, dossier.process_version_id).model.steps[item.task_id]
         if item.kind is not None or "refuse" not in step.outcome_values():

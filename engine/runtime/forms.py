@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -101,7 +102,7 @@ def dossier_form(session: Session, view: DossierView, form: str) -> DossierForm:
     agency = view.agency
     parent = agency.parent.name if agency.parent else None
     officers = view.officers
-    common = {"form": form, "number": form_number(form), "title": FORM_TITLES[form]}
+    common: dict[str, Any] = {"form": form, "number": form_number(form), "title": FORM_TITLES[form]}
     if form == "01":
         # After a complete supplement the desk issues a new receipt with the new appointment.
         event = _latest(view.events, "received", "supplement_received")
@@ -142,7 +143,7 @@ def dossier_form(session: Session, view: DossierView, form: str) -> DossierForm:
             ),
             None,
         )
-        refusing = session.get(Agency, step.agency_id) if step is not None else agency
+        refusing = session.get_one(Agency, step.agency_id) if step is not None else agency
         title = ROLE_LABELS.get(step.role, "Người ký") if step is not None else "Người tiếp nhận hồ sơ"
         return DossierForm(
             **common,

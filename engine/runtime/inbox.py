@@ -13,7 +13,9 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import WorkingCalendar
+from engine.catalogue.procedures import procedure_id_by_code
 from engine.context import Context
+from engine.errors import InvalidInput
 from engine.usecase import active_officer, reading
 from models import Dossier, Officer, Procedure, UnitOfWork, WorkItem
 
@@ -128,17 +130,14 @@ def inbox(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
-    day_hours: float | None = None,
 ) -> InboxPage:
     """The officer's open items (own and pool), due time ascending, with server-side counts.
 
-    "Due soon" means within one working day of the calendar (`hours_per_day` of the settings);
-    `day_hours` is kept only for callers that still pass that same setting.
+    "Due soon" means within one working day of the calendar (`hours_per_day` of the settings).
     """
     if scope not in SCOPES:
         scope = "all"
-    if day_hours is None:
-        day_hours = calendar.hours_per_day
+    day_hours = calendar.hours_per_day
     limit, offset = max(1, min(limit, 500)), max(0, offset)
     soon_end = calendar.add_working_hours(now, day_hours)
     queries = [
@@ -266,14 +265,24 @@ def officer_inbox(
     now: datetime,
     scope: str = "all",
     procedure_id: int | None = None,
+    procedure_code: str | None = None,
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    with_procedures: bool = True,
     uow: UnitOfWork | None = None,
 ) -> InboxPage:
-    """Hộp việc: a page of the officer's own and pool items, with the counts and the procedure filter."""
+    """Hộp việc: a page of the officer's own and pool items, with the counts and the procedure filter.
+
+    The procedure filter is an id (the page's select) or a code (the API), an unknown code refused;
+    `with_procedures=False` skips the list of procedures the filter offers.
+    """
     with reading(ctx, uow) as session:
         officer = active_officer(session, officer_id)
+        if procedure_code is not None:
+            procedure_id = procedure_id_by_code(session, procedure_code)
+            if procedure_id is None:
+                raise InvalidInput(f"Thủ tục {procedure_code} không có trong danh mục.", "procedure")
         page = inbox(
             session,
             ctx.calendar,
@@ -285,5 +294,6 @@ def officer_inbox(
             limit=limit,
             offset=offset,
         )
-        page.procedures = inbox_procedures(session, officer)
+        if with_procedures:
+            page.procedures = inbox_procedures(session, officer)
         return page

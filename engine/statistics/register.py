@@ -18,9 +18,10 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.styles import Alignment, Border, Font, NamedStyle, Side
 from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -220,6 +221,28 @@ def agency_register(
         )
 
 
+_DOSSIER_COLUMNS = (
+    "id",
+    "code",
+    "applicant_name",
+    "applicant_address",
+    "applicant_phone",
+    "channel",
+    "received_at",
+    "due_at",
+    "original_due_at",
+    "late_at",
+    "judged_at",
+    "result_class",
+    "finished_at",
+    "status",
+    "returned_at",
+    "returned_to",
+    "refusal_reason",
+    "withdrawal_reason",
+)
+
+
 def _lines(
     session: Session, agency_id: int, period: Period, as_of: datetime, closed: bool, tz: tzinfo
 ) -> list[RegisterLine]:
@@ -237,25 +260,29 @@ def _lines(
 
     received_until = Dossier.received_at < as_of if closed else Dossier.received_at <= as_of
     scope = and_(Dossier.agency_id == agency_id, Dossier.received_at >= period.start, received_until)
-    dossiers = list(
-        session.execute(
-            select(Dossier, Procedure.code, Procedure.name)
-            .join(Procedure, Procedure.id == Dossier.procedure_id)
-            .where(scope)
-            .order_by(Dossier.received_at, Dossier.id)
+    # Plain rows, not ORM objects: a quarter of a busy desk is thousands of lines.
+    dossiers = session.execute(
+        select(
+            *(getattr(Dossier, name) for name in _DOSSIER_COLUMNS),
+            Procedure.code.label("procedure_code"),
+            Procedure.name.label("procedure_name"),
         )
-    )
-    events: dict[int, list[DossierEvent]] = defaultdict(list)
-    for event in session.scalars(
-        select(DossierEvent)
+        .join(Procedure, Procedure.id == Dossier.procedure_id)
+        .where(scope)
+        .order_by(Dossier.received_at, Dossier.id)
+    ).all()
+    # The receipt's legal due time is original_due_at; a complete supplement records the new one.
+    events: dict[int, list[Any]] = defaultdict(list)
+    for event in session.execute(
+        select(DossierEvent.dossier_id, DossierEvent.kind, DossierEvent.at, DossierEvent.payload)
         .join(Dossier, Dossier.id == DossierEvent.dossier_id)
-        .where(scope, DossierEvent.kind.in_(("received", "supplement_received", "refused")))
+        .where(scope, DossierEvent.kind.in_(("supplement_received", "refused")))
         .order_by(DossierEvent.id)
     ):
         events[event.dossier_id].append(event)
-    supplements: dict[int, list[Suspension]] = defaultdict(list)
-    for suspension in session.scalars(
-        select(Suspension)
+    supplements: dict[int, list[Any]] = defaultdict(list)
+    for suspension in session.execute(
+        select(Suspension.dossier_id, Suspension.started_at, Suspension.ended_at, Suspension.late)
         .join(Dossier, Dossier.id == Suspension.dossier_id)
         .where(scope, Suspension.kind == "supplement")
         .order_by(Suspension.started_at, Suspension.id)
@@ -263,20 +290,20 @@ def _lines(
         supplements[suspension.dossier_id].append(suspension)
     letters = {
         letter.dossier_id: letter
-        for letter in session.scalars(
-            select(ApologyLetter)
+        for letter in session.execute(
+            select(ApologyLetter.dossier_id, ApologyLetter.issued_at, ApologyLetter.new_due_at)
             .join(Dossier, Dossier.id == ApologyLetter.dossier_id)
             .where(scope, ApologyLetter.status == "issued")
         )
     }
 
     lines = []
-    for number, (dossier, procedure_code, procedure_name) in enumerate(dossiers, start=1):
+    for number, dossier in enumerate(dossiers, start=1):
         notes: list[str] = []
         # The legal due time as recorded at receipt or at the latest complete supplement before the moment.
         legal_due = dossier.original_due_at or dossier.due_at
         for event in events.get(dossier.id, []):
-            if event.kind in ("received", "supplement_received") and by(event.at):
+            if event.kind == "supplement_received" and by(event.at):
                 recorded = event.payload.get("due_at")
                 if isinstance(recorded, str):
                     legal_due = datetime.fromisoformat(recorded)
@@ -331,10 +358,10 @@ def _lines(
                 dossier_code=dossier.code,
                 applicant_name=dossier.applicant_name,
                 applicant_contact=contact,
-                procedure_code=procedure_code,
-                procedure_name=procedure_name,
+                procedure_code=dossier.procedure_code,
+                procedure_name=dossier.procedure_name,
                 channel=CHANNEL_LABELS.get(dossier.channel, dossier.channel),
-                received_at=local(dossier.received_at),
+                received_at=local(dossier.received_at),  # type: ignore[arg-type]
                 legal_due_at=local(legal_due),
                 appointment_at=local(appointment),
                 result_at=local(dossier.judged_at) if judged else None,
@@ -455,11 +482,12 @@ def register_workbook(register: Register) -> Workbook:
         cell.alignment = _CENTER
         cell.border = _BOX
         sheet.column_dimensions[get_column_letter(column)].width = width
+    # One named style for every body cell: far cheaper than a border and an alignment per cell.
+    body = NamedStyle(name="register_line", alignment=_WRAP, border=_BOX)
+    book.add_named_style(body)
     for offset, line in enumerate(register.lines, start=1):
         for column, value in enumerate(line_cells(line), start=1):
-            cell = sheet.cell(row=HEADER_ROW + offset, column=column, value=value)
-            cell.alignment = _WRAP
-            cell.border = _BOX
+            sheet.cell(row=HEADER_ROW + offset, column=column, value=value).style = body.name
     row = HEADER_ROW + len(register.lines) + 2
     for text in summary_lines(register):
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=last)
