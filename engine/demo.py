@@ -131,6 +131,8 @@ def run_one(
                     missing=["Bản sao giấy tờ chứng minh"],
                     reason="Hồ sơ còn thiếu",
                     now=now,
+                    # Kept only when the request falls after the window from receipt.
+                    late_reason="Phát hiện thiếu giấy tờ khi thẩm định chuyên sâu",
                 )
             elif outcome == "refuse":
                 svc.refuse(ctx, item.id, worker, reason="Không đủ điều kiện theo quy định", now=now)

@@ -30,7 +30,11 @@ CHANNELS = Channel.values()
 CHANNEL_LABELS = Channel.labels()
 DOSSIER_STATUSES = DossierStatus.values()
 STATUS_LABELS = DossierStatus.labels()
-OPEN_STATUSES = (DossierStatus.PROCESSING.value, DossierStatus.SUPPLEMENT.value, DossierStatus.RESULT_READY.value)
+# processing: somebody works on it; supplement: waiting for the applicant (clock stopped);
+# result_ready: at the hand-over step; returned / refused / withdrawn: finished.
+OPEN_STATUSES = tuple(
+    s.value for s in (DossierStatus.PROCESSING, DossierStatus.SUPPLEMENT, DossierStatus.RESULT_READY)
+)
 RESULT_CLASSES = ResultClass.values()
 RESULT_LABELS = ResultClass.labels()
 WORK_ITEM_KINDS = WorkItemKind.values()
@@ -164,9 +168,10 @@ class Dossier(Base):
         return self.status in OPEN_STATUSES
 
     def is_late_at(self, now: datetime) -> bool:
-        """Whether late at `now`: lateness recorded, or its running clock passed the legal due time."""
+        """Whether late at `now`: lateness recorded, or its running clock reached the legal due time."""
         if self.late_at is not None:
             return True
+        # The overdue rule of engine.deadlines.urgency (due time reached), which models cannot import.
         return self.status == "processing" and self.due_at is not None and self.due_at <= now
 
     def apology_due(self, now: datetime) -> bool:

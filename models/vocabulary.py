@@ -115,7 +115,7 @@ class EventKind(Vocabulary):
     APOLOGY_EDITED = "apology_edited", "Sửa dự thảo phiếu xin lỗi"
     APOLOGY_ISSUED = "apology_issued", "Ký phát hành phiếu xin lỗi"
     REPAIRED = "repaired", "Sửa dữ liệu hồ sơ cho khớp quy trình"
-    RATED = "rated", "Người nộp đánh giá"
+    RATED = "rated", "Công dân đánh giá"
 
 
 # ---------------------------------------------------------------------------

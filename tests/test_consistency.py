@@ -124,7 +124,9 @@ def test_each_corruption_is_reported_with_its_reason(ctx, officers):
             )
         )
         s.add(
-            DossierEvent(dossier_id=reordered.dossier_id, at=at("2026-11-20 08:00"), kind="note", payload={})
+            DossierEvent(
+                dossier_id=reordered.dossier_id, at=at("2026-11-20 08:00"), kind="claimed", payload={}
+            )
         )
         uow.commit()
     del stray  # a clean dossier among the broken ones

@@ -162,15 +162,15 @@ def test_procedure_by_code_names_the_missing_procedure(ctx):
 # --- the inbox ------------------------------------------------------------------------------
 
 
-def test_a_working_day_in_the_inbox_is_the_settings_hours_per_day(make_ctx):
+def test_due_soon_in_the_inbox_is_the_settings_warning_hours_the_watcher_warns_by(make_ctx):
     ctx = make_ctx()
     officers = Officers(ctx)
     receive(ctx, officers)  # reception step: 4 working hours, due 13:30
-    moment = at("2026-11-23 08:30")  # 3.5 working hours left
+    moment = at("2026-11-23 08:30")  # 3.5 working hours left, within the default 4
     (row,) = officer_inbox(ctx, officers["sonv.motcua"], now=moment).rows
     assert row.urgency == "soon"
-    short_days = make_ctx(hours_per_day=2)
-    page = officer_inbox(short_days, officers["sonv.motcua"], now=moment)
+    short_warning = make_ctx(warning_hours=2)
+    page = officer_inbox(short_warning, officers["sonv.motcua"], now=moment)
     assert (page.rows[0].urgency, page.counts["soon"]) == ("ok", 0)
     assert [code for _, code, _ in page.procedures] == ["1.001806"]
 

@@ -548,3 +548,24 @@ def test_search_finds_own_receipts_by_name_and_a_handled_dossier_by_its_exact_co
     web.login(username)
     assert receipt.code in web.get(f"/ho-so/?q={receipt.code}").get_data(as_text=True)
     assert receipt.code not in web.get("/ho-so/?q=Xuân").get_data(as_text=True)  # not its receipt
+
+
+def test_a_late_supplement_request_asks_for_its_reason_and_is_marked_on_the_dossier(web, app, clock) -> None:
+    code = receive(web)
+    item = _work_to(web, app, code, "Task_Process")
+    web.login("sonv.chuyenvien1")
+    # Received Monday 23/11 08:00; Tuesday 24/11 is a day off: the 3 working days end Friday 27/11 08:00.
+    clock.moment = at("2026-11-30 09:00")
+    page = web.get(f"/viec/{item.id}").get_data(as_text=True)
+    assert "đây là yêu cầu bổ sung trễ hạn" in page and 'id="late_reason"' in page
+    data = {"missing": "Giấy xác nhận khuyết tật", "reason": "Thiếu giấy xác nhận"}
+    refused = web.post(f"/viec/{item.id}/yeu-cau-bo-sung", data, page="/")
+    assert refused.status_code == 422
+    assert "cần ghi rõ lý do yêu cầu bổ sung muộn" in refused.get_data(as_text=True)
+    assert item_of(app, code).id == item.id  # nothing happened
+    accepted = web.post(
+        f"/viec/{item.id}/yeu-cau-bo-sung", data | {"late_reason": "Chuyên viên nghỉ ốm"}, page="/"
+    )
+    assert accepted.status_code == 302
+    dossier_page = web.get(f"/ho-so/{code}").get_data(as_text=True)
+    assert "Yêu cầu bổ sung trễ hạn" in dossier_page and "Chuyên viên nghỉ ốm" in dossier_page

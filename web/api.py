@@ -451,6 +451,7 @@ def request_supplement(item_id: int, json: schema.RequestSupplement) -> schema.C
             g.api_officer_id,
             missing=json.missing,
             reason=json.reason,
+            late_reason=json.late_reason,
             now=now(),
         )
     return _completion(result)

@@ -164,6 +164,10 @@ class RequestSupplement(Input):
 
     missing: list[text(DOCUMENT_LENGTH)] = Field(max_length=MAX_DOCUMENTS)
     reason: text("reason")
+    late_reason: text("reason") | None = Field(
+        default=None,
+        description="Why the request comes late: required after 3 working days from receipt.",
+    )
 
 
 class Refuse(Input):

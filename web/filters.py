@@ -6,42 +6,30 @@ from datetime import datetime
 
 from flask import Flask, current_app
 
+from engine import formatting
 from engine.catalogue.procedure_model import ROLE_LABELS
-from engine.runtime.dossier_views import EVENT_LABELS
 from engine.runtime.forms import place_date_line
-from models.dossier import CHANNEL_LABELS, RESULT_LABELS, STATUS_LABELS
+from models.vocabulary import VOCABULARIES, Channel, DossierStatus, EventKind, LetterStatus, ResultClass
 
 
-def local(moment: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
+def local(moment: datetime | None, fmt: str = formatting.DATE_TIME) -> str:
     """A UTC moment shown in the office's time zone."""
-    if moment is None:
-        return ""
-    return moment.astimezone(current_app.extensions["motcua"].calendar.tz).strftime(fmt)
+    return formatting.in_zone(moment, current_app.extensions["motcua"].calendar.tz, fmt)
 
 
 def number(value: float | None, digits: int = 1) -> str:
     """A number the Vietnamese way: decimal comma, no trailing zeros."""
-    if value is None:
-        return ""
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-    return text.replace(".", ",")
+    return formatting.number(value, digits)
 
 
 def working_time(hours: float | None) -> str:
     """Working hours as 'N ngày M giờ' (days of the calendar's working hours); negative means overdue."""
-    if hours is None:
-        return "tạm dừng"
-    # The same working day the inbox counts "due soon" with: the calendar's, from the settings.
-    day = current_app.extensions["motcua"].calendar.hours_per_day
-    sign = "quá " if hours < 0 else ""
-    left = abs(hours)
-    days, rest = int(left // day), left % day
-    parts = []
-    if days:
-        parts.append(f"{days} ngày")
-    if rest >= 0.05 or not days:
-        parts.append(f"{number(rest)} giờ")
-    return sign + " ".join(parts)
+    return formatting.working_time(hours, current_app.extensions["motcua"].calendar.hours_per_day)
+
+
+def warning_hours() -> float:
+    """The due-soon window of the settings, in working hours (engine.deadlines.urgency)."""
+    return float(current_app.extensions["motcua"].settings.warning_hours)
 
 
 def place_date(moment: datetime | None) -> str:
@@ -53,11 +41,16 @@ def place_date(moment: datetime | None) -> str:
 def register(app: Flask) -> None:
     """Install the filters and globals on the app."""
     app.jinja_env.filters.update(local=local, number=number, working_time=working_time)
+    # Every value set by its class name (DossierStatus, EventKind, ...), and the label dictionaries
+    # the templates read, all from models.vocabulary.
+    app.jinja_env.globals.update({vocabulary.__name__: vocabulary for vocabulary in VOCABULARIES})
     app.jinja_env.globals.update(
         ROLE_LABELS=ROLE_LABELS,
-        STATUS_LABELS=STATUS_LABELS,
-        CHANNEL_LABELS=CHANNEL_LABELS,
-        RESULT_LABELS=RESULT_LABELS,
-        EVENT_LABELS=EVENT_LABELS,
+        STATUS_LABELS=DossierStatus.labels(),
+        CHANNEL_LABELS=Channel.labels(),
+        RESULT_LABELS=ResultClass.labels(),
+        EVENT_LABELS=EventKind.labels(),
+        LETTER_LABELS=LetterStatus.labels(),
         place_date=place_date,
+        warning_hours=warning_hours,
     )

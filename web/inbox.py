@@ -100,7 +100,7 @@ def bulk_claim():
 
 
 def _render_task(item_id: int, status: int = 200, errors: dict | None = None, values: dict | None = None):
-    page = task_page(engine_ctx(), officer().id, item_id, uow=request_uow())
+    page = task_page(engine_ctx(), officer().id, item_id, uow=request_uow(), now=now())
     html = render_template(
         "task.html",
         view=page.view,
@@ -110,6 +110,7 @@ def _render_task(item_id: int, status: int = 200, errors: dict | None = None, va
         outcomes=page.outcomes,
         can_supplement=page.can_supplement,
         can_refuse=page.can_refuse,
+        supplement_late=page.supplement_late,
         colleagues=page.colleagues,
         errors=errors or {},
         values=values or {},
@@ -165,16 +166,23 @@ def supplement(item_id: int):
     """Request every missing document at once (form 02 is printed next)."""
     missing = [line.strip() for line in (request.form.get("missing") or "").splitlines() if line.strip()]
     reason = (request.form.get("reason") or "").strip()
+    late_reason = (request.form.get("late_reason") or "").strip() or None
     try:
         result = svc.request_supplement(
-            engine_ctx(), item_id, officer().id, missing=missing, reason=reason, now=now()
+            engine_ctx(),
+            item_id,
+            officer().id,
+            missing=missing,
+            reason=reason,
+            now=now(),
+            late_reason=late_reason,
         )
     except DomainError as exc:
         return _render_task(
             item_id,
             exc.http_status,
             {getattr(exc, "field", None) or "form": exc.message},
-            {"missing": request.form.get("missing", ""), "reason": reason},
+            {"missing": request.form.get("missing", ""), "reason": reason, "late_reason": late_reason or ""},
         )
     flash("Đã yêu cầu bổ sung hồ sơ; in phiếu yêu cầu bổ sung để gửi công dân.", "success")
     return redirect(url_for("dossiers.print_form", code=result.dossier_code, form="02"))

@@ -28,26 +28,11 @@ from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
 from engine.usecase import active_officer, reading, require_aware, use_case
 from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent, UnitOfWork
+from models.versioning import FROZEN_STATUSES
+from models.vocabulary import ProcessStatus, VersionAction
 
-STATUS_LABELS = {
-    "draft": "Bản nháp",
-    "submitted": "Chờ phê duyệt",
-    "approved": "Đã phê duyệt",
-    "active": "Đang áp dụng",
-    "retired": "Ngừng áp dụng",
-}
-ACTION_LABELS = {
-    "created": "Tạo bản nháp",
-    "saved": "Lưu bản nháp",
-    "submitted": "Trình phê duyệt",
-    "withdrawn": "Rút lại để sửa",
-    "returned": "Trả lại để sửa",
-    "approved": "Phê duyệt",
-    "activated": "Đưa vào áp dụng",
-    "retired": "Ngừng áp dụng",
-    "imported": "Nhập từ tệp",
-}
-FROZEN_STATUSES = ("approved", "active", "retired")
+STATUS_LABELS = ProcessStatus.labels()
+ACTION_LABELS = VersionAction.labels()
 # Who reads the catalogue of internal procedures and their versions: process owners and approvers.
 VERSION_READERS = ("process_owner", "approver")
 DECISION_NUMBER_MAX = 80

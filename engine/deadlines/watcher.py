@@ -39,7 +39,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
 from engine.context import Context
-from engine.notify.notifications import Message, enqueue_many, local_time, officer_rows
+from engine.deadlines.urgency import due_window, is_overdue, late_since_sql, overdue_since_sql
+from engine.formatting import hours, local_time
+from engine.notify.notifications import Message, enqueue_many, officer_rows
 from engine.runtime.apology import RemainingPlan, agency_at_fault, draft_in, needs_apology, remaining_plan
 from engine.runtime.dossiers import open_items
 from engine.usecase import require_aware, use_case
@@ -53,6 +55,7 @@ from models import (
     SlaAlert,
     WorkItem,
 )
+from models.vocabulary import AlertKind
 
 HEARTBEAT = "sla"
 KEY_COLUMNS = ["subject_kind", "subject_id", "kind", "deadline_version", "round"]
@@ -224,16 +227,22 @@ class _Watch:
         return [(i, dossiers[i.dossier_id]) for i in items]
 
     def items_overdue(self, low: datetime | None) -> list[WorkItem]:
-        conditions = [WorkItem.completed_at.is_(None), WorkItem.due_at <= self.now]
-        if low is not None:
-            conditions.append(WorkItem.due_at > low)
-        rows = self._items("overdue", conditions)
+        conditions = [WorkItem.completed_at.is_(None), *overdue_since_sql(WorkItem.due_at, low, self.now)]
+        rows = self._items(AlertKind.OVERDUE, conditions)
         for item, dossier in rows:
             recipients = self.holders_of(item) + self.with_role(item.agency_id, "leader")
             self.add(
                 _Pending(
                     self._values(
-                        "work_item", item.id, "overdue", 0, 0, dossier, item.agency_id, item.due_at, item
+                        "work_item",
+                        item.id,
+                        AlertKind.OVERDUE,
+                        0,
+                        0,
+                        dossier,
+                        item.agency_id,
+                        item.due_at,
+                        item,
                     ),
                     dossier,
                     recipients,
@@ -247,20 +256,28 @@ class _Watch:
         warning = self.ctx.settings.warning_hours
         if warning <= 0:
             return
-        high = self.cal.add_working_hours(self.now, warning)
+        window = due_window(self.cal, self.now, warning)
         conditions = [
             WorkItem.completed_at.is_(None),
-            WorkItem.due_at > self.now,
-            WorkItem.due_at <= high,
+            window.due_soon_sql(WorkItem.due_at),
             WorkItem.allotted_hours > warning,
         ]
         if low is not None:
-            conditions.append(WorkItem.due_at > self.cal.add_working_hours(low, warning))
-        for item, dossier in self._items("due_soon", conditions):
+            # Entered the window since the last tick: beyond it as seen from `low`.
+            conditions.append(WorkItem.due_at > due_window(self.cal, low, warning).soon_end)
+        for item, dossier in self._items(AlertKind.DUE_SOON, conditions):
             self.add(
                 _Pending(
                     self._values(
-                        "work_item", item.id, "due_soon", 0, 0, dossier, item.agency_id, item.due_at, item
+                        "work_item",
+                        item.id,
+                        AlertKind.DUE_SOON,
+                        0,
+                        0,
+                        dossier,
+                        item.agency_id,
+                        item.due_at,
+                        item,
                     ),
                     dossier,
                     self.holders_of(item),
@@ -312,19 +329,21 @@ class _Watch:
         else:
             ranges = [
                 [Dossier.due_at > self.cal.add_working_hours(low, window), Dossier.due_at <= high],
-                [Dossier.due_at > low, Dossier.due_at <= self.now],
+                overdue_since_sql(Dossier.due_at, low, self.now),
             ]
         # 1b. Dossiers whose remaining allotments just stopped fitting before the legal due time.
         projected = [Dossier.projected_late_at <= self.now]
         if low is not None:
             projected.append(Dossier.projected_late_at > low)
         ranges.append(projected)
-        candidates = {d.id: d for r in ranges for d in self._open_dossiers("apology_required", r)}
+        candidates = {d.id: d for r in ranges for d in self._open_dossiers(AlertKind.APOLOGY_REQUIRED, r)}
         # 2. Dossiers inside the window whose steps changed (new steps, a step gone overdue):
         #    a rework loop or a late step can make them unable to finish from one tick to the next.
         others = touched - candidates.keys()
         for chunk in _chunks(sorted(others), 1000):
-            for d in self._open_dossiers("apology_required", [Dossier.id.in_(chunk), Dossier.due_at <= high]):
+            for d in self._open_dossiers(
+                AlertKind.APOLOGY_REQUIRED, [Dossier.id.in_(chunk), Dossier.due_at <= high]
+            ):
                 candidates[d.id] = d
         for dossier in candidates.values():
             plan = remaining_plan(self.ctx, self.session, dossier, self.now)
@@ -333,16 +352,12 @@ class _Watch:
             if needs_apology(dossier, plan, self.now):
                 self._apology_required(dossier, plan)
         # 3. Dossiers that just went overdue without an issued apology: the first reminder.
-        overdue = [Dossier.due_at <= self.now]
-        if low is not None:
-            overdue.append(Dossier.due_at > low)
-        for dossier in self._open_dossiers("late_unapologised", overdue):
+        overdue = overdue_since_sql(Dossier.due_at, low, self.now)
+        for dossier in self._open_dossiers(AlertKind.LATE_UNAPOLOGISED, overdue):
             self._late_unapologised(dossier, 1)
         # 4. Dossiers still unresolved after the appointment their letter moved: late again.
-        again = [Dossier.appointment_at <= self.now]
-        if low is not None:
-            again.append(Dossier.appointment_at > low)
-        for dossier in self._open_dossiers("late_again", again, moved=True):
+        again = overdue_since_sql(Dossier.appointment_at, low, self.now)
+        for dossier in self._open_dossiers(AlertKind.LATE_AGAIN, again, moved=True):
             self._late_again(dossier, 1)
 
     def record_lateness(self, low: datetime | None) -> None:
@@ -354,10 +369,8 @@ class _Watch:
         conditions = [
             Dossier.status == "processing",
             Dossier.late_at.is_(None),
-            Dossier.due_at <= self.now,
+            *late_since_sql(Dossier.due_at, low, self.now),
         ]
-        if low is not None:
-            conditions.append(Dossier.due_at > low)
         self.session.execute(
             update(Dossier)
             .where(*conditions)
@@ -374,7 +387,7 @@ class _Watch:
         values = self._values(
             "dossier",
             dossier.id,
-            "late_again",
+            AlertKind.LATE_AGAIN,
             dossier.deadline_version,
             round_,
             dossier,
@@ -386,7 +399,7 @@ class _Watch:
 
     def _apology_required(self, dossier: Dossier, plan: RemainingPlan) -> None:
         holder = plan.holder_agency_id
-        fault = agency_at_fault(self.session, dossier, self.now, holder)
+        fault = agency_at_fault(self.cal, self.session, dossier, self.now, holder)
         recipients: list[Officer] = []
         for item in plan.holder_items:
             recipients += self.holders_of(item)
@@ -400,7 +413,7 @@ class _Watch:
                 self._values(
                     "dossier",
                     dossier.id,
-                    "apology_required",
+                    AlertKind.APOLOGY_REQUIRED,
                     dossier.deadline_version,
                     0,
                     dossier,
@@ -423,7 +436,7 @@ class _Watch:
         values = self._values(
             "dossier",
             dossier.id,
-            "late_unapologised",
+            AlertKind.LATE_UNAPOLOGISED,
             dossier.deadline_version,
             round_,
             dossier,
@@ -457,13 +470,12 @@ class _Watch:
                 .values(next_at=None)
                 .execution_options(synchronize_session=False)
             )
-            dossier: Dossier = self.session.get(Dossier, alert.dossier_id, options=[_NO_STATE])  # type: ignore[assignment]
-            if alert.kind == "late_again":
+            dossier = self.session.get_one(Dossier, alert.dossier_id, options=[_NO_STATE])
+            if alert.kind == AlertKind.LATE_AGAIN:
                 if (
                     dossier.status == "processing"
                     and dossier.deadline_version == alert.deadline_version
-                    and dossier.appointment_at is not None
-                    and dossier.appointment_at <= self.now
+                    and is_overdue(dossier.appointment_at, self.now)
                 ):
                     self._late_again(dossier, alert.round + 1)
                 continue
@@ -471,8 +483,7 @@ class _Watch:
                 dossier.status == "processing"
                 and dossier.appointment_moved_at is None
                 and dossier.deadline_version == alert.deadline_version
-                and dossier.due_at is not None
-                and dossier.due_at <= self.now
+                and is_overdue(dossier.due_at, self.now)
             )
             if still_late:
                 self._late_unapologised(dossier, alert.round + 1)
@@ -516,7 +527,7 @@ class _Watch:
         text = Message(
             f"Sắp đến hạn: «{item.task_name}» - hồ sơ {dossier.code}",
             f"Bước «{item.task_name}» của hồ sơ {dossier.code} ({self._procedure(dossier)}) đến hạn lúc "
-            f"{local_time(item.due_at, self.tz)}; còn {_hours(left)} giờ làm việc. "
+            f"{local_time(item.due_at, self.tz)}; còn {hours(left)} giờ làm việc. "
             "Nếu đã làm xong, xin hoàn thành bước này trên hệ thống để hồ sơ không bị tính trễ hạn.",
         )
         return lambda _letter: text
@@ -540,12 +551,12 @@ class _Watch:
     ) -> Callable[[ApologyLetter | None], Message]:
         holder = self.name(Agency, plan.holder_agency_id)
         desk = self.name(Agency, dossier.agency_id)
-        if dossier.due_at <= self.now:  # type: ignore[operator]
+        if is_overdue(dossier.due_at, self.now):
             state = f"đã quá hạn từ {local_time(dossier.due_at, self.tz)}"
         else:
             state = (
                 f"hẹn trả {local_time(dossier.due_at, self.tz)} sẽ trễ hạn: các bước còn lại cần "
-                f"{_hours(plan.hours)} giờ làm việc theo quy trình, chỉ còn {_hours(plan.available)} giờ"
+                f"{hours(plan.hours)} giờ làm việc theo quy trình, chỉ còn {hours(plan.available)} giờ"
             )
 
         def build(letter: ApologyLetter | None) -> Message:
@@ -644,10 +655,6 @@ class _Watch:
 
 def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _hours(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".").replace(".", ",")
 
 
 def tick(ctx: Context, now: datetime, *, holder: str = "cli") -> TickReport:

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine.context import Context
+from engine.formatting import local_time, short_time
 from engine.notify.channels import Channel, ChannelError, channels_from_settings
 from models import Agency, Dossier, Notification, Officer, Procedure
 
@@ -44,22 +45,7 @@ class Message:
 
 
 # ---------------------------------------------------------------------------
-# formatting
-
-
-def local_time(moment: datetime | None, tz: ZoneInfo) -> str:
-    """'10:00 ngày 25/02/2026' in the office's timezone."""
-    if moment is None:
-        return "chưa xác định"
-    local = moment.astimezone(tz)
-    return f"{local:%H:%M} ngày {local:%d/%m/%Y}"
-
-
-def _short_time(moment: datetime | None, tz: ZoneInfo) -> str:
-    if moment is None:
-        return "?"
-    local = moment.astimezone(tz)
-    return f"{local:%H:%M} {local:%d/%m/%Y}"
+# formatting (times and numbers: engine.formatting)
 
 
 def plain(text: str) -> str:
@@ -72,10 +58,6 @@ def plain(text: str) -> str:
 def _sms(text: str) -> str:
     text = plain(" ".join(text.split()))
     return text if len(text) <= SMS_MAX else text[: SMS_MAX - 3].rstrip() + "..."
-
-
-def _hours(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".").replace(".", ",")
 
 
 # ---------------------------------------------------------------------------
@@ -105,7 +87,7 @@ def applicant_message(
             greeting + f"{agency} đã tiếp nhận hồ sơ {code} về thủ tục «{procedure}».\n"
             f"Thời gian hẹn trả kết quả: {local_time(due, tz)}.\n"
             "Ông/Bà có thể tra cứu tình trạng hồ sơ bằng mã hồ sơ trên." + sign,
-            _sms(f"{agency}: da tiep nhan ho so {code}. Hen tra ket qua {_short_time(due, tz)}."),
+            _sms(f"{agency}: da tiep nhan ho so {code}. Hen tra ket qua {short_time(due, tz)}."),
         )
     if event == "supplement":
         items = "\n".join(f"- {m}" for m in missing)
@@ -129,7 +111,7 @@ def applicant_message(
             f"{local_time(new_due, tz)}, tại Bộ phận Một cửa {agency}." + sign,
             _sms(
                 f"{fault} xin loi vi ho so {code} cham tre. Hen tra ket qua moi "
-                f"{_short_time(new_due, tz)} tai Bo phan Mot cua {agency}."
+                f"{short_time(new_due, tz)} tai Bo phan Mot cua {agency}."
             ),
         )
     if event == "supplement_received":
@@ -139,7 +121,7 @@ def applicant_message(
             f"Thời gian giải quyết được tính lại; thời gian hẹn trả kết quả mới: {local_time(new_due, tz)}."
             + sign,
             _sms(
-                f"{agency}: da nhan du ho so bo sung {code}. Hen tra ket qua moi {_short_time(new_due, tz)}."
+                f"{agency}: da nhan du ho so bo sung {code}. Hen tra ket qua moi {short_time(new_due, tz)}."
             ),
         )
     if event == "refused":

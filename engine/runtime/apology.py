@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session, defer
 
 from engine.calendar import WorkingCalendar
 from engine.context import Context
+from engine.deadlines.urgency import is_overdue, overdue_sql
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.notify.notifications import Message, local_time, notify_applicant, notify_officers
+from engine.formatting import local_time
+from engine.notify.notifications import Message, notify_applicant, notify_officers
 from engine.runtime import dossiers as svc
 from engine.usecase import active_officer, require_aware, use_case
 from models import Agency, ApologyLetter, Dossier, Officer, Procedure, WorkItem
@@ -78,7 +80,9 @@ def remaining_plan(ctx: Context, session: Session, dossier: Dossier, now: dateti
     )
 
 
-def agency_at_fault(session: Session, dossier: Dossier, now: datetime, holder_agency_id: int) -> int:
+def agency_at_fault(
+    calendar: WorkingCalendar, session: Session, dossier: Dossier, now: datetime, holder_agency_id: int
+) -> int:
     """The agency whose steps overran their allotments the most (working hours); the holder when none has."""
     overrun: dict[int, float] = {}
     for item in session.scalars(
@@ -88,7 +92,7 @@ def agency_at_fault(session: Session, dossier: Dossier, now: datetime, holder_ag
             continue
         end = item.completed_at or now
         if end > item.due_at:
-            hours = (end - item.due_at).total_seconds() / 3600
+            hours = calendar.working_hours_between(item.due_at, end)
             overrun[item.agency_id] = overrun.get(item.agency_id, 0.0) + hours
     if not overrun:
         return holder_agency_id
@@ -97,7 +101,7 @@ def agency_at_fault(session: Session, dossier: Dossier, now: datetime, holder_ag
 
 def needs_apology(dossier: Dossier, plan: RemainingPlan, now: datetime) -> bool:
     """Whether the dossier is late or projected late, so that a letter is due (or may be drafted)."""
-    late = dossier.late_at is not None or (dossier.due_at is not None and dossier.due_at <= now)
+    late = dossier.late_at is not None or is_overdue(dossier.due_at, now)
     return late or plan.cannot_finish
 
 
@@ -132,7 +136,8 @@ def draft_in(
 ) -> tuple[ApologyLetter, bool]:
     """The dossier's letter, drafted now if it has none: (letter, created), in the caller's transaction."""
     plan = plan or remaining_plan(ctx, session, dossier, now)
-    agency: Agency = session.get(Agency, agency_at_fault(session, dossier, now, plan.holder_agency_id))  # type: ignore[assignment]
+    fault_id = agency_at_fault(ctx.calendar, session, dossier, now, plan.holder_agency_id)
+    agency = session.get_one(Agency, fault_id)
     letter = _letter_of(session, dossier.id)
     if letter is not None:
         if letter.status == "issued":
@@ -277,9 +282,9 @@ def edit_apology(
         if letter.status == "issued":
             raise Conflict("Phiếu xin lỗi đã được ký phát hành, không thể sửa")
         if officer.agency_id != letter.agency_id:
-            agency: Agency = session.get(Agency, letter.agency_id)  # type: ignore[assignment]
+            agency = session.get_one(Agency, letter.agency_id)
             raise Forbidden(f"Chỉ cán bộ của {agency.name} mới được sửa phiếu xin lỗi này")
-        dossier: Dossier = session.get(Dossier, letter.dossier_id)  # type: ignore[assignment]
+        dossier = session.get_one(Dossier, letter.dossier_id)
         _check_new_due(dossier, new_due, now, ctx.calendar.tz)
         letter.reason = reason.strip()
         letter.new_due_at = new_due
@@ -306,14 +311,14 @@ def issue_apology(ctx: Context, letter_id: int, officer_id: int, now: datetime) 
         session = uow.session
         officer = active_officer(session, officer_id)
         letter = _letter(session, letter_id)
-        agency: Agency = session.get(Agency, letter.agency_id)  # type: ignore[assignment]
+        agency = session.get_one(Agency, letter.agency_id)
         if not officer.has_role("leader") or officer.agency_id != letter.agency_id:
             raise Forbidden(f"Chỉ lãnh đạo {agency.name} mới được ký phát hành phiếu xin lỗi này")
         if letter.status == "issued":
             raise Conflict("Phiếu xin lỗi này đã được ký phát hành")
         if not letter.reason or not letter.reason.strip():
             raise InvalidInput("Cần ghi rõ lý do chậm trễ trước khi ký", "reason")
-        dossier: Dossier = session.get(Dossier, letter.dossier_id)  # type: ignore[assignment]
+        dossier = session.get_one(Dossier, letter.dossier_id)
         svc.note_running_lateness(dossier, now)
         # The once-only rule and the checks on the new appointment live in the runtime's helper.
         previous = svc.move_appointment_in(
@@ -468,11 +473,11 @@ class ApologyForm:
 def letter_form(session: Session, letter_id: int, tz: ZoneInfo) -> ApologyForm:
     """The printable form 04 of a letter."""
     letter = _letter(session, letter_id)
-    dossier: Dossier = session.get(Dossier, letter.dossier_id)  # type: ignore[assignment]
-    agency: Agency = session.get(Agency, letter.agency_id)  # type: ignore[assignment]
-    receiving: Agency = session.get(Agency, dossier.agency_id)  # type: ignore[assignment]
+    dossier = session.get_one(Dossier, letter.dossier_id)
+    agency = session.get_one(Agency, letter.agency_id)
+    receiving = session.get_one(Agency, dossier.agency_id)
     parent = session.get(Agency, agency.parent_id) if agency.parent_id else None
-    procedure: Procedure = session.get(Procedure, dossier.procedure_id)  # type: ignore[assignment]
+    procedure = session.get_one(Procedure, dossier.procedure_id)
     issued = letter.issued_at.astimezone(tz) if letter.issued_at else None
     return ApologyForm(
         letter_id=letter.id,
@@ -537,7 +542,7 @@ def overdue_without_apology(
         .outerjoin(ApologyLetter, ApologyLetter.dossier_id == Dossier.id)
         .where(
             Dossier.status == "processing",
-            Dossier.due_at < now,
+            overdue_sql(Dossier.due_at, now),
             Dossier.appointment_moved_at.is_(None),
             (Dossier.agency_id == agency_id) | holds,
         )
@@ -623,7 +628,7 @@ def unresolved_after_appointment(
         .where(
             Dossier.status == "processing",
             Dossier.appointment_moved_at.is_not(None),
-            Dossier.appointment_at <= now,
+            overdue_sql(Dossier.appointment_at, now),
             (Dossier.agency_id == agency_id) | holds,
         )
         .order_by(Dossier.appointment_at, Dossier.id)

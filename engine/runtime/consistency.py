@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.catalogue import workflow_state as wf
 from engine.context import Context
+from engine.formatting import in_zone
 from engine.runtime.dossiers import (
     compiled_process,
     dossier_by_code,
@@ -30,6 +31,7 @@ from engine.runtime.dossiers import (
 )
 from models import Dossier, DossierEvent, Suspension, WorkItem
 from models.dossier import OPEN_STATUSES, STATUS_LABELS
+from models.vocabulary import EventKind
 
 FINISHED_STATUSES = ("returned", "refused", "withdrawn")
 # The event that finishes a dossier in each finished status: its time is the derivable finished_at.
@@ -75,7 +77,7 @@ class RepairReport:
 
 
 def _local(ctx: Context, moment: datetime | None) -> str:
-    return moment.astimezone(ctx.calendar.tz).strftime("%d/%m/%Y %H:%M") if moment else "?"
+    return in_zone(moment, ctx.calendar.tz, missing="?")
 
 
 def _item_label(item: WorkItem, *, first: bool = False) -> str:
@@ -160,12 +162,14 @@ def _problems(
     if not events:
         problems.append("Hồ sơ không có nhật ký xử lý")
     elif events[0].kind != "received":
-        problems.append(f"Nhật ký hồ sơ không bắt đầu bằng sự kiện tiếp nhận (sự kiện đầu: {events[0].kind})")
+        first = EventKind.label_of(events[0].kind, events[0].kind)
+        problems.append(f"Nhật ký hồ sơ không bắt đầu bằng sự kiện tiếp nhận (sự kiện đầu: {first})")
     for before, after in pairwise(events):
         if after.at < before.at:
+            earlier, later = (EventKind.label_of(e.kind, e.kind) for e in (before, after))
             problems.append(
-                f"Sự kiện “{after.kind}” (số {after.id}) ghi lúc {_local(ctx, after.at)}, "
-                f"sớm hơn sự kiện trước nó “{before.kind}” lúc {_local(ctx, before.at)}"
+                f"Sự kiện “{later}” (số {after.id}) ghi lúc {_local(ctx, after.at)}, "
+                f"sớm hơn sự kiện trước nó “{earlier}” lúc {_local(ctx, before.at)}"
             )
     return problems
 

@@ -8,9 +8,9 @@ from datetime import datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.formatting import in_zone, number
 from models import Agency, Dossier, Officer, Suspension, WorkItem
-
-RESULT_LABELS = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn", None: ""}
+from models.vocabulary import DossierStatus, ResultClass
 
 
 @dataclass(frozen=True)
@@ -85,21 +85,21 @@ def format_control_sheet(dossier: Dossier, rows: list[HandOver], tz: tzinfo) -> 
     """Plain-text control sheet for the terminal."""
 
     def when(moment: datetime | None) -> str:
-        return moment.astimezone(tz).strftime("%d/%m/%Y %H:%M") if moment else "—"
+        return in_zone(moment, tz, missing="—")
 
     lines = [
         f"PHIẾU KIỂM SOÁT QUÁ TRÌNH GIẢI QUYẾT HỒ SƠ — Mã hồ sơ: {dossier.code}",
         f"Người nộp: {dossier.applicant_name} | Nhận lúc: {when(dossier.received_at)} | "
-        f"Hẹn trả: {when(dossier.due_at)} | Trạng thái: {dossier.status}",
+        f"Hẹn trả: {when(dossier.due_at)} | Trạng thái: {DossierStatus.label_of(dossier.status)}",
         "",
         f"{'Bước':38} {'Giao':22} {'Nhận':22} {'Nhận lúc':16} {'Xong lúc':16} "
         f"{'Giao/Dùng (giờ)':>15} Kết quả",
     ]
     for r in rows:
-        used = f"{r.used_hours:g}" if r.used_hours is not None else "—"
+        used = number(r.used_hours, 2) if r.used_hours is not None else "—"
         lines.append(
             f"{r.step[:38]:38} {r.from_officer[:22]:22} {r.to_officer[:22]:22} "
-            f"{when(r.received_at):16} {when(r.completed_at):16} {r.allotted_hours:>7g}/{used:>7} "
-            f"{RESULT_LABELS.get(r.result_class, '')}"
+            f"{when(r.received_at):16} {when(r.completed_at):16} {number(r.allotted_hours, 2):>7}/{used:>7} "
+            f"{ResultClass.label_of(r.result_class)}"
         )
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -21,7 +22,7 @@ from engine.runtime.access import can_view_dossier, require_view, require_view_i
 from engine.runtime.apology import LetterSummary, letters_for_dossier
 from engine.runtime.attachments import attachments_of, open_attachment
 from engine.runtime.control_sheet import HandOver, control_sheet
-from engine.runtime.dossiers import compiled_process, dossier_by_code
+from engine.runtime.dossiers import compiled_process, dossier_by_code, supplement_request_is_late
 from engine.runtime.inbox import next_item
 from engine.usecase import active_officer, reading
 from models import (
@@ -37,25 +38,13 @@ from models import (
     UnitOfWork,
     WorkItem,
 )
+from models.vocabulary import EventKind
 
 # Outcomes with their own form on the task page (the supplement request and the refusal).
 SPECIAL_OUTCOMES = ("supplement", "refuse")
 
-EVENT_LABELS = {
-    "received": "Tiếp nhận hồ sơ",
-    "step_opened": "Chuyển đến bước",
-    "step_completed": "Hoàn thành bước",
-    "claimed": "Nhận xử lý",
-    "unclaimed": "Trả lại danh sách chung",
-    "reassigned": "Chuyển người xử lý",
-    "supplement_requested": "Yêu cầu bổ sung hồ sơ",
-    "supplement_received": "Tiếp nhận hồ sơ bổ sung",
-    "refused": "Từ chối giải quyết",
-    "returned": "Trả kết quả",
-    "withdrawn": "Dừng giải quyết (rút hồ sơ)",
-    "appointment_moved": "Hẹn lại ngày trả kết quả",
-    "rated": "Công dân đánh giá",
-}
+# The history's labels, one for every kind of event (models.vocabulary).
+EVENT_LABELS = EventKind.labels()
 
 
 @dataclass
@@ -251,6 +240,8 @@ class TaskPage:
     can_supplement: bool
     can_refuse: bool
     colleagues: list[tuple[int, str]]
+    # A request to supplement now would fall after the window from receipt: it needs a reason.
+    supplement_late: bool = False
 
 
 @dataclass(frozen=True)
@@ -283,8 +274,18 @@ def dossier_page(ctx: Context, officer_id: int, code: str, *, uow: UnitOfWork | 
         return dossier_view(ctx, session, active_officer(session, officer_id), code)
 
 
-def task_page(ctx: Context, officer_id: int, work_item_id: int, *, uow: UnitOfWork | None = None) -> TaskPage:
-    """One step as its officer works it, for an officer of the step's agency."""
+def task_page(
+    ctx: Context,
+    officer_id: int,
+    work_item_id: int,
+    *,
+    uow: UnitOfWork | None = None,
+    now: datetime | None = None,
+) -> TaskPage:
+    """One step as its officer works it, for an officer of the step's agency.
+
+    With `now`, the page also says whether a request to supplement would be a late one.
+    """
     with reading(ctx, uow) as session:
         officer = active_officer(session, officer_id)
         view = task_view(ctx, session, officer, work_item_id)
@@ -295,6 +296,11 @@ def task_page(ctx: Context, officer_id: int, work_item_id: int, *, uow: UnitOfWo
             can_supplement="supplement" in values,
             can_refuse="refuse" in values,
             colleagues=reassignment_candidates(session, officer, view.item),
+            supplement_late=(
+                now is not None
+                and "supplement" in values
+                and supplement_request_is_late(ctx, view.dossier.dossier, now)
+            ),
         )
 
 

@@ -23,7 +23,9 @@ from engine.catalogue import workflow_state as wf
 from engine.catalogue.procedure_model import ROLE_LABELS, Step
 from engine.catalogue.procedures import procedure_by_code
 from engine.context import Context
+from engine.deadlines.urgency import is_late
 from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
+from engine.formatting import number
 from engine.notify import notifications
 from engine.runtime import attachments
 from engine.runtime.access import require_view_item
@@ -42,6 +44,7 @@ from models import (
     WorkItem,
 )
 from models.dossier import CHANNEL_LABELS, CHANNELS, OPEN_STATUSES, STATUS_LABELS
+from models.vocabulary import EventKind
 
 LOG = logging.getLogger("motcua.dossiers")
 ID_NUMBER = re.compile(r"^\d{12}$")
@@ -103,8 +106,9 @@ def dossier_by_code(session: Session, code: str) -> Dossier:
 def record_event(
     session: Session, dossier: Dossier, kind: str, officer_id: int | None, now: datetime, **payload: Any
 ) -> None:
-    """Append an audit event for the dossier."""
+    """Append an audit event for the dossier; `kind` is one of EventKind (ValueError otherwise)."""
     logs.tag_dossier(dossier.code)
+    kind = EventKind(kind).value
     session.add(
         DossierEvent(dossier_id=dossier.id, at=now, officer_id=officer_id, kind=kind, payload=payload)
     )
@@ -114,7 +118,7 @@ def classify(finished: datetime, due: datetime | None, ctx: Context) -> str | No
     """Early (before the due day), on time (by the due time) or late, against a due time."""
     if due is None:
         return None
-    if finished > due:
+    if is_late(due, finished):
         return "late"
     tz = ctx.calendar.tz
     if finished.astimezone(tz).date() < due.astimezone(tz).date():
@@ -124,7 +128,7 @@ def classify(finished: datetime, due: datetime | None, ctx: Context) -> str | No
 
 def record_lateness(dossier: Dossier, now: datetime) -> None:
     """Once late, always late: note the legal due time the running clock has passed, never to clear it."""
-    if dossier.late_at is None and dossier.due_at is not None and now > dossier.due_at:
+    if dossier.late_at is None and is_late(dossier.due_at, now):
         dossier.late_at = dossier.due_at
 
 
@@ -443,7 +447,7 @@ def receive_dossier(
         procedure = procedure_by_code(session, procedure_code)
         version = active_version(session, procedure)
         compiled = compiled_process(ctx, session, version.id)
-        agency: Agency = session.get(Agency, officer.agency_id)  # type: ignore[assignment]
+        agency = session.get_one(Agency, officer.agency_id)
         local_day = now.astimezone(ctx.calendar.tz).date()
         code = next_dossier_code(session, agency, local_day)
         due = legal_due(ctx, procedure, now)
@@ -522,7 +526,7 @@ def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> No
         ).rowcount
         if taken != 1:
             raise Conflict("Bước xử lý này đã được cán bộ khác nhận xử lý")
-        dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
+        dossier = session.get_one(Dossier, item.dossier_id)
         record_event(session, dossier, "claimed", officer.id, now, work_item_id=item.id)
         uow.commit()
 
@@ -541,7 +545,7 @@ def unclaim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> 
             raise Forbidden("Chỉ cán bộ đã nhận bước xử lý này mới được trả lại bước này về danh sách chung")
         item.assignee_id = None
         item.claimed_at = None
-        dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
+        dossier = session.get_one(Dossier, item.dossier_id)
         record_event(session, dossier, "released", officer.id, now, work_item_id=item.id)
         uow.commit()
 
@@ -564,7 +568,7 @@ def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id:
         previous = item.assignee_id
         item.assignee_id = target.id
         item.claimed_at = now
-        dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
+        dossier = session.get_one(Dossier, item.dossier_id)
         record_event(
             session,
             dossier,
@@ -606,7 +610,7 @@ def _complete_in(
         raise Conflict("Bước xử lý này đã hoàn thành; vui lòng tải lại danh sách công việc")
     if item.assignee_id not in (None, officer.id):
         raise Forbidden("Bước xử lý này đang do cán bộ khác xử lý")
-    dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
+    dossier = session.get_one(Dossier, item.dossier_id)
     if dossier.status not in OPEN_STATUSES:
         raise Conflict(
             f'Hồ sơ {dossier.code} đã kết thúc ("{STATUS_LABELS[dossier.status]}"), không thể xử lý tiếp'
@@ -694,10 +698,6 @@ def complete(
     return result
 
 
-def _number(value: float) -> str:
-    return f"{value:g}".replace(".", ",")
-
-
 def supplement_request_is_late(ctx: Context, dossier: Dossier, now: datetime) -> bool:
     """Whether a request to supplement now falls after the window from receipt (default 3 working days)."""
     window = ctx.settings.supplement_window_days * ctx.settings.hours_per_day
@@ -740,7 +740,7 @@ def request_supplement(
         held = session.get(Dossier, item.dossier_id)
         late = held is not None and supplement_request_is_late(ctx, held, now)
         if late and not (late_reason and late_reason.strip()):
-            days = _number(ctx.settings.supplement_window_days)
+            days = number(ctx.settings.supplement_window_days, 2)
             raise InvalidInput(
                 f"Yêu cầu bổ sung sau {days} ngày làm việc kể từ khi tiếp nhận là yêu cầu trễ (lỗi của cơ "
                 "quan giải quyết); cần ghi rõ lý do yêu cầu bổ sung muộn",
@@ -808,7 +808,7 @@ def resume(
         suspension.ended_at = now
         suspension.ended_by_id = officer.id
         suspension.paused_hours = round(paused, 2)
-        procedure: Procedure = session.get(Procedure, dossier.procedure_id)  # type: ignore[assignment]
+        procedure = session.get_one(Procedure, dossier.procedure_id)
         if ctx.settings.supplement_mode == "pause":
             new_due = _shift(ctx, dossier.due_at, suspension.started_at, now)  # type: ignore[arg-type]
         else:
@@ -866,7 +866,7 @@ def refuse(ctx: Context, work_item_id: int, officer_id: int, *, reason: str, now
         officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         _can_work(officer, item)  # before anything about the step or its dossier is told
-        dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
+        dossier = session.get_one(Dossier, item.dossier_id)
         step = compiled_process(ctx, session, dossier.process_version_id).model.steps[item.task_id]
         if item.kind is not None or "refuse" not in step.outcome_values():
             raise InvalidInput(
@@ -925,7 +925,7 @@ def _return_in(
     _can_work(officer, item)
     if item.kind != "return":
         raise InvalidInput(f'Bước "{item.task_name}" không phải bước trả kết quả', "work_item")
-    dossier: Dossier = session.get(Dossier, item.dossier_id)  # type: ignore[assignment]
+    dossier = session.get_one(Dossier, item.dossier_id)
     dossier.returned_at = now
     dossier.returned_to = collected_by.strip()
     dossier, opened = _complete_in(ctx, session, item, officer, None, None, None, now)

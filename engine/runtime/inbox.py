@@ -9,18 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.orm import Session
 
+from config import Settings
 from engine.calendar import WorkingCalendar
 from engine.catalogue.procedures import procedure_id_by_code
 from engine.context import Context
+from engine.deadlines.urgency import DueWindow, due_window
 from engine.errors import InvalidInput
 from engine.usecase import active_officer, reading
 from models import Dossier, Officer, Procedure, UnitOfWork, WorkItem
+from models.vocabulary import Urgency
 
 SCOPES = ("all", "mine", "pool")
-URGENCIES = ("overdue", "soon", "ok")
+# The inbox's filters; a step without a due time (paused) is listed under "ok".
+URGENCIES = (Urgency.OVERDUE.value, Urgency.SOON.value, Urgency.OK.value)
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class InboxRow:
     assignee_id: int | None
     assignee_name: str | None
     remaining_hours: float | None  # working hours; negative when overdue; None when paused
-    urgency: str  # overdue | soon | ok | paused
+    urgency: str  # Urgency: overdue | soon | ok | paused
 
 
 @dataclass
@@ -62,15 +66,6 @@ def remaining_hours(calendar: WorkingCalendar, due: datetime | None, now: dateti
     return -calendar.working_hours_between(due, now)
 
 
-def urgency(remaining: float | None, day_hours: float) -> str:
-    """Colour class: more than a working day left, a day or less, overdue, or clock stopped."""
-    if remaining is None:
-        return "paused"
-    if remaining < 0:
-        return "overdue"
-    return "soon" if remaining <= day_hours else "ok"
-
-
 def _parts(officer: Officer, scope: str) -> list[list[ColumnElement[bool]]]:
     """The conditions of the inbox's disjoint parts, each served by its own partial index.
 
@@ -90,8 +85,7 @@ def _parts(officer: Officer, scope: str) -> list[list[ColumnElement[bool]]]:
 def _filtered(
     conditions: list[ColumnElement[bool]],
     *,
-    now: datetime,
-    soon_end: datetime,
+    window: DueWindow,
     procedure_id: int | None,
     status: str | None,
 ) -> Select:
@@ -100,12 +94,8 @@ def _filtered(
         query = query.join(Dossier, Dossier.id == WorkItem.dossier_id).where(
             Dossier.procedure_id == procedure_id
         )
-    if status == "overdue":
-        query = query.where(WorkItem.due_at < now)
-    elif status == "soon":
-        query = query.where(WorkItem.due_at >= now, WorkItem.due_at <= soon_end)
-    elif status == "ok":
-        query = query.where(or_(WorkItem.due_at > soon_end, WorkItem.due_at.is_(None)))
+    if status in URGENCIES:
+        query = query.where(window.urgency_sql(WorkItem.due_at, status))
     return query
 
 
@@ -130,22 +120,23 @@ def inbox(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    warning_hours: float = Settings.warning_hours,
 ) -> InboxPage:
     """The officer's open items (own and pool), due time ascending, with server-side counts.
 
-    "Due soon" means within one working day of the calendar (`hours_per_day` of the settings).
+    Overdue and due soon as engine.deadlines.urgency defines them: "due soon" is within
+    `warning_hours` working hours (the setting the watcher warns by).
     """
     if scope not in SCOPES:
         scope = "all"
-    day_hours = calendar.hours_per_day
     limit, offset = max(1, min(limit, 500)), max(0, offset)
-    soon_end = calendar.add_working_hours(now, day_hours)
+    window = due_window(calendar, now, warning_hours)
     queries = [
-        _filtered(part, now=now, soon_end=soon_end, procedure_id=procedure_id, status=status)
+        _filtered(part, window=window, procedure_id=procedure_id, status=status)
         for part in _parts(officer, scope)
     ]
-    counts = inbox_counts(session, officer, now, soon_end)
-    unfiltered = procedure_id is None and status not in ("overdue", "soon", "ok")
+    counts = inbox_counts(session, officer, window)
+    unfiltered = procedure_id is None and status not in URGENCIES
     total = counts[scope] if unfiltered else sum(_count(session, q) for q in queries)
     # The first offset+limit of each part, merged by due time: a page never needs more.
     heads: list[tuple[datetime | None, int]] = []
@@ -200,21 +191,21 @@ def inbox(
                 procedure_name=r[10],
                 assignee_name=r[11],
                 remaining_hours=None if left is None else round(left, 2),
-                urgency=urgency(left, day_hours),
+                urgency=window.urgency(r[5]).value,
             )
         )
     return InboxPage(rows=rows, total=total, counts=counts)
 
 
-def inbox_counts(session: Session, officer: Officer, now: datetime, soon_end: datetime) -> dict[str, int]:
-    """How many open items are the officer's own, in the pool, overdue and due within a day."""
+def inbox_counts(session: Session, officer: Officer, window: DueWindow) -> dict[str, int]:
+    """How many open items are the officer's own, in the pool, overdue and due soon."""
     counts = {"mine": 0, "pool": 0, "overdue": 0, "soon": 0}
     for name, conditions in zip(("mine", "pool"), _parts(officer, "all"), strict=True):
         row = session.execute(
             select(
                 func.count(),
-                func.sum(case((WorkItem.due_at < now, 1), else_=0)),
-                func.sum(case((and_(WorkItem.due_at >= now, WorkItem.due_at <= soon_end), 1), else_=0)),
+                func.sum(case((window.overdue_sql(WorkItem.due_at), 1), else_=0)),
+                func.sum(case((window.due_soon_sql(WorkItem.due_at), 1), else_=0)),
             ).where(*conditions)
         ).one()
         counts[name] = int(row[0] or 0)
@@ -293,6 +284,7 @@ def officer_inbox(
             status=status,
             limit=limit,
             offset=offset,
+            warning_hours=ctx.settings.warning_hours,
         )
         if with_procedures:
             page.procedures = inbox_procedures(session, officer)

@@ -28,17 +28,17 @@ def disagreements(session: Session, period: Period, agency_code: str | None, *, 
                 found.append(f"Biểu 06 theo {name}: {key} = {value}, theo {first_name}: {first[key]}")
     report = first
     rows = agency_counts(session, period, agency_code, now=now)
-    counts = rows[-1]  # the agency asked for, or the province total
+    numbers = rows[-1]  # the agency asked for, or the province total
     pairs = {
-        "tiếp nhận trong kỳ": (counts.received, report["received_online"] + report["received_in_person"]),
-        "trực tuyến": (counts.online, report["received_online"]),
-        "đã giải quyết": (counts.resolved, report["resolved_total"]),
+        "tiếp nhận trong kỳ": (numbers.received, report["received_online"] + report["received_in_person"]),
+        "trực tuyến": (numbers.online, report["received_online"]),
+        "đã giải quyết": (numbers.resolved, report["resolved_total"]),
         "giải quyết trước hạn và đúng hạn": (
-            counts.resolved_on_time,
+            numbers.resolved_on_time,
             report["resolved_early"] + report["resolved_on_time"],
         ),
-        "giải quyết quá hạn": (counts.resolved_late, report["resolved_late"]),
-        "đang giải quyết quá hạn": (counts.overdue, report["in_progress_overdue"]),
+        "giải quyết quá hạn": (numbers.resolved_late, report["resolved_late"]),
+        "đang giải quyết quá hạn": (numbers.overdue, report["in_progress_overdue"]),
     }
     for label, (indicator, in_report) in pairs.items():
         if indicator != in_report:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 
 from engine.context import Context
 from engine.deadlines import watcher
+from engine.deadlines.urgency import overdue_sql
 from models import Dossier, Notification, SchedulerHeartbeat, SlaAlert, WorkItem
 from models.dossier import OPEN_STATUSES
 from models.migrate import current_revision, head_revision
@@ -108,12 +109,12 @@ def gauges(ctx: Context, now: datetime, *, with_history: bool) -> Gauges:
         overdue = s.scalar(
             select(func.count())
             .select_from(Dossier)
-            .where(Dossier.status == "processing", Dossier.due_at < now)
+            .where(Dossier.status == "processing", overdue_sql(Dossier.due_at, now))
         )
         overdue_items = s.scalar(
             select(func.count())
             .select_from(WorkItem)
-            .where(WorkItem.completed_at.is_(None), WorkItem.due_at < now)
+            .where(WorkItem.completed_at.is_(None), overdue_sql(WorkItem.due_at, now))
         )
         # The outbox's live states each have a partial index; sent rows and alerts grow with
         # history, so the caller refreshes their counts only now and then.

@@ -48,6 +48,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.deadlines.urgency import is_overdue, overdue_sql
 from engine.statistics.periods import Period, months_between
 from engine.statistics.reports import LATE_CLASSES, RESOLVED_CLASSES, ReportFrame, find_agency, report_moment
 from engine.usecase import require_aware
@@ -717,7 +718,7 @@ def _unjudged_open() -> ColumnElement[bool]:
 
 def _late_now(now: datetime) -> ColumnElement[bool]:
     """Past the legal due time now, or recorded late before (once late, always late)."""
-    return or_(Dossier.due_at <= now, Dossier.late_at <= now)
+    return or_(overdue_sql(Dossier.due_at, now), Dossier.late_at <= now)
 
 
 def overdue_by_agency(session: Session, now: datetime) -> list[OverdueCount]:
@@ -737,7 +738,11 @@ def overdue_by_step(session: Session, now: datetime, agency_code: str | None = N
     """Open work items past their allotment, per agency holding them and step, most first."""
     require_aware(now)
     agency = find_agency(session, agency_code)
-    conditions = [WorkItem.completed_at.is_(None), WorkItem.due_at < now, WorkItem.counted.is_(True)]
+    conditions = [
+        WorkItem.completed_at.is_(None),
+        overdue_sql(WorkItem.due_at, now),
+        WorkItem.counted.is_(True),
+    ]
     if agency is not None:
         conditions.append(WorkItem.agency_id == agency.id)
     query = (
@@ -802,7 +807,7 @@ def oldest_open_dossiers(
             status,
             due,
             appointment,
-            (late is not None and late <= now) or (status == "processing" and due is not None and due <= now),
+            (late is not None and late <= now) or (status == "processing" and is_overdue(due, now)),
         )
         for code, received, status, due, appointment, late in rows
     ]

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from engine.errors import InvalidInput
+from engine.formatting import local_time
 
 _YEAR = re.compile(r"^(\d{4})$")
 _HALF = re.compile(r"^(\d{4})-H([12])$", re.IGNORECASE)
@@ -47,8 +48,7 @@ class Period:
         moment = self.as_of(now)
         if moment >= self.end:
             return f"Số liệu tính đến hết ngày {self.last_day:%d/%m/%Y}"
-        local = moment.astimezone(self.tz)
-        return f"Số liệu tính đến {local:%H:%M} ngày {local:%d/%m/%Y}"
+        return f"Số liệu tính đến {local_time(moment, self.tz)}"
 
 
 def _add_months(year: int, month: int, months: int) -> date:

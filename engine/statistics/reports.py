@@ -59,6 +59,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, or_, outerjoin, select, text
 from sqlalchemy.orm import Session
 
+from engine.deadlines.urgency import overdue_sql
 from engine.errors import InvalidInput, NotFound
 from engine.statistics.periods import Period
 from engine.usecase import require_aware
@@ -291,7 +292,7 @@ class ReportFrame:
             (judged, "on_time"),
             (self.held.c.supplement == 1, "supplement"),
             (Dossier.late_at <= moment, "overdue"),
-            (and_(Dossier.due_at <= moment, ~suspended), "overdue"),
+            (and_(overdue_sql(Dossier.due_at, moment), ~suspended), "overdue"),
             else_="not_due",
         )
 
