@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _explain(ctx: Context, period: Period, now: datetime) -> None:
-    from engine.statistics.reports import _cells
+    from engine.statistics.reports import report_cells
 
     with ctx.uow() as uow:
         session = uow.session
@@ -178,7 +178,7 @@ def _explain(ctx: Context, period: Period, now: datetime) -> None:
             return original(statement, *a, **k)
 
         session.execute = spy  # type: ignore[method-assign]
-        _cells(session, period, None, now)
+        report_cells(session, period, None, now)
         session.execute = original  # type: ignore[method-assign]
         prefix = "EXPLAIN ANALYZE " if ctx.db.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
         for line in session.execute(text(prefix + captured[0])):

@@ -171,7 +171,7 @@ class Dossier(Base):
         """Whether late at `now`: lateness recorded, or its running clock reached the legal due time."""
         if self.late_at is not None:
             return True
-        # The overdue rule of engine.deadlines.urgency (due time reached), which models cannot import.
+        # The overdue rule of engine.urgency (due time reached), which models cannot import.
         return self.status == "processing" and self.due_at is not None and self.due_at <= now
 
     def apology_due(self, now: datetime) -> bool:

@@ -172,7 +172,7 @@ class LetterStatus(Vocabulary):
 
 
 class Urgency(Vocabulary):
-    """How close an open step is to its due time (see engine.deadlines.urgency)."""
+    """How close an open step is to its due time (see engine.urgency)."""
 
     OVERDUE = "overdue", "Quá hạn"
     SOON = "soon", "Sắp đến hạn"

@@ -14,9 +14,10 @@ from engine.catalogue.procedures import procedure_by_code
 from engine.catalogue.version_views import catalogue_page, procedure_page
 from engine.catalogue.versions import check_diagram, versions_of
 from engine.context import Context
+from engine.deadlines.page_header import page_header
 from engine.deadlines.watcher import tick
 from engine.errors import Forbidden, InvalidInput, NotFound
-from engine.notify.notification_views import failed_messages, own_notifications, page_header
+from engine.notify.notification_views import failed_messages, own_notifications
 from engine.runtime import dossiers as svc
 from engine.runtime.apology_views import letter_page, overdue_list
 from engine.runtime.desk import desk_checklist, desk_dossier, desk_page

@@ -13,13 +13,13 @@ from config import Settings
 from engine import formatting
 from engine.catalogue.loader import load_all
 from engine.context import Context
-from engine.deadlines.urgency import due_window, is_overdue
 from engine.deadlines.watcher import tick
 from engine.runtime import dossiers as svc
 from engine.runtime.apology import overdue_without_apology
 from engine.runtime.consistency import repair_dossier
 from engine.runtime.inbox import officer_inbox
 from engine.statistics.health import gauges
+from engine.urgency import due_window, is_overdue
 from models import Dossier, DossierEvent, WorkItem
 from models.migrate import current_revision, downgrade, upgrade
 from models.vocabulary import VOCABULARIES, EventKind

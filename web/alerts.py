@@ -8,9 +8,10 @@ from datetime import datetime
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from engine.deadlines.page_header import page_header
 from engine.errors import DomainError, InvalidInput
 from engine.notify import notifications
-from engine.notify.notification_views import failed_messages, own_notifications, page_header
+from engine.notify.notification_views import failed_messages, own_notifications
 from engine.runtime import apology
 from engine.runtime.apology_views import OVERDUE_READERS, late_again_list, letter_page, overdue_list
 from engine.usecase import UnitOfWork

@@ -28,7 +28,7 @@ def working_time(hours: float | None) -> str:
 
 
 def warning_hours() -> float:
-    """The due-soon window of the settings, in working hours (engine.deadlines.urgency)."""
+    """The due-soon window of the settings, in working hours (engine.urgency)."""
     return float(current_app.extensions["motcua"].settings.warning_hours)
 
 

@@ -39,11 +39,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, defer
 
 from engine.context import Context
-from engine.deadlines.urgency import due_window, is_overdue, late_since_sql, overdue_since_sql
 from engine.formatting import hours, local_time
 from engine.notify.notifications import Message, enqueue_many, officer_rows
 from engine.runtime.apology import RemainingPlan, agency_at_fault, draft_in, needs_apology, remaining_plan
 from engine.runtime.dossiers import open_items
+from engine.urgency import due_window, is_overdue, late_since_sql, overdue_since_sql
 from engine.usecase import require_aware, use_case
 from models import (
     Agency,

@@ -1,40 +1,14 @@
-"""What officers read of the notifications: the page header, their own list, and the failed
-messages the administrator may send again."""
+"""What officers read of the notifications: their own list, and the failed messages the administrator
+may send again."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from engine.context import Context
-from engine.deadlines import watcher
 from engine.errors import Forbidden
 from engine.notify import notifications
 from engine.notify.notifications import FailedNotification, OfficerNotification
 from engine.usecase import active_officer, reading
 from models import UnitOfWork
-
-
-@dataclass(frozen=True)
-class PageHeader:
-    """What every page's header shows: unread notifications and whether the scheduler is stale."""
-
-    unread_count: int
-    heartbeat: watcher.Heartbeat
-
-
-def page_header(ctx: Context, officer_id: int, now: datetime, *, uow: UnitOfWork | None = None) -> PageHeader:
-    """The officer's unread count and the scheduler's heartbeat, for the page header."""
-    with reading(ctx, uow) as session:
-        return PageHeader(
-            unread_count=notifications.unread_count(session, officer_id),
-            heartbeat=watcher.heartbeat(
-                session,
-                now,
-                interval_seconds=ctx.settings.scheduler_interval_seconds,
-                lease_seconds=ctx.settings.scheduler_lease_seconds,
-            ),
-        )
 
 
 def own_notifications(

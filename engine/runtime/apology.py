@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session, defer
 
 from engine.calendar import WorkingCalendar
 from engine.context import Context
-from engine.deadlines.urgency import is_overdue, overdue_sql
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.formatting import local_time
 from engine.notify.notifications import Message, notify_applicant, notify_officers
 from engine.runtime import dossiers as svc
+from engine.urgency import is_overdue, overdue_sql
 from engine.usecase import active_officer, require_aware, use_case
 from models import Agency, ApologyLetter, Dossier, Officer, Procedure, WorkItem
 

@@ -23,7 +23,6 @@ from engine.catalogue import workflow_state as wf
 from engine.catalogue.procedure_model import ROLE_LABELS, Step
 from engine.catalogue.procedures import procedure_by_code
 from engine.context import Context
-from engine.deadlines.urgency import is_late
 from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
 from engine.formatting import number
 from engine.notify import notifications
@@ -31,6 +30,7 @@ from engine.runtime import attachments
 from engine.runtime.access import require_view_item
 from engine.runtime.attachments import Upload
 from engine.runtime.codes import next_dossier_code
+from engine.urgency import is_late
 from engine.usecase import active_officer, require_aware, use_case
 from models import (
     Agency,

@@ -16,8 +16,8 @@ from config import Settings
 from engine.calendar import WorkingCalendar
 from engine.catalogue.procedures import procedure_id_by_code
 from engine.context import Context
-from engine.deadlines.urgency import DueWindow, due_window
 from engine.errors import InvalidInput
+from engine.urgency import DueWindow, due_window
 from engine.usecase import active_officer, reading
 from models import Dossier, Officer, Procedure, UnitOfWork, WorkItem
 from models.vocabulary import Urgency
@@ -124,7 +124,7 @@ def inbox(
 ) -> InboxPage:
     """The officer's open items (own and pool), due time ascending, with server-side counts.
 
-    Overdue and due soon as engine.deadlines.urgency defines them: "due soon" is within
+    Overdue and due soon as engine.urgency defines them: "due soon" is within
     `warning_hours` working hours (the setting the watcher warns by).
     """
     if scope not in SCOPES:

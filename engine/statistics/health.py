@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 
 from engine.context import Context
 from engine.deadlines import watcher
-from engine.deadlines.urgency import overdue_sql
+from engine.urgency import overdue_sql
 from models import Dossier, Notification, SchedulerHeartbeat, SlaAlert, WorkItem
 from models.dossier import OPEN_STATUSES
 from models.migrate import current_revision, head_revision

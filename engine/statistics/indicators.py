@@ -48,9 +48,9 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.deadlines.urgency import is_overdue, overdue_sql
 from engine.statistics.periods import Period, months_between
 from engine.statistics.reports import LATE_CLASSES, RESOLVED_CLASSES, ReportFrame, find_agency, report_moment
+from engine.urgency import is_overdue, overdue_sql
 from engine.usecase import require_aware
 from models import Agency, Attachment, Dossier, Procedure, Rating, Suspension, WorkItem
 

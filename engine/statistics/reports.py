@@ -59,9 +59,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, or_, outerjoin, select, text
 from sqlalchemy.orm import Session
 
-from engine.deadlines.urgency import overdue_sql
 from engine.errors import InvalidInput, NotFound
 from engine.statistics.periods import Period
+from engine.urgency import overdue_sql
 from engine.usecase import require_aware
 from models import Agency, ApologyLetter, Dossier, Procedure, Suspension
 
@@ -397,7 +397,7 @@ def report_cell_count(
 # the aggregate
 
 
-def _cells(
+def report_cells(
     session: Session, period: Period, agency_id: int | None, now: datetime
 ) -> list[tuple[int, int, str, str, int]]:
     """(agency id, procedure id, intake, class, count) for the scope, in one GROUP BY."""
@@ -442,7 +442,7 @@ def statistics_views(
     """Biểu 06 by field, by level and by agency as of `min(period.end, now)`, from one query."""
     moment = report_moment(period, now)
     agency = find_agency(session, agency_code)
-    cells = _cells(session, period, agency.id if agency else None, moment)
+    cells = report_cells(session, period, agency.id if agency else None, moment)
     procedures = {p.id: p for p in session.scalars(select(Procedure))}
     agencies = {a.id: a for a in session.scalars(select(Agency))}
     keys = {
