@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test demo setup db lint bench clean browser
+.PHONY: run test demo setup db lint bench clean browser scan
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.engine_step --db both
+
+# A web vulnerability scan with Debian's wapiti (not part of `make test`): a local instance on a
+# scratch SQLite database with demo data, scanned anonymously and signed in as officers for a
+# bounded time each; reports in test-artifacts/scan/, triage in docs/security.md.
+SCAN_SECONDS ?= 150
+scan: setup
+	command -v wapiti >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wapiti >/dev/null; }
+	$(BIN)/python -m tests.security_scan --seconds $(SCAN_SECONDS)
 
 clean:
 	rm -rf instance .pytest_cache .mypy_cache .hypothesis test-artifacts

@@ -7,6 +7,7 @@ notifications to the log) and can be overridden by an environment variable named
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 from collections.abc import Callable
@@ -36,6 +37,24 @@ def _parse_periods(text: str) -> tuple[tuple[time, time], ...]:
     if periods and not periods[-1][0] < periods[-1][1]:
         raise ValueError(f"office hours are empty: {text!r}")
     return tuple(periods)
+
+
+def _parse_proxies(text: str) -> int | tuple[str, ...]:
+    """A count of proxy hops (``1``), or the proxies' networks (``10.0.0.0/8,127.0.0.1``)."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    return tuple(str(ipaddress.ip_network(chunk.strip(), strict=False)) for chunk in text.split(","))
+
+
+def _parse_positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise ValueError("expected a positive number")
+        return value
+
+    return parse
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,12 @@ class Settings:
     # memory:// is per process; production uses e.g. redis://127.0.0.1:6379.
     ratelimit_storage_uri: str = "memory://"
     session_cookie_secure: bool = False
+    # A session ends after this many minutes without a request, and this many hours after sign-in.
+    session_idle_minutes: int = 30
+    session_max_hours: float = 8.0
+    # The reverse proxies in front of the app: a number of hops (each appends to X-Forwarded-For),
+    # or their networks. 0 (none) ignores X-Forwarded-* headers, which any client can forge.
+    trusted_proxies: int | tuple[str, ...] = 0
 
     # SLA watcher (working hours unless named otherwise).
     warning_hours: float = 4.0
@@ -103,7 +128,8 @@ class Settings:
     dispatch_max_attempts: int = 6
     dispatch_backoff_seconds: int = 60
 
-    # Operations. An empty metrics token serves /metrics to loopback clients only.
+    # Operations. An empty metrics token serves /metrics to loopback clients only (and to nobody
+    # behind a trusted proxy, where the proxy's own address is loopback).
     metrics_token: str = ""
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
@@ -129,6 +155,9 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "bpmn_max_bytes": int,
     "upload_max_bytes": int,
     "session_cookie_secure": _parse_bool,
+    "session_idle_minutes": _parse_positive(int),
+    "session_max_hours": _parse_positive(float),
+    "trusted_proxies": _parse_proxies,
     "warning_hours": float,
     "apology_window_hours": float,
     "supplement_window_days": float,

@@ -1,20 +1,24 @@
-"""Officers' credentials: password sign-in and API tokens (only their sha256 is stored)."""
+"""Officers' credentials: password sign-in and its sessions, and API tokens (only their sha256 is stored).
+
+A session carries the officer's session version from sign-in; sign-out, a new password and disabling
+the account raise the version, which ends every session of that officer at once.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.context import Context
-from engine.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from engine.usecase import reading
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from engine.usecase import active_officer, reading, require_aware
 from models import Agency, ApiToken, Officer, UnitOfWork
 
 
@@ -56,6 +60,7 @@ class SignedIn:
     agency_code: str
     agency_name: str
     roles: tuple[str, ...]
+    session_version: int
 
     def has_role(self, *roles: str) -> bool:
         """Whether the officer holds any of these roles."""
@@ -72,6 +77,7 @@ def _signed_in(session: Session, officer: Officer) -> SignedIn:
         agency_code=agency.code,
         agency_name=agency.name,
         roles=tuple(officer.roles or ()),
+        session_version=officer.session_version,
     )
 
 
@@ -81,13 +87,51 @@ def sign_in(ctx: Context, username: str, password: str) -> SignedIn:
         return _signed_in(uow.session, authenticate(uow.session, username, password))
 
 
-def signed_in_officer(ctx: Context, officer_id: int, *, uow: UnitOfWork | None = None) -> SignedIn | None:
-    """The signed-in officer, read again each request; None once the account is gone or disabled."""
+def signed_in_officer(
+    ctx: Context, officer_id: int, *, session_version: int | None = None, uow: UnitOfWork | None = None
+) -> SignedIn | None:
+    """The signed-in officer, read again each request; None once the account is gone or disabled, or
+    when the session's version is no longer the officer's (signed out, new password, disabled since).
+
+    The web app always passes the version its session cookie carries.
+    """
     with reading(ctx, uow) as session:
         officer = session.get(Officer, officer_id)
         if officer is None or not officer.active:
             return None
+        if session_version is not None and session_version != officer.session_version:
+            return None
         return _signed_in(session, officer)
+
+
+def session_expired(ctx: Context, signed_in_at: datetime, last_seen_at: datetime, now: datetime) -> bool:
+    """Whether a session is over: idle longer than the idle timeout, or older than the absolute one."""
+    idle = now - last_seen_at >= timedelta(minutes=ctx.settings.session_idle_minutes)
+    too_old = now - signed_in_at >= timedelta(hours=ctx.settings.session_max_hours)
+    return idle or too_old
+
+
+def sign_out(ctx: Context, officer_id: int) -> None:
+    """Đăng xuất: end every session of the officer, on every browser and device."""
+    with ctx.uow() as uow:
+        uow.session.execute(
+            update(Officer)
+            .where(Officer.id == officer_id)
+            .values(session_version=Officer.session_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        uow.commit()
+
+
+def set_active(ctx: Context, username: str, active: bool) -> None:
+    """Khóa / mở khóa tài khoản: a disabled officer's sessions end at once and stay ended."""
+    with ctx.uow() as uow:
+        officer = uow.session.scalars(select(Officer).where(Officer.username == username)).one_or_none()
+        if officer is None:
+            raise NotFound(f"Không có cán bộ với tên đăng nhập {username}.")
+        officer.active = active
+        officer.session_version += 1
+        uow.commit()
 
 
 @dataclass(frozen=True)
@@ -121,6 +165,7 @@ def set_password(ctx: Context, username: str, password: str) -> None:
         if officer is None:
             raise NotFound(f"Không có cán bộ với tên đăng nhập {username}.")
         officer.password_hash = generate_password_hash(password)
+        officer.session_version += 1  # whoever knew the old password is signed out
         uow.commit()
 
 
@@ -152,6 +197,81 @@ def revoke_token(ctx: Context, token: str, now: datetime) -> None:
             raise NotFound("Không có mã truy cập này.")
         row.revoked_at = now
         uow.commit()
+
+
+@dataclass(frozen=True)
+class TokenLine:
+    """An API token as the administrator sees it: never the token itself."""
+
+    id: int
+    name: str
+    username: str
+    full_name: str
+    agency_name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _require_admin(session: Session, admin_id: int | None) -> None:
+    """The web passes the signed-in officer, who must be an administrator; the CLI passes none."""
+    if admin_id is not None and not active_officer(session, admin_id).has_role("admin"):
+        raise Forbidden("Quản lý mã truy cập dành cho quản trị hệ thống.")
+
+
+def _token_line(token: ApiToken, officer: Officer, agency: Agency) -> TokenLine:
+    return TokenLine(
+        id=token.id,
+        name=token.name,
+        username=officer.username,
+        full_name=officer.full_name,
+        agency_name=agency.name,
+        created_at=token.created_at,
+        revoked_at=token.revoked_at,
+    )
+
+
+def api_tokens(
+    ctx: Context,
+    *,
+    username: str | None = None,
+    admin_id: int | None = None,
+    uow: UnitOfWork | None = None,
+) -> list[TokenLine]:
+    """The API tokens (of one officer, or all), in force first, then newest first."""
+    with reading(ctx, uow) as session:
+        _require_admin(session, admin_id)
+        query = (
+            select(ApiToken, Officer, Agency)
+            .join(Officer, Officer.id == ApiToken.officer_id)
+            .join(Agency, Agency.id == Officer.agency_id)
+        )
+        if username is not None:
+            if session.scalar(select(Officer.id).where(Officer.username == username)) is None:
+                raise NotFound(f"Không có cán bộ với tên đăng nhập {username}.")
+            query = query.where(Officer.username == username)
+        rows = session.execute(
+            query.order_by(ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc(), ApiToken.id.desc())
+        ).all()
+        return [_token_line(token, officer, agency) for token, officer, agency in rows]
+
+
+def revoke_token_by_id(
+    ctx: Context, token_id: int, now: datetime, *, admin_id: int | None = None
+) -> TokenLine:
+    """Thu hồi mã truy cập: the token stops working at once."""
+    require_aware(now)
+    with ctx.uow() as uow:
+        _require_admin(uow.session, admin_id)
+        token = uow.session.get(ApiToken, token_id)
+        if token is None:
+            raise NotFound(f"Không có mã truy cập số {token_id}.")
+        if token.revoked_at is not None:
+            raise Conflict(f"Mã truy cập số {token_id} ({token.name}) đã bị thu hồi trước đó.")
+        token.revoked_at = now
+        officer = uow.session.get_one(Officer, token.officer_id)
+        line = _token_line(token, officer, uow.session.get_one(Agency, officer.agency_id))
+        uow.commit()
+        return line
 
 
 def officer_for_token(session: Session, token: str) -> Officer:

@@ -700,7 +700,9 @@ class _Run:
         ]
         kinds = session.scalars(
             select(Notification.kind)
-            .where(Notification.dossier_id == d.id, Notification.kind.like("applicant_%"))
+            .where(
+                Notification.dossier_id == d.id, Notification.kind.startswith("applicant_", autoescape=True)
+            )
             .order_by(Notification.id)
         )
         line["notices"] = list(dict.fromkeys(k.removeprefix("applicant_") for k in kinds))

@@ -62,6 +62,9 @@ class Officer(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Copied into the session cookie at sign-in; raised by sign-out, a new password or disabling the
+    # account, which ends every session of the officer at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     agency: Mapped[Agency] = relationship()
 
@@ -121,5 +124,16 @@ class ProcessVersion(Base):
     approved_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    # The result of `bpmn check` on this text, stored when the version is saved, imported or
+    # approved so the pages do not check it again on every view. NULL until checked; checked
+    # again when `check_rules` is older than the checker's rules or `check_legal_hours` is not
+    # the procedure's budget any more.
+    check_ok: Mapped[bool | None] = mapped_column(Boolean)
+    check_problems: Mapped[list[dict] | None] = mapped_column(JSON)
+    check_counted_hours: Mapped[float | None] = mapped_column(Numeric(12, 4, asdecimal=False))
+    check_step_count: Mapped[int | None] = mapped_column(Integer)
+    check_legal_hours: Mapped[float | None] = mapped_column(Numeric(12, 4, asdecimal=False))
+    check_rules: Mapped[int | None] = mapped_column(Integer)
+    checked_at: Mapped[datetime | None]
 
     procedure: Mapped[Procedure] = relationship(back_populates="versions")

@@ -27,6 +27,8 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 PG_URL = os.environ.get("MOTCUA_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 LOADED_AT = datetime(2026, 11, 1, 8, 0, tzinfo=VN)
+# Tests move the clock by days within one sign-in; tests/test_sessions.py pins the real timeouts.
+LONG_SESSIONS = {"session_idle_minutes": 366 * 24 * 60, "session_max_hours": 366 * 24.0}
 
 
 def at(text_moment: str) -> datetime:
@@ -82,7 +84,7 @@ def make_ctx(backend: str, tmp_path: Path, request: pytest.FixtureRequest):
         url = request.getfixturevalue("pg_migrated")
 
     def factory(**overrides: object) -> Context:
-        settings = Settings().with_overrides(database_url=url, **overrides)
+        settings = Settings().with_overrides(database_url=url, **(LONG_SESSIONS | overrides))
         ctx = Context.from_settings(settings)
         if backend == "postgresql" and not created:
             _truncate_pg(ctx)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner
 
+from bench.bpmn_check import generate_diagram
 from engine.catalogue.bpmn_check import CheckResult, check_bpmn
 from engine.catalogue.bpmn_xml import Problem, XmlRejected, parse_bpmn_xml
 from engine.catalogue.procedure_model import Outcome, ProcedureModel, read_model
@@ -633,10 +635,197 @@ def test_condition_calling_import_is_refused() -> None:
     text = replace_once(BIRTH, "outcome == 'refuse'", condition)
     result = check(text)
     problem = the_problem(result, "Flow_Record_Refuse", f"điều kiện '{condition}' bị từ chối: ")
-    assert problem.message.endswith("không được gọi '__import__('os').system'")
+    assert problem.message.endswith(
+        "không được gọi '__import__('os').system'; chỉ được gọi len, int, float, str, abs, min, max, round"
+    )
     assert problem.line == line_of(text, 'id="Flow_Record_Refuse"')
     assert problem.name == "Từ chối"
     assert len(result.problems) == 1
+
+
+# ----- what an expression may cost -----------------------------------------------------------
+
+FORWARD = "outcome == 'forward'"
+
+
+def with_timer(expression: str, kind: str = "timeDuration") -> str:
+    """The birth sample with a reminder timer on Task_Record that ends on its own end event."""
+    timer = (
+        '    <bpmn:boundaryEvent id="Timer_Record" name="Nhắc việc" cancelActivity="false" '
+        'attachedToRef="Task_Record">\n      <bpmn:outgoing>Flow_Timer_End</bpmn:outgoing>\n'
+        '      <bpmn:timerEventDefinition id="TimerDef_Record">\n'
+        f'        <bpmn:{kind} xsi:type="bpmn:tFormalExpression">{escape(expression)}</bpmn:{kind}>\n'
+        "      </bpmn:timerEventDefinition>\n    </bpmn:boundaryEvent>\n"
+        '    <bpmn:endEvent id="End_Reminded" name="Đã nhắc">\n'
+        "      <bpmn:incoming>Flow_Timer_End</bpmn:incoming>\n    </bpmn:endEvent>\n"
+        '    <bpmn:sequenceFlow id="Flow_Timer_End" sourceRef="Timer_Record" targetRef="End_Reminded"/>\n'
+    )
+    return replace_once(BIRTH, FIRST_FLOW, timer + FIRST_FLOW)
+
+
+COSTLY = [
+    ("9**9**9 > 0", "không được dùng phép lũy thừa '**'"),
+    ("len('a'*10**9) > 0", "không được nhân chuỗi hoặc danh sách (phép lặp '*')"),
+    ("[c for c in outcome] == []", "không được dùng biểu thức sinh danh sách (comprehension)"),
+    ("outcome.upper() == 'X'", "không được gọi 'outcome.upper'"),
+    ("outcome.__class__ == 'x'", "không được truy cập thuộc tính '.__class__'"),
+]
+
+
+@pytest.mark.parametrize(("condition", "explanation"), COSTLY)
+def test_costly_condition_is_refused_on_its_flow_at_its_line(condition: str, explanation: str) -> None:
+    text = replace_once(BIRTH, FORWARD, escape(condition))
+    started = time.perf_counter()
+    result = check(text)
+    assert time.perf_counter() - started < 2
+    problem = the_problem(result, "Flow_Record_Forward", f"điều kiện '{condition}' bị từ chối: ")
+    assert problem.message.startswith(f"điều kiện '{condition}' bị từ chối: {explanation}")
+    assert (problem.line, problem.name) == (line_of(text, 'id="Flow_Record_Forward"'), "Đạt, trình ký")
+    assert len(result.problems) == 1
+
+
+def test_timer_with_a_literal_duration_is_accepted() -> None:
+    assert check(with_timer("'PT2H'")).problems == []
+
+
+@pytest.mark.parametrize(("expression", "explanation"), COSTLY[:2])
+def test_costly_timer_expression_is_refused_on_its_event_at_its_line(
+    expression: str, explanation: str
+) -> None:
+    text = with_timer(expression)
+    [problem] = check(text).problems
+    assert problem.element_id == "Timer_Record"
+    assert problem.name == "Nhắc việc"
+    assert problem.message == f"biểu thức hẹn giờ (timeDuration) '{expression}' bị từ chối: {explanation}"
+    assert problem.line == line_of(text, "<bpmn:timeDuration")
+
+
+@pytest.mark.parametrize(
+    ("kind", "expression", "explanation"),
+    [
+        ("timeCycle", "'R/PT1H'", "chu kỳ hẹn giờ phải lặp từ 1 đến 100 lần (ví dụ 'R3/PT1H')"),
+        ("timeCycle", "'R5/PT0S'", "khoảng cách giữa hai lần hẹn giờ phải lớn hơn 0"),
+        (
+            "timeDate",
+            "'2026-13-01'",
+            "'2026-13-01' không phải là thời điểm, khoảng thời gian hay chu kỳ ISO 8601",
+        ),
+        ("timeDuration", "2", "giá trị hẹn giờ phải là một chuỗi ISO 8601, ví dụ 'PT2H' hoặc 'R3/PT1H'"),
+    ],
+)
+def test_timer_value_the_engine_cannot_bound_is_refused(kind: str, expression: str, explanation: str) -> None:
+    [problem] = check(with_timer(expression, kind)).problems
+    assert problem.element_id == "Timer_Record"
+    assert problem.message.endswith(f"'{expression}' bị từ chối: {explanation}")
+
+
+def test_condition_on_a_name_the_procedure_does_not_declare_is_refused() -> None:
+    condition = "outcome == 'forward' and amount > 1000000"
+    text = replace_once(BIRTH, FORWARD, escape(condition))
+    problem = the_problem(check(text), "Flow_Record_Forward", "bị từ chối")
+    assert problem.message == (
+        f"điều kiện '{condition}' bị từ chối: tên 'amount' chưa được khai báo: chỉ được dùng channel, "
+        'dossier_code, outcome và dữ liệu khai báo bằng <mc:data name="..."/>'
+    )
+
+
+def test_data_key_declared_on_a_step_may_be_used_in_conditions() -> None:
+    text = replace_once(BIRTH, FORWARD, escape("outcome == 'forward' and amount > 1000000"))
+    text = replace_once(
+        text,
+        '<mc:sla hours="4" counted="true"/>',
+        '<mc:sla hours="4" counted="true"/><mc:data name="amount"/>',
+    )
+    assert check(text).problems == []
+
+
+def test_data_key_that_cannot_be_a_name_is_refused_at_its_declaration() -> None:
+    text = replace_once(
+        BIRTH,
+        '<mc:sla hours="4" counted="true"/>',
+        '<mc:sla hours="4" counted="true"/><mc:data name="số tiền"/>',
+    )
+    [problem] = check(text).problems
+    assert (problem.element_id, problem.line) == ("Task_Record", line_of(text, "<mc:data"))
+    assert problem.message.startswith("tên dữ liệu 'số tiền' không hợp lệ: ")
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (
+            '<bpmn:standardLoopCharacteristics testBefore="true"/>',
+            "không được dùng vòng lặp trên tác vụ (loop)",
+        ),
+        (
+            "<bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>1000000</bpmn:loopCardinality>"
+            "</bpmn:multiInstanceLoopCharacteristics>",
+            "không được dùng tác vụ nhiều phiên bản (multi-instance)",
+        ),
+    ],
+)
+def test_loop_marker_on_a_task_is_refused(marker: str, message: str) -> None:
+    text = sign_task_as("userTask", f"      {marker}\n")
+    problem = the_problem(check(text), "Task_Sign", message)
+    assert problem.line == line_of(text, marker[:25])
+
+
+def test_loop_through_gateways_only_is_refused_because_the_engine_would_never_stop() -> None:
+    elements = (
+        '    <bpmn:exclusiveGateway id="Gateway_Again" name="Lặp?" default="Flow_Again_Return"/>\n'
+        '    <bpmn:exclusiveGateway id="Gateway_Back" name="Quay lại"/>\n'
+        '    <bpmn:sequenceFlow id="Flow_Again_Return" name="Xong" sourceRef="Gateway_Again" '
+        'targetRef="Task_Return"/>\n'
+        '    <bpmn:sequenceFlow id="Flow_Again_Back" name="Lặp lại" sourceRef="Gateway_Again" targetRef="Gateway_Back">'
+        "<bpmn:conditionExpression xsi:type=\"bpmn:tFormalExpression\">outcome == 'again'</bpmn:conditionExpression>"
+        "</bpmn:sequenceFlow>\n"
+        '    <bpmn:sequenceFlow id="Flow_Back_Again" sourceRef="Gateway_Back" targetRef="Gateway_Again"/>\n'
+    )
+    text = with_extra_desk_tasks(elements, [])
+    text = replace_once(
+        text,
+        '<bpmn:sequenceFlow id="Flow_Sign_Return" sourceRef="Task_Sign" targetRef="Task_Return"/>',
+        '<bpmn:sequenceFlow id="Flow_Sign_Return" sourceRef="Task_Sign" targetRef="Gateway_Again"/>',
+    )
+    result = check(text)
+    problem = the_problem(result, "Gateway_Again", "vòng lặp không qua bước nào phải chờ cán bộ xử lý")
+    assert problem.message.startswith(
+        "vòng lặp không qua bước nào phải chờ cán bộ xử lý (Gateway_Again, Gateway_Back): "
+    )
+    assert len(result.problems) == 1
+
+
+def test_chain_too_long_for_the_engine_is_one_clear_problem() -> None:
+    text = generate_diagram(700, branch_length=None)
+    [problem] = check(text).problems
+    assert problem.element_id == "Process_Bench"
+    assert problem.message.startswith("bộ máy quy trình không nạp được: chuỗi phần tử nối tiếp nhau quá dài")
+
+
+def test_check_of_a_long_procedure_takes_a_fraction_of_a_second_per_hundred_tasks() -> None:
+    # Quadratic before: 1,000 tasks took about 20 s (2,000 tasks 100 s); linear now, under 1 s.
+    text = generate_diagram(1000)
+    started = time.perf_counter()
+    result = check(text)
+    elapsed = time.perf_counter() - started
+    assert result.ok, result.problems[:3]
+    assert len(result.model.steps) == 1000
+    assert elapsed < 5.0
+
+
+def test_model_of_a_long_chain_keeps_its_longest_path_and_hours_after_each_step() -> None:
+    # The path walk copied the path at every node and scanned every node for boundary events:
+    # this chain took 40 s; linear now, a few tenths of a second.
+    root = parse_bpmn_xml(generate_diagram(1500, hours=0.5, branch_length=None))
+    started = time.perf_counter()
+    model = read_model(root)
+    elapsed = time.perf_counter() - started
+    assert model.longest_counted_hours == 750
+    assert len(model.longest_path) == 1500
+    assert model.longest_path[:2] == ["Task_Receive", "Task_00001"]
+    assert model.hours_after["Task_Receive"] == 749.5
+    assert model.hours_after["Task_Return"] == 0
+    assert elapsed < 3.0
 
 
 # ----- gateways and flows --------------------------------------------------------------------
@@ -943,8 +1132,31 @@ def test_cli_check_of_a_broken_file_exits_one_and_prints_each_problem(tmp_path: 
         f"{path}:{sign}: Ký giấy khai sinh (Task_Sign): "
         'tác vụ người dùng cần có <mc:sla hours="..." counted="true|false"/> trong extensionElements',
         f"{path}:{refuse}: Từ chối (Flow_Record_Refuse): điều kiện '__import__('os').system('x')' "
-        "bị từ chối: không được gọi '__import__('os').system'",
+        "bị từ chối: không được gọi '__import__('os').system'; chỉ được gọi len, int, float, str, abs, min, "
+        "max, round",
     ]
+
+
+@pytest.mark.parametrize("expression", ["9**9**9 > 0", "len('a'*10**9) > 0"])
+def test_cli_check_refuses_each_costly_expression_as_a_condition_and_as_a_timer(
+    tmp_path: Path, expression: str
+) -> None:
+    condition = tmp_path / "condition.bpmn"
+    condition.write_text(replace_once(BIRTH, FORWARD, escape(expression)), encoding="utf-8")
+    timer = tmp_path / "timer.bpmn"
+    timer.write_text(with_timer(expression), encoding="utf-8")
+    result = CliRunner().invoke(main, ["bpmn", "check", str(condition), str(timer)])
+    assert result.exit_code == 1, result.output
+    flow = line_of(BIRTH, 'id="Flow_Record_Forward"')
+    timer_line = line_of(timer.read_text(encoding="utf-8"), "<bpmn:timeDuration")
+    [first, second] = result.output.splitlines()
+    assert first.startswith(
+        f"{condition}:{flow}: Đạt, trình ký (Flow_Record_Forward): điều kiện '{expression}' bị từ chối: "
+    )
+    assert second.startswith(
+        f"{timer}:{timer_line}: Nhắc việc (Timer_Record): biểu thức hẹn giờ (timeDuration) '{expression}' "
+        "bị từ chối: "
+    )
 
 
 def test_cli_check_with_legal_hours_option_reports_the_overrun() -> None:

@@ -1,9 +1,10 @@
-"""Tests of the restricted condition evaluator and of the SpiffWorkflow integration built on it."""
+"""Tests of the restricted evaluator (its language and its budget) and of the SpiffWorkflow integration."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -13,6 +14,7 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
+from engine.catalogue import expressions
 from engine.catalogue.bpmn_check import check_bpmn
 from engine.catalogue.expressions import (
     SCRIPT_ENGINE,
@@ -31,6 +33,7 @@ from engine.catalogue.workflow_state import (
     ready_user_tasks,
     run_user_task,
 )
+from engine.errors import InvalidProcess
 
 BIRTH = (Path(__file__).resolve().parent.parent / "workflows" / "bpmn" / "birth-registration.bpmn").read_text(
     encoding="utf-8"
@@ -102,7 +105,7 @@ def test_unknown_name_raises_unsafe_expression() -> None:
         ("type(outcome)", "call to 'type' is not allowed"),
         ("outcome.upper()", "call to 'outcome.upper' is not allowed"),
         ("__builtins__", "name '__builtins__' is not allowed"),
-        ("[c.__class__ for c in outcome]", "access to '__class__' is not allowed"),
+        ("[c.__class__ for c in outcome]", "comprehensions are not allowed"),
         ("outcome ==", "not a valid expression"),
         ("   ", "empty condition"),
     ],
@@ -125,34 +128,98 @@ def test_dunder_access_is_refused_even_with_a_data_name_that_looks_harmless() ->
         evaluate("f.__globals__", {"f": helper})
 
 
-def test_list_comprehension_is_evaluated_by_simpleeval_not_by_python() -> None:
-    # simpleeval's EvalWithCompoundTypes implements comprehensions itself: the element and the
-    # condition are evaluated by the same restricted evaluator, so they are harmless.
-    check_expression("[c for c in ()]")
-    assert evaluate("[c for c in ()]", {}) == []
-    assert evaluate("[x for x in [1, 2, 3] if x > 1]", {}) == [2, 3]
-    assert evaluate("len([c for c in outcome]) == 7", {"outcome": "approve"}) is True
+@pytest.mark.parametrize(
+    ("expression", "message", "explanation"),
+    [
+        ("9**9**9 > 0", "operator '**' is not allowed", "không được dùng phép lũy thừa '**'"),
+        ("4000000 ** 4000000 > 0", "operator '**' is not allowed", "không được dùng phép lũy thừa '**'"),
+        ("len('a' * 10) > 0", "repetition of a string or a list", "không được nhân chuỗi hoặc danh sách"),
+        ("len([0] * 10) > 0", "repetition of a string or a list", "không được nhân chuỗi hoặc danh sách"),
+        ("'%999999999d' % 1 == ''", "string formatting with '%'", "không được định dạng chuỗi bằng '%'"),
+        ("1 << 30 > 0", "operator '<<' is not allowed", "không được dùng phép toán bit '<<'"),
+        ("f'{outcome:>999999999}' == ''", "f-strings are not allowed", "chuỗi định dạng f-string"),
+        ("[c for c in outcome]", "comprehensions are not allowed", "comprehension"),
+        ("{c for c in outcome}", "comprehensions are not allowed", "comprehension"),
+        ("outcome.format", "access to 'format' is not allowed", "không được truy cập thuộc tính '.format'"),
+        ("outcome[0] == 'a'", "subscripts are not allowed", "không được lấy phần tử bằng [...]"),
+        ("round(1, -10 ** 8) == 0", "round() takes a literal number of digits", "số chữ số của round"),
+        ("max(outcome, key=len)", "named or unpacked arguments", "chỉ được truyền tham số theo vị trí"),
+        ("list(outcome)", "call to 'list' is not allowed", "không được gọi 'list'"),
+        ("len('" + "x" * 201 + "') > 0", "string literal longer than 200", "chuỗi hằng dài quá 200 ký tự"),
+        ("outcome == 10000000000000000", "number literal above", "số hằng vượt giới hạn"),
+        ("outcome in [" + ", ".join(["1"] * 51) + "]", "more than 50 items", "danh sách hằng có quá 50"),
+        ("outcome == '" + "x" * 990 + "'", "expression longer than 1000", "biểu thức dài quá 1000 ký tự"),
+    ],
+)
+def test_costly_expression_is_refused_by_check_and_by_evaluate_at_once(
+    expression: str, message: str, explanation: str
+) -> None:
+    with pytest.raises(UnsafeExpression) as checked:
+        check_expression(expression)
+    assert message in str(checked.value)
+    assert explanation in checked.value.explanation
+    started = time.perf_counter()
+    with pytest.raises(UnsafeExpression) as evaluated:
+        evaluate(expression, {"outcome": "approve"})
+    assert time.perf_counter() - started < 0.1
+    assert evaluated.value.explanation == checked.value.explanation
 
 
-def test_comprehension_cannot_blow_up_memory() -> None:
-    with pytest.raises(UnsafeExpression, match="Comprehension generates too many elements"):
-        evaluate("[a for a in 'x' * 5000 for b in 'x' * 5000]", {})
+def test_condition_may_use_only_the_names_it_is_given() -> None:
+    check_expression("outcome == 'approve' and amount > 1000", {"outcome", "amount"})
+    with pytest.raises(UnsafeExpression) as refused:
+        check_expression("outcome == 'approve' and amout > 1000", {"outcome", "amount"})
+    assert refused.value.explanation.startswith(
+        "tên 'amout' chưa được khai báo: chỉ được dùng amount, outcome"
+    )
+    # The functions called are not names of the data.
+    check_expression("len(outcome) > 3", {"outcome"})
 
 
-def test_set_comprehension_is_not_supported_by_the_evaluator() -> None:
-    with pytest.raises(UnsafeExpression, match="SetComp is not available"):
-        evaluate("{c for c in 'ab'}", {})
+@pytest.mark.parametrize(
+    ("expression", "data", "explanation"),
+    [
+        ("len(text * times) > 0", {"text": "ab", "times": 10**6}, "không được nhân chuỗi hoặc danh sách"),
+        ("big * big * big > 0", {"big": 10**1000}, "số vượt quá 4096 bit"),
+        ("len(text + text) > 0", {"text": "x" * 6000}, "kết quả dài quá 10000 phần tử"),
+        ("pattern % 1 == ''", {"pattern": "%999999999d"}, "không được định dạng chuỗi bằng '%'"),
+    ],
+)
+def test_evaluation_refuses_growth_from_the_dossier_data_within_its_budget(
+    expression: str, data: dict[str, object], explanation: str
+) -> None:
+    check_expression(expression, set(data))  # the language cannot tell what the data holds
+    started = time.perf_counter()
+    with pytest.raises(UnsafeExpression) as refused:
+        evaluate(expression, data)
+    assert time.perf_counter() - started < 0.1
+    assert refused.value.explanation == f"vượt giới hạn tính toán của một biểu thức: {explanation}"
 
 
-def test_huge_string_is_refused() -> None:
-    with pytest.raises(UnsafeExpression, match="will not evaluate something that long"):
-        evaluate("'a' * 10 ** 9", {})
+def test_evaluation_stops_after_its_operations_and_its_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    expression = "outcome == 'a' or outcome == 'b' or outcome == 'c'"
+    assert evaluate(expression, {"outcome": "c"}) is True
+    monkeypatch.setattr(expressions, "MAX_OPERATIONS", 5)
+    with pytest.raises(UnsafeExpression, match="over the evaluation budget") as counted:
+        evaluate(expression, {"outcome": "c"})
+    assert counted.value.explanation.endswith("quá 5 phép tính")
+    monkeypatch.setattr(expressions, "MAX_OPERATIONS", 2000)
+    monkeypatch.setattr(expressions, "TIME_BUDGET_SECONDS", -1.0)
+    with pytest.raises(UnsafeExpression) as timed:
+        evaluate(expression, {"outcome": "c"})
+    assert timed.value.explanation.endswith("quá -1000 ms")
 
 
-def test_format_method_is_refused_by_simpleeval() -> None:
-    # str.format can reach attributes ('{0.__class__}'), so simpleeval blocks the method itself.
-    with pytest.raises(UnsafeExpression, match="this method is not available"):
-        evaluate("outcome.format", {"outcome": "{0.__class__}"})
+def test_evaluation_does_not_widen_the_functions_a_condition_may_call() -> None:
+    # simpleeval's compound-type evaluator adds list, dict, set and tuple to the functions it is given.
+    assert evaluate("outcome in ('a', 'b')", {"outcome": "a"}) is True
+    with pytest.raises(UnsafeExpression, match="call to 'dict' is not allowed"):
+        check_expression("dict() == {}")
+
+
+def test_round_keeps_to_a_few_digits() -> None:
+    assert evaluate("round(amount / 7, 2)", {"amount": 100}) == 14.29
+    assert evaluate("round(amount)", {"amount": 2.6}) == 3
 
 
 # ----- the script engine ---------------------------------------------------------------------
@@ -240,11 +307,13 @@ def test_malicious_gateway_condition_fails_at_the_gateway_without_importing(
     monkeypatch.setattr(os, "getcwd", spy)
     workflow = new_workflow(compiled)
     complete(workflow, "Task_Receive", {})
-    with pytest.raises(WorkflowTaskException) as info:
+    with pytest.raises(InvalidProcess) as refused:
         complete(workflow, "Task_Record", {"outcome": "forward"})
-    assert info.value.error_type == "UnsafeExpression"
-    assert info.value.task.task_spec.name == "Gateway_Record"
-    assert isinstance(info.value.__context__, UnsafeExpression)
+    info = refused.value.__cause__
+    assert isinstance(info, WorkflowTaskException)
+    assert info.error_type == "UnsafeExpression"
+    assert info.task.task_spec.name == "Gateway_Record"
+    assert isinstance(info.__context__, UnsafeExpression)
     assert calls == []
     assert ready_names(workflow) == []
     [gateway] = [t for t in workflow.get_tasks() if t.task_spec.name == "Gateway_Record"]
@@ -281,6 +350,75 @@ def test_control_spiffworkflow_default_engine_would_write_that_file(tmp_path: Pa
     _drive_to_gateway(workflow)
     assert sentinel.exists()
     assert ready_names(workflow) == ["Task_Sign"]
+
+
+COSTLY = ["9**9**9 > 0", "len('a'*10**9) > 0", "4000000 ** 4000000 > 0"]
+
+
+def with_timer(expression: str, kind: str = "timeDuration") -> str:
+    """The birth sample with a reminder timer (non-interrupting) on Task_Record (not checked by check_bpmn)."""
+    timer = (
+        '    <bpmn:boundaryEvent id="Timer_Record" name="Nhắc việc" cancelActivity="false" '
+        'attachedToRef="Task_Record">\n      <bpmn:outgoing>Flow_Timer_End</bpmn:outgoing>\n'
+        f'      <bpmn:timerEventDefinition id="TimerDef_Record"><bpmn:{kind} xsi:type="bpmn:tFormalExpression">'
+        f"{escape(expression)}</bpmn:{kind}></bpmn:timerEventDefinition>\n    </bpmn:boundaryEvent>\n"
+        '    <bpmn:endEvent id="End_Reminded" name="Đã nhắc"><bpmn:incoming>Flow_Timer_End</bpmn:incoming>'
+        "</bpmn:endEvent>\n"
+        '    <bpmn:sequenceFlow id="Flow_Timer_End" sourceRef="Timer_Record" targetRef="End_Reminded"/>\n'
+        "  </bpmn:process>"
+    )
+    assert BIRTH.count("  </bpmn:process>") == 1
+    return BIRTH.replace("  </bpmn:process>", timer)
+
+
+@pytest.mark.parametrize("condition", COSTLY)
+def test_costly_condition_that_slipped_in_stops_the_step_at_once_with_a_clear_error(condition: str) -> None:
+    workflow = new_workflow(compile_process(with_forward_condition(condition)))
+    complete(workflow, "Task_Receive", {})
+    started = time.perf_counter()
+    with pytest.raises(InvalidProcess) as refused:
+        complete(workflow, "Task_Record", {"outcome": "forward"})
+    assert time.perf_counter() - started < 0.5
+    assert refused.value.http_status == 422
+    assert refused.value.message.startswith(
+        f'Không thể hoàn thành bước "Kiểm tra, ghi sổ hộ tịch": điều kiện "{condition}" tại "Kết quả kiểm tra?" '
+        "trong sơ đồ quy trình không tính được: không được "
+    )
+    assert refused.value.message.endswith(
+        "Hồ sơ được giữ nguyên; cán bộ quản lý quy trình cần sửa phiên bản quy trình này."
+    )
+
+
+def test_timer_expression_is_evaluated_by_the_restricted_engine() -> None:
+    workflow = new_workflow(compile_process(with_timer("'PT2H'")))
+    complete(workflow, "Task_Receive", {})
+    assert ready_names(workflow) == ["Task_Record"]
+
+
+@pytest.mark.parametrize("expression", COSTLY)
+def test_costly_timer_that_slipped_in_stops_the_step_before_it_with_a_clear_error(expression: str) -> None:
+    workflow = new_workflow(compile_process(with_timer(expression)))
+    started = time.perf_counter()
+    with pytest.raises(InvalidProcess) as refused:
+        complete(workflow, "Task_Receive", {})
+    assert time.perf_counter() - started < 0.5
+    assert refused.value.message.startswith(
+        f'Không thể hoàn thành bước "Tiếp nhận hồ sơ đăng ký khai sinh": biểu thức "{expression}" tại "Nhắc việc"'
+    )
+
+
+def test_condition_failing_on_receipt_is_a_clear_error_too() -> None:
+    # A gateway right after the start event is decided while the dossier is received.
+    text = BIRTH.replace('targetRef="Task_Receive"', 'targetRef="Gateway_Start"', 1).replace(
+        "  </bpmn:process>",
+        '    <bpmn:exclusiveGateway id="Gateway_Start" name="Kênh?" default="Flow_Start_Default"/>\n'
+        '    <bpmn:sequenceFlow id="Flow_Start_Default" sourceRef="Gateway_Start" targetRef="Task_Receive"/>\n'
+        '    <bpmn:sequenceFlow id="Flow_Start_Costly" sourceRef="Gateway_Start" targetRef="Task_Receive">'
+        '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">9**9**9 &gt; 0</bpmn:conditionExpression>'
+        "</bpmn:sequenceFlow>\n  </bpmn:process>",
+    )
+    with pytest.raises(InvalidProcess, match=r'^Không thể bắt đầu xử lý hồ sơ: điều kiện "9\*\*9\*\*9 > 0"'):
+        new_workflow(compile_process(text))
 
 
 # ----- state without the spec ------------------------------------------------------------------
@@ -320,7 +458,7 @@ def test_restored_workflow_keeps_refusing_malicious_conditions(tmp_path: Path) -
     workflow = new_workflow(compiled)
     complete(workflow, "Task_Receive", {})
     restored = load_state(dump_state(workflow), compiled)
-    with pytest.raises(WorkflowTaskException):
+    with pytest.raises(InvalidProcess):
         complete(restored, "Task_Record", {"outcome": "forward"})
     assert not sentinel.exists()
 

@@ -403,7 +403,9 @@ def test_register_page_and_xlsx_for_the_agency_desk(app, engine, ids, clock) -> 
     html = page.get_data(as_text=True)
     assert (form_number(html), form_title(html)) == ("Mẫu số 07", "Sổ theo dõi hồ sơ")
     assert date_line(html) == "Cao Bằng, ngày 30 tháng 11 năm 2026"
-    assert "size: A4 landscape" in html and "Tình trạng hồ sơ tính đến hết ngày 30/11/2026" in html
+    assert "Tình trạng hồ sơ tính đến hết ngày 30/11/2026" in html
+    assert 'href="/static/register.css"' in html  # A4 landscape, in its own sheet (no inline style)
+    assert "size: A4 landscape" in desk.get("/static/register.css").get_data(as_text=True)
     assert all(
         f'data-code="{codes[k]}"' in html for k in ("returned", "refused", "open", "withdrawn", "supplement")
     )

@@ -1,24 +1,29 @@
 """Process versions through their use cases, on SQLite and PostgreSQL: drafting, validation of
-uploads, submission, approval with its decision, activation, immutability, history and files."""
+uploads, submission, approval with its decision, activation, immutability, history and files; the
+check stored with each version; costly expressions refused, and harmless if one slips in."""
 
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from engine.catalogue import version_views
 from engine.catalogue import versions as v
+from engine.catalogue.bpmn_check import CHECK_RULES
 from engine.catalogue.loader import load_all
 from engine.catalogue.workflow_state import sha256_of
 from engine.cli import main
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
 from engine.runtime import dossiers as svc
-from models import Dossier, ProcessVersion, ProcessVersionEvent
+from engine.runtime.consistency import check_all
+from models import Dossier, DossierEvent, Procedure, ProcessVersion, ProcessVersionEvent, WorkItem
 from models.versioning import FrozenVersionError
 from tests.conftest import Officers, at, open_items
 
@@ -576,6 +581,246 @@ def test_version_detail_shows_the_changes_against_the_previous_approved_version(
     with ctx.uow() as uow:
         first = v.version_detail(uow.session, old.id)
     assert (first.previous, first.diff) == (None, None)
+
+
+# ----- the check stored with the version ---------------------------------------------------------
+
+
+def stored(ctx: Context, version_id: int) -> tuple:
+    with ctx.uow() as uow:
+        row = uow.session.get_one(ProcessVersion, version_id)
+        return (
+            row.check_ok,
+            [p["element_id"] for p in row.check_problems or []],
+            row.check_counted_hours,
+            row.check_step_count,
+            row.check_legal_hours,
+            row.check_rules,
+            row.checked_at,
+        )
+
+
+def test_saving_a_draft_stores_its_check_with_the_version(ctx, officers):
+    new = draft(ctx, officers)
+    assert stored(ctx, new.version_id) == (True, [], 80, 9, 80, CHECK_RULES, at("2026-11-20 08:00"))
+    broken = replace_once(CAO_BANG, PROCESS_SLA, "")
+    v.save_draft(ctx, new.version_id, officers[OWNER], broken.encode(), at("2026-11-20 09:00"))
+    assert stored(ctx, new.version_id) == (
+        False,
+        ["Task_Process"],
+        24,
+        9,
+        80,
+        CHECK_RULES,
+        at("2026-11-20 09:00"),
+    )
+    approve_v2(ctx, officers, submitted_v2(ctx, officers))
+    assert stored(ctx, active(ctx).id)[:4] == (True, [], 72, 9)
+    # Every version the catalogue loaded was checked on the way in.
+    with ctx.uow() as uow:
+        assert uow.session.scalar(select(func.count()).where(ProcessVersion.checked_at.is_(None))) == 0
+
+
+def test_pages_show_the_stored_check_without_checking_the_diagram_again(ctx, officers, monkeypatch):
+    version_id = submitted_v2(ctx, officers)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the page checked the diagram again")
+
+    monkeypatch.setattr(v, "check_bpmn", refuse)
+    page = version_views.procedure_page(ctx, officers[OWNER], CODE, now=at("2026-11-21 08:00"))
+    [shown] = [d for d in page.details if d.version.id == version_id]
+    assert (shown.problems, shown.counted_hours, shown.step_count) == ([], 72, 9)
+    assert shown.checked_at == at("2026-11-20 10:00")  # when it was submitted
+    assert shown.diff is not None and len(shown.diff.lines()) == 3
+    detail = version_views.version_page(
+        ctx, officers[APPROVER], version_id, now=at("2026-11-21 08:00")
+    ).detail
+    assert (detail.counted_hours, detail.pending_check) == (72, None)
+
+
+def test_a_version_without_a_stored_check_is_checked_once_then_shown_from_the_store(
+    ctx, officers, monkeypatch
+):
+    old = active(ctx)
+    with ctx.uow() as uow:
+        uow.session.execute(
+            update(ProcessVersion).values(check_ok=None, check_problems=None, checked_at=None)
+        )
+        uow.commit()
+    page = version_views.version_page(ctx, officers[OWNER], old.id, now=at("2026-11-21 08:00"))
+    assert (page.detail.problems, page.detail.counted_hours, page.detail.step_count) == ([], 80, 9)
+    assert stored(ctx, old.id) == (True, [], 80, 9, 80, CHECK_RULES, at("2026-11-21 08:00"))
+    monkeypatch.setattr(v, "check_bpmn", lambda *a, **k: pytest.fail("checked again"))
+    again = version_views.version_page(ctx, officers[OWNER], old.id, now=at("2026-11-21 09:00"))
+    assert again.detail.checked_at == at("2026-11-21 08:00")
+
+
+def test_a_stored_check_is_checked_again_when_the_legal_time_or_the_rules_change(ctx, officers, monkeypatch):
+    old = active(ctx)
+    with ctx.uow() as uow:
+        uow.session.execute(update(Procedure).where(Procedure.code == CODE).values(legal_time_value=5))
+        uow.commit()
+    detail = version_views.version_page(ctx, officers[OWNER], old.id, now=at("2026-11-21 08:00")).detail
+    [problem] = detail.problems
+    assert "vượt thời hạn giải quyết 40 giờ" in problem.message
+    ok, _, _, _, legal, _, checked_at = stored(ctx, old.id)
+    assert (ok, legal, checked_at) == (False, 40, at("2026-11-21 08:00"))
+    monkeypatch.setattr(v, "CHECK_RULES", CHECK_RULES + 1)
+    version_views.version_page(ctx, officers[OWNER], old.id, now=at("2026-11-21 09:00"))
+    assert stored(ctx, old.id)[5:] == (CHECK_RULES + 1, at("2026-11-21 09:00"))
+
+
+# ----- expressions that would stall the server ----------------------------------------------------
+
+REVIEW_REWORK = re.compile(
+    r"(<bpmn:sequenceFlow id=\"Flow_Review_Rework\".*?>)outcome == 'rework'(<)", re.DOTALL
+)
+COSTLY = ["9**9**9 > 0", "len('a'*10**9) > 0"]
+
+
+def with_review_condition(condition: str) -> str:
+    """1.001806 with the condition of Gateway_Review's rework branch replaced (the engine tries it first)."""
+    text, count = REVIEW_REWORK.subn(lambda m: m.group(1) + escape(condition) + m.group(2), CAO_BANG)
+    assert count == 1
+    return text
+
+
+def with_assign_timer(expression: str) -> str:
+    """1.001806 with a reminder timer on Task_Assign (Phân công) whose duration is `expression`."""
+    timer = (
+        '    <bpmn:boundaryEvent id="Timer_Assign" name="Nhắc phân công" cancelActivity="false" '
+        'attachedToRef="Task_Assign"><bpmn:outgoing>Flow_Timer_End</bpmn:outgoing>'
+        '<bpmn:timerEventDefinition id="TimerDef_Assign"><bpmn:timeDuration xsi:type="bpmn:tFormalExpression">'
+        f"{escape(expression)}</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>\n"
+        '    <bpmn:endEvent id="End_Reminded" name="Đã nhắc"><bpmn:incoming>Flow_Timer_End</bpmn:incoming>'
+        "</bpmn:endEvent>\n"
+        '    <bpmn:sequenceFlow id="Flow_Timer_End" sourceRef="Timer_Assign" targetRef="End_Reminded"/>\n'
+    )
+    anchor = '    <bpmn:sequenceFlow id="Flow_Start_Receive"'
+    return replace_once(CAO_BANG, anchor, timer + anchor)
+
+
+@pytest.mark.parametrize(
+    "text", [with_review_condition(c) for c in COSTLY] + [with_assign_timer(c) for c in COSTLY]
+)
+def test_a_costly_expression_is_kept_as_a_draft_but_never_submitted_nor_approved(ctx, officers, text):
+    new = draft(ctx, officers)
+    saved = v.save_draft(ctx, new.version_id, officers[OWNER], text.encode(), at("2026-11-20 09:00"))
+    [problem] = saved.problems
+    assert problem.element_id in ("Flow_Review_Rework", "Timer_Assign")
+    assert "bị từ chối: không được" in problem.message
+    before = state(ctx)
+    with pytest.raises(InvalidProcess, match="còn 1 lỗi nên chưa thể trình phê duyệt"):
+        v.submit(ctx, new.version_id, officers[OWNER], at("2026-11-20 10:00"))
+    with pytest.raises(InvalidProcess, match="không hợp lệ"):
+        v.import_version(
+            ctx,
+            text.encode(),
+            procedure_code=CODE,
+            filename="costly.bpmn",
+            now=at("2026-11-20 11:00"),
+            approve=True,
+            decision_number="119/QĐ-UBND",
+            decision_date=date(2026, 11, 20),
+        )
+    assert state(ctx) == before
+
+
+def slip_in(ctx: Context, text: str, now: datetime) -> int:
+    """Make `text` the active version of 1.001806 by writing the rows directly, past every check."""
+    with ctx.uow() as uow:
+        session = uow.session
+        procedure = session.scalars(select(Procedure).where(Procedure.code == CODE)).one()
+        session.execute(
+            update(ProcessVersion)
+            .where(ProcessVersion.procedure_id == procedure.id, ProcessVersion.status == "active")
+            .values(status="retired")
+        )
+        number = session.scalar(select(func.max(ProcessVersion.number))) or 0
+        version = ProcessVersion(
+            procedure_id=procedure.id,
+            number=number + 1,
+            bpmn_xml=text,
+            sha256=sha256_of(text),
+            process_id="Process_1_001806",
+            status="active",
+            created_at=now,
+        )
+        session.add(version)
+        uow.commit()
+        return version.id
+
+
+def dossier_state(ctx: Context, dossier_id: int) -> tuple:
+    """What a refused completion must leave as it was: the dossier, its work items and its events."""
+    with ctx.uow() as uow:
+        dossier = uow.session.get_one(Dossier, dossier_id)
+        items = uow.session.execute(
+            select(
+                WorkItem.id, WorkItem.task_id, WorkItem.completed_at, WorkItem.assignee_id, WorkItem.outcome
+            )
+            .where(WorkItem.dossier_id == dossier_id)
+            .order_by(WorkItem.id)
+        ).all()
+        events = uow.session.scalar(select(func.count()).where(DossierEvent.dossier_id == dossier_id))
+        return (dossier.status, dossier.workflow_state, dossier.late_at), [tuple(i) for i in items], events
+
+
+def receive_on_slipped_version(ctx: Context, officers: Officers, text: str) -> int:
+    slip_in(ctx, text, at("2026-11-20 08:00"))
+    return svc.receive_dossier(
+        ctx,
+        procedure_code=CODE,
+        applicant=APPLICANT,
+        channel="in_person",
+        officer_id=officers["sonv.motcua"],
+        now=at("2026-11-23 08:00"),
+    ).dossier_id
+
+
+def work_to_review(ctx: Context, officers: Officers, dossier_id: int) -> WorkItem:
+    """Complete the steps before Task_Review (Xem xét, trình lãnh đạo) and return its work item."""
+    for who, outcome in [("sonv.motcua", None), ("sonv.truongphong", None), ("sonv.chuyenvien1", "forward")]:
+        (item,) = open_items(ctx, dossier_id)
+        svc.complete(ctx, item.id, officers[who], now=at("2026-11-23 09:00"), outcome=outcome)
+    (item,) = open_items(ctx, dossier_id)
+    assert item.task_id == "Task_Review"
+    return item
+
+
+@pytest.mark.parametrize("condition", COSTLY)
+def test_a_costly_condition_that_slipped_in_refuses_the_step_and_leaves_the_dossier_as_it_was(
+    ctx, officers, condition
+):
+    dossier_id = receive_on_slipped_version(ctx, officers, with_review_condition(condition))
+    item = work_to_review(ctx, officers, dossier_id)
+    before = dossier_state(ctx, dossier_id)
+    with pytest.raises(InvalidProcess) as refused:
+        svc.complete(ctx, item.id, officers["sonv.truongphong"], now=at("2026-11-23 10:00"), outcome="submit")
+    assert refused.value.http_status == 422
+    assert refused.value.message.startswith(
+        f'Không thể hoàn thành bước "{item.task_name}": điều kiện "{condition}" tại "Ý kiến trưởng phòng?" '
+        "trong sơ đồ quy trình không tính được: "
+    )
+    assert dossier_state(ctx, dossier_id) == before
+    assert check_all(ctx).ok
+
+
+@pytest.mark.parametrize("expression", COSTLY)
+def test_a_costly_timer_that_slipped_in_refuses_the_step_before_it_and_leaves_the_dossier_as_it_was(
+    ctx, officers, expression
+):
+    dossier_id = receive_on_slipped_version(ctx, officers, with_assign_timer(expression))
+    (item,) = open_items(ctx, dossier_id)
+    before = dossier_state(ctx, dossier_id)
+    with pytest.raises(InvalidProcess) as refused:
+        svc.complete(ctx, item.id, officers["sonv.motcua"], now=at("2026-11-23 09:00"))
+    assert refused.value.message.startswith(
+        f'Không thể hoàn thành bước "{item.task_name}": biểu thức "{expression}" tại "Nhắc phân công"'
+    )
+    assert dossier_state(ctx, dossier_id) == before
+    assert check_all(ctx).ok
 
 
 # ----- running dossiers keep their version ------------------------------------------------------

@@ -1,14 +1,29 @@
 """The process owner's and approver's pages over HTTP: save with server validation, the unsafe
-payloads, submission, approval, and who may do what."""
+payloads, submission, approval, who may do what, the stored check, and costly expressions."""
 
 from __future__ import annotations
 
+import html
 import re
+import time
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, update
 
-from models import ProcessVersion
-from tests.test_versions import CAO_BANG, PROCESS_SLA, XSS, replace_once, task_as
+from engine.catalogue import versions as versions_module
+from models import Procedure, ProcessVersion
+from tests.conftest import Officers
+from tests.test_versions import (
+    CAO_BANG,
+    PROCESS_SLA,
+    XSS,
+    dossier_state,
+    receive_on_slipped_version,
+    replace_once,
+    task_as,
+    with_review_condition,
+    work_to_review,
+)
 from tests.test_web import ctx_of
 
 
@@ -134,3 +149,68 @@ def test_import_of_a_malformed_file_changes_nothing(web, app) -> None:
     assert re.search(r"alert-danger[^>]*>[^<]*(XML|dòng)", page), page[
         page.find("alert") : page.find("alert") + 300
     ]
+
+
+# ----- the check stored with the version, and expressions that would stall the server ---------
+
+
+def test_a_costly_condition_is_saved_as_a_draft_with_its_problem_but_cannot_be_submitted(web, app) -> None:
+    version = new_draft(web)
+    started = time.perf_counter()
+    body = save(web, version, with_review_condition("9**9**9 > 0")).get_json()
+    assert time.perf_counter() - started < 5
+    [problem] = body["problems"]
+    assert problem["element_id"] == "Flow_Review_Rework"
+    assert problem["message"] == "điều kiện '9**9**9 > 0' bị từ chối: không được dùng phép lũy thừa '**'"
+    response = web.post(f"/quy-trinh/phien-ban/{version}/trinh", {}, page=f"/quy-trinh/phien-ban/{version}")
+    assert response.status_code == 422
+    assert "không được dùng phép lũy thừa" in response.get_data(as_text=True)
+
+
+def test_the_pages_show_the_stored_check_and_do_not_check_again(web, app, monkeypatch) -> None:
+    version = new_draft(web)
+    save(web, version, with_review_condition("9**9**9 > 0"))
+    monkeypatch.setattr(versions_module, "check_bpmn", lambda *a, **k: pytest.fail("checked on a view"))
+    page = web.get(f"/quy-trinh/phien-ban/{version}")
+    assert page.status_code == 200
+    assert "không được dùng phép lũy thừa" in page.get_data(as_text=True)
+    assert web.get("/quy-trinh/1.001806").status_code == 200
+    assert web.get(f"/quy-trinh/phien-ban/{version}/sua").status_code == 200
+
+
+def test_an_old_version_without_a_stored_check_is_checked_on_its_first_view_and_stored(
+    web, app, clock
+) -> None:
+    ctx = ctx_of(app)
+    with ctx.uow() as uow:
+        uow.session.execute(update(ProcessVersion).values(check_ok=None, checked_at=None))
+        uow.commit()
+    web.login("sonv.quytrinh")
+    assert web.get("/quy-trinh/1.001806").status_code == 200
+    with ctx.uow() as uow:
+        [(ok, checked_at)] = uow.session.execute(
+            select(ProcessVersion.check_ok, ProcessVersion.checked_at)
+            .join(Procedure, Procedure.id == ProcessVersion.procedure_id)
+            .where(Procedure.code == "1.001806")
+        ).all()
+    assert (ok, checked_at) == (True, clock.moment)
+
+
+def test_completing_a_step_on_a_costly_condition_that_slipped_in_answers_422_and_keeps_the_dossier(
+    web, app
+) -> None:
+    ctx = ctx_of(app)
+    officers = Officers(ctx)
+    dossier_id = receive_on_slipped_version(ctx, officers, with_review_condition("len('a'*10**9) > 0"))
+    item = work_to_review(ctx, officers, dossier_id)
+    before = dossier_state(ctx, dossier_id)
+    web.login("sonv.truongphong")
+    started = time.perf_counter()
+    response = web.post(f"/viec/{item.id}/hoan-thanh", {"outcome": "submit"}, page=f"/viec/{item.id}")
+    assert time.perf_counter() - started < 5
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert f'Không thể hoàn thành bước "{item.task_name}": điều kiện "len(\'a\'*10**9) > 0"' in page
+    assert "Hồ sơ được giữ nguyên" in page
+    assert dossier_state(ctx, dossier_id) == before
+    assert web.get("/livez").status_code == 200

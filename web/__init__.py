@@ -16,7 +16,7 @@ from flask import Flask
 
 from config import PROJECT_ROOT, Settings, load_settings
 from engine.context import Context
-from web import errors, filters, helpers
+from web import errors, filters, guards, helpers, proxies, security
 from web.extensions import csrf, limiter, login_manager
 
 
@@ -50,7 +50,7 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        PERMANENT_SESSION_LIFETIME=int(settings.session_max_hours * 3600),  # the cookie's signature age
         WTF_CSRF_TIME_LIMIT=8 * 3600,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_HEADERS_ENABLED=True,
@@ -61,12 +61,15 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["motcua"] = ctx or Context.from_settings(settings)
+    proxies.install(app, settings.trusted_proxies)  # the client's address behind the reverse proxy
 
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    guards.register(app)  # bounded <int:...> ids, then every request's input checked before its view
 
     from web import (
+        admin,
         alerts,
         api,
         auth,
@@ -86,6 +89,7 @@ def create_app(
         app.register_blueprint(module.bp)
     for module in (counter, register):  # forms 02 and 03 at the counter; the register (form 07)
         app.register_blueprint(module.bp)
+    app.register_blueprint(admin.bp)  # the administrator's API tokens
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
 
@@ -97,6 +101,7 @@ def create_app(
     app.teardown_appcontext(helpers.end_request_uow)
     errors.register(app)
     health.register(app)
+    security.register(app)  # CSP, frame and cache headers on every response
     if not app.testing:
         from engine.logs import configure_logging
 

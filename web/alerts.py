@@ -16,6 +16,7 @@ from engine.runtime import apology
 from engine.runtime.apology_views import OVERDUE_READERS, late_again_list, letter_page, overdue_list
 from engine.usecase import UnitOfWork
 from web.helpers import end_request_uow, engine_ctx, now, officer, request_uow, roles_required
+from web.redirects import redirect_back
 
 bp = Blueprint("alerts", __name__)
 READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -68,7 +69,7 @@ def mark_read():
     """Mark some (or all) of the officer's notifications read."""
     ids = [int(i) for i in request.form.getlist("id") if i.isdigit()]
     notifications.mark_read(engine_ctx(), officer().id, ids or None, now())
-    return redirect(request.form.get("next") or url_for("alerts.inbox"))
+    return redirect_back(request.form.get("next"), url_for("alerts.inbox"))
 
 
 @bp.get("/xin-loi")

@@ -24,6 +24,7 @@ from spectree.plugins.flask_plugin import FlaskPlugin
 
 from engine.errors import InvalidInput, NotFound
 from web import api_schemas as schema
+from web.guards import check_value
 
 PREFIX = "/api/v1"
 DOSSIERS = Tag(name="dossiers", description="Hồ sơ")
@@ -129,10 +130,10 @@ def _validated(model: Any, data: Any, root: str) -> Any:
 
 
 def refuse_nul(values: Any, path: str = "") -> None:
-    """No database stores the NUL character in text; refuse it before any query sees it."""
+    """No column holds NUL, a control character or a lone surrogate: refuse them (web/guards.py) before
+    any query sees them."""
     if isinstance(values, str):
-        if "\x00" in values:
-            raise InvalidInput(f"“{path or 'body'}” chứa ký tự NUL không hợp lệ.", path or "body")
+        check_value(values, path or "body", shown=path or "body")
     elif isinstance(values, dict):
         for key, value in values.items():
             refuse_nul(key, path or "body")
@@ -199,8 +200,8 @@ class ApiPlugin(FlaskPlugin):
         body = None
         if json:
             payload = read_json(request.get_data(cache=True))
+            refuse_nul(payload)  # first: pydantic names a lone surrogate only "không hợp lệ"
             body = _validated(json, payload, "body")
-            refuse_nul(payload)
         request.context = Context(checked_query, body, None, checked_headers, None)
 
     def validate_response(
@@ -218,7 +219,8 @@ spec = SpecTree(
     description="The one-stop office's dossiers and work items for officers, the online portal and other "
     "systems. Authenticate with `Authorization: Bearer <token>` (`motcua token create`). Times are ISO "
     "8601 in Asia/Ho_Chi_Minh. Errors are `{error, message, field?}`; messages are in Vietnamese and "
-    "meant to be shown as they are. Strings must not contain the NUL character.",
+    "meant to be shown as they are. Strings must not contain NUL, other control characters "
+    "(tab and line breaks aside) or lone surrogates.",
     servers=[Server(url=PREFIX)],
     security_schemes=[
         SecurityScheme(

@@ -1,20 +1,27 @@
-"""Sign-in and sign-out of officers (username and password, rate limited)."""
+"""Sign-in and sign-out of officers (username and password, rate limited).
+
+The session cookie carries the officer's session version, the sign-in time and the time of the last
+request; the user loader refuses it once the version is not the officer's any more (signed out
+anywhere, new password, account disabled), after the idle timeout, and after the absolute one.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import hashlib
+from datetime import UTC, datetime
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from engine.accounts import sign_in, signed_in_officer
+from engine.accounts import session_expired, sign_in, sign_out, signed_in_officer
 from engine.errors import Forbidden, Unauthenticated
 from web.alerts import read_header_state, wants_header
 from web.extensions import limiter, login_manager
-from web.helpers import OfficerUser, engine_ctx, request_uow
+from web.helpers import OfficerUser, engine_ctx, now, officer, request_uow
+from web.redirects import redirect_back
 
 bp = Blueprint("auth", __name__)
 
@@ -23,36 +30,80 @@ login_manager.login_message = "Vui lòng đăng nhập để tiếp tục."
 login_manager.login_message_category = "warning"
 login_manager.session_protection = "strong"
 
+# What the session cookie carries besides Flask-Login's own keys (times in epoch seconds).
+SESSION_VERSION = "motcua_version"
+SIGNED_IN_AT = "motcua_signed_in_at"
+LAST_SEEN_AT = "motcua_seen_at"
+EXPIRED = "Phiên làm việc đã hết hạn; vui lòng đăng nhập lại."
+
 
 class LoginForm(FlaskForm):
     username = StringField("Tên đăng nhập", validators=[DataRequired("Nhập tên đăng nhập."), Length(max=80)])
     password = PasswordField("Mật khẩu", validators=[DataRequired("Nhập mật khẩu."), Length(max=200)])
 
 
+def _moment(stamp: object) -> datetime | None:
+    return datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int | float) else None
+
+
+def _forget(reason: str | None = None) -> None:
+    """Drop the sign-in from the cookie; the sign-in page then says why, when there is a reason."""
+    for key in ("_user_id", "_fresh", "_id", SESSION_VERSION, SIGNED_IN_AT, LAST_SEEN_AT):
+        session.pop(key, None)
+    if reason:
+        g.motcua_session_ended = reason
+
+
+def _login_message(message: str) -> str:
+    """The message of the sign-in page: why the session ended, when it did."""
+    return g.get("motcua_session_ended", message)
+
+
+login_manager.localize_callback = _login_message
+
+
+def _browser_fingerprint() -> str:
+    """What strong session protection compares: the client's address and user agent.
+
+    Flask-Login's own reads the first X-Forwarded-For entry as sent, which a thief holding a copied
+    cookie can set to the victim's address; `remote_addr` is the address the trusted proxies vouch for.
+    """
+    seen = f"{request.remote_addr}|{request.headers.get('User-Agent', '')}"
+    return hashlib.sha512(seen.encode()).hexdigest()
+
+
+login_manager._session_identifier_generator = _browser_fingerprint
+
+
 @login_manager.user_loader
 def load_officer(user_id: str) -> OfficerUser | None:
-    """Reload the officer each request: a disabled account loses access at once.
+    """Reload the officer each request: a disabled account, a signed-out or an expired session loses
+    access at once.
 
     Read in the request's unit of work, with the page header, so a page's own read adds no
     transaction.
     """
-    uow = request_uow()
-    found = signed_in_officer(engine_ctx(), int(user_id), uow=uow)
-    if found is None:
+    version, signed_in_at, seen_at = (
+        session.get(SESSION_VERSION),
+        _moment(session.get(SIGNED_IN_AT)),
+        _moment(session.get(LAST_SEEN_AT)),
+    )
+    if not isinstance(version, int) or signed_in_at is None or seen_at is None or not user_id.isdigit():
+        _forget()
         return None
+    moment = now()
+    if session_expired(engine_ctx(), signed_in_at, seen_at, moment):
+        _forget(EXPIRED)
+        return None
+    uow = request_uow()
+    found = signed_in_officer(engine_ctx(), int(user_id), session_version=version, uow=uow)
+    if found is None:
+        _forget()
+        return None
+    session[LAST_SEEN_AT] = moment.timestamp()
     if wants_header():
         read_header_state(found.id, uow)
     return OfficerUser(found)
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only same-site relative redirects after sign-in."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def _login_limit() -> str:
@@ -68,14 +119,19 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            user = OfficerUser(sign_in(engine_ctx(), form.username.data or "", form.password.data or ""))
+            found = sign_in(engine_ctx(), form.username.data or "", form.password.data or "")
+            user = OfficerUser(found)
         except (Unauthenticated, Forbidden) as exc:
             error, status = exc.message, exc.http_status
         else:
             session.clear()
             login_user(user)
+            moment = now().timestamp()
+            session.update(
+                {SESSION_VERSION: found.session_version, SIGNED_IN_AT: moment, LAST_SEEN_AT: moment}
+            )
             flash(f"Xin chào {user.full_name}.", "success")
-            return redirect(_safe_next(request.args.get("next")) or url_for("inbox.index"))
+            return redirect_back(request.args.get("next"), url_for("inbox.index"))
     elif request.method == "POST":
         status = 422
     return render_template("login.html", form=form, error=error), status
@@ -84,7 +140,8 @@ def login():
 @bp.post("/dang-xuat")
 @login_required
 def logout():
-    """Sign out (a POST with the CSRF token, so a link elsewhere cannot sign anyone out)."""
+    """Sign out of every browser (a POST with the CSRF token, so a link elsewhere cannot sign anyone out)."""
+    sign_out(engine_ctx(), officer().id)
     logout_user()
     session.clear()
     flash("Đã đăng xuất.", "info")

@@ -1,4 +1,5 @@
-"""The `motcua` command: the engine's commands plus those that need the web app (serve, tokens)."""
+"""The `motcua` command: the engine's commands plus those of the web app's accounts (serve, passwords,
+officers' sign-in, API tokens)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,38 @@ def password(username: str, password: str) -> None:
         set_password(Context.from_settings(load_settings()), username, password)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    click.echo(f"password of {username} changed")
+    click.echo(f"password of {username} changed; every session of {username} ended")
+
+
+@main.group()
+def officer() -> None:
+    """Officers' accounts."""
+
+
+def _set_active(username: str, active: bool) -> None:
+    from engine.accounts import set_active
+    from engine.context import Context
+
+    try:
+        set_active(Context.from_settings(load_settings()), username, active)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@officer.command("disable")
+@click.argument("username")
+def officer_disable(username: str) -> None:
+    """Disable an account: its sessions end at once and it can no longer sign in or use its tokens."""
+    _set_active(username, False)
+    click.echo(f"{username} disabled; every session of {username} ended")
+
+
+@officer.command("enable")
+@click.argument("username")
+def officer_enable(username: str) -> None:
+    """Enable an account again (sessions ended when it was disabled stay ended)."""
+    _set_active(username, True)
+    click.echo(f"{username} enabled")
 
 
 @main.group()
@@ -79,6 +111,42 @@ def token_create(username: str, name: str) -> None:
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(plain)
+
+
+@token.command("list")
+@click.argument("username", required=False)
+def token_list(username: str | None) -> None:
+    """List the tokens (of one officer, or all): id, state, name, officer, created."""
+    from engine.accounts import api_tokens
+    from engine.context import Context
+    from engine.formatting import in_zone
+
+    ctx = Context.from_settings(load_settings())
+    try:
+        lines = api_tokens(ctx, username=username)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    tz = ctx.calendar.tz
+    for line in lines:
+        state = f"revoked {in_zone(line.revoked_at, tz)}" if line.revoked_at else "in force"
+        created = in_zone(line.created_at, tz)
+        click.echo(f"{line.id:>5}  {state:<24} {line.name:<20} {line.username:<22} created {created}")
+    if not lines:
+        click.echo("no tokens")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id (from `motcua token list`); it stops working at once."""
+    from engine.accounts import revoke_token_by_id
+    from engine.context import Context
+
+    try:
+        line = revoke_token_by_id(Context.from_settings(load_settings()), token_id, datetime.now(UTC))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"token {line.id} ({line.name}) of {line.username} revoked")
 
 
 __all__ = ["main"]

@@ -136,7 +136,8 @@ def _build_registry(app: Flask) -> tuple[CollectorRegistry, Histogram]:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """The Prometheus scrape: bearer token when configured, else loopback clients only."""
+    """The Prometheus scrape: bearer token when configured, else loopback clients only (none behind a
+    trusted proxy, which may itself be the loopback client)."""
     token = _ctx().settings.metrics_token
     if token:
         given = request.headers.get("Authorization", "")
@@ -144,7 +145,7 @@ def metrics() -> Response:
             return Response(
                 "unauthorized\n", status=401, mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"}
             )
-    elif request.remote_addr not in LOOPBACK:
+    elif _ctx().settings.trusted_proxies or request.remote_addr not in LOOPBACK:
         return Response("forbidden\n", status=403, mimetype="text/plain")
     registry, _ = _registry()
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

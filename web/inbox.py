@@ -11,6 +11,7 @@ from engine.runtime.attachments import Upload
 from engine.runtime.dossier_views import next_task, task_page
 from engine.runtime.inbox import officer_inbox
 from web.helpers import engine_ctx, now, officer, request_uow
+from web.redirects import redirect_back
 
 bp = Blueprint("inbox", __name__)
 PAGE_SIZE = 50
@@ -63,7 +64,7 @@ def claim(item_id: int):
         flash("Đã nhận xử lý.", "success")
     except DomainError as exc:
         flash(exc.message, "danger")
-    return redirect(request.form.get("next") or url_for("inbox.task", item_id=item_id))
+    return redirect_back(request.form.get("next"), url_for("inbox.task", item_id=item_id))
 
 
 @bp.post("/viec/<int:item_id>/tra-lai")

@@ -36,7 +36,7 @@ def index():
 @roles_required(*VERSION_READERS)
 def procedure(code: str):
     """One procedure's versions, each with what changed against the previous one."""
-    page = procedure_page(engine_ctx(), officer().id, code, uow=request_uow())
+    page = procedure_page(engine_ctx(), officer().id, code, uow=request_uow(), now=now())
     return render_template(
         "procedure.html", procedure=page.procedure, details=page.details, may_edit=page.may_edit
     )
@@ -81,7 +81,7 @@ def import_file(code: str):
 @roles_required(*VERSION_READERS)
 def version(version_id: int, error: str | None = None, status: int = 200):
     """A version: status, decision, problems, what changed, its history and the actions allowed."""
-    page = version_page(engine_ctx(), officer().id, version_id, uow=request_uow())
+    page = version_page(engine_ctx(), officer().id, version_id, uow=request_uow(), now=now())
     html = render_template(
         "version.html",
         d=page.detail,
@@ -109,7 +109,7 @@ def xml(version_id: int):
 @roles_required(*VERSION_READERS)
 def editor(version_id: int):
     """The bpmn-js modeler with the step form (read-only once the version is no longer a draft)."""
-    page = editor_page(engine_ctx(), officer().id, version_id, uow=request_uow())
+    page = editor_page(engine_ctx(), officer().id, version_id, uow=request_uow(), now=now())
     return render_template(
         "editor.html",
         d=page.detail,

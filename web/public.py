@@ -16,8 +16,13 @@ def _lookup_limit() -> str:
     return engine_ctx().settings.lookup_rate_limit
 
 
+# The lookup and the rating both check a code against its second factor: one budget per client for
+# the two, so the rating form is no second guessing channel.
+lookup_budget = limiter.shared_limit(_lookup_limit, scope="lookup", methods=["POST"])
+
+
 @bp.route("", methods=["GET", "POST"])
-@limiter.limit(_lookup_limit, methods=["POST"])
+@lookup_budget
 def lookup():
     """The lookup form and, with both factors, the dossier's progress in plain words."""
     code = (request.values.get("ma") or request.form.get("code") or "").strip()
@@ -36,7 +41,7 @@ def lookup():
 
 
 @bp.post("/danh-gia")
-@limiter.limit(_lookup_limit)
+@lookup_budget
 def rating():
     """The citizen rates the service of a finished dossier (the second factor is checked again)."""
     code = (request.form.get("code") or "").strip()

@@ -21,6 +21,12 @@ def _asked() -> dict[str, str | None]:
     }
 
 
+def _carried() -> dict[str, str]:
+    """What the report's links carry on: its period, agency and grouping (a `column` or `page` sent to the
+    report would clash with the cell links' own)."""
+    return {key: value for key, value in request.args.items() if key in ("period", "agency", "by")}
+
+
 @bp.get("/")
 @roles_required(*READERS)
 def statistics():
@@ -31,7 +37,7 @@ def statistics():
         report=page.report,
         problems=page.problems,
         agencies=page.agencies,
-        args=request.args,
+        args=_carried(),
         period_text=page.scope.period.label,
         group_by=page.scope.group_by,
     )

@@ -83,6 +83,8 @@ def load_organisation(session: Session, path: Path, password: str = DEMO_PASSWOR
         officer.roles = list(entry.get("roles", []))
         officer.email = entry.get("email")
         officer.phone = entry.get("phone")
+        if officer.active and not entry.get("active", True):
+            officer.session_version = (officer.session_version or 0) + 1  # disabling ends every session
         officer.active = entry.get("active", True)
     session.flush()
     return report

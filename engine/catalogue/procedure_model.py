@@ -8,13 +8,16 @@ law caps at the procedure's legal time.
 from __future__ import annotations
 
 import ast
+import keyword
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
 
 from engine.catalogue.bpmn_xml import BPMN_NS, MC_NS, NSMAP, local_name
+from engine.catalogue.expressions import SAFE_FUNCTIONS
 
 # What officers see for each role, in messages and in the web app.
 ROLE_LABELS = {
@@ -33,6 +36,14 @@ STEP_ROLES = {role: ROLE_LABELS[role] for role in ("desk", "head", "specialist",
 OTHER_ROLES = {role: ROLE_LABELS[role] for role in ("supervisor", "process_owner", "approver", "admin")}
 ALL_ROLES = {**STEP_ROLES, **OTHER_ROLES}
 STEP_KINDS = ("supplement", "return")
+# The names every expression of a diagram may use: the engine sets them on every dossier.
+SYSTEM_NAMES = {
+    "outcome": "kết quả xử lý cán bộ chọn khi hoàn thành bước",
+    "dossier_code": "mã hồ sơ",
+    "channel": "hình thức nộp hồ sơ",
+}
+# A data key a diagram declares (<mc:data name="..."/>), as the runtime accepts step data keys.
+DATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 FLOW_NODE_TAGS = {
     "startEvent",
@@ -129,8 +140,28 @@ def _bpmn(tag: str) -> str:
 
 def mc_child(element: etree._Element, name: str) -> etree._Element | None:
     """The first project extension element of that name under an element."""
-    found = element.find(f"{{{BPMN_NS}}}extensionElements/{{{MC_NS}}}{name}")
-    return found
+    wanted = f"{{{MC_NS}}}{name}"
+    for extensions in _children(element):
+        if extensions.tag == _EXTENSIONS:
+            for child in _children(extensions):
+                if child.tag == wanted:
+                    return child
+    return None
+
+
+_EXTENSIONS = f"{{{BPMN_NS}}}extensionElements"
+
+
+def _children(element: etree._Element) -> Iterator[etree._Element]:
+    # Sibling by sibling: lxml's iterchildren(tag) and path queries cost time in the number of
+    # children each time they start, and a lane has one child per node of the process.
+    try:
+        child: etree._Element | None = element[0]
+    except IndexError:
+        return
+    while child is not None:
+        yield child
+        child = child.getnext()
 
 
 def condition_text(flow: etree._Element) -> str | None:
@@ -152,6 +183,10 @@ class ProcessGraph:
         self.incoming: dict[str, list[etree._Element]] = {}
         self.lane_of: dict[str, etree._Element] = {}
         self.lanes: list[etree._Element] = []
+        self._lane_extensions: dict[int, etree._Element | None] = {}
+        # The local tag of each node, and the boundary events attached to each node.
+        self.kind: dict[str, str] = {}
+        self.boundaries: dict[str, list[str]] = {}
         for element in process.iter():
             if not isinstance(element.tag, str) or etree.QName(element).namespace != BPMN_NS:
                 continue
@@ -159,6 +194,9 @@ class ProcessGraph:
             element_id = element.get("id")
             if tag in FLOW_NODE_TAGS and element_id:
                 self.nodes[element_id] = element
+                self.kind[element_id] = tag
+                if tag == "boundaryEvent":
+                    self.boundaries.setdefault(element.get("attachedToRef", ""), []).append(element_id)
             elif tag == "sequenceFlow" and element_id:
                 self.flows[element_id] = element
             elif tag == "lane":
@@ -172,23 +210,25 @@ class ProcessGraph:
                 # A lane inside a child lane set wins over its parent lane.
                 self.lane_of[node_id] = lane
 
+    def lane_extension(self, lane: etree._Element) -> etree._Element | None:
+        """A lane's `<mc:lane>`, read once per lane (a lane has a child for each of its nodes)."""
+        key = id(lane)
+        if key not in self._lane_extensions:
+            self._lane_extensions[key] = mc_child(lane, "lane")
+        return self._lane_extensions[key]
+
     def starts(self) -> list[str]:
         """Ids of the process's start events (not those of sub-processes)."""
         return [
             node_id
             for node_id, node in self.nodes.items()
-            if local_name(node) == "startEvent" and node.getparent() is self.process
+            if self.kind[node_id] == "startEvent" and node.getparent() is self.process
         ]
 
     def successors(self, node_id: str) -> list[str]:
         """Targets of a node's outgoing flows, plus the boundary events attached to it."""
         result = [f.get("targetRef", "") for f in self.outgoing.get(node_id, [])]
-        result += [
-            bid
-            for bid, b in self.nodes.items()
-            if local_name(b) == "boundaryEvent" and b.get("attachedToRef") == node_id
-        ]
-        return result
+        return result + self.boundaries.get(node_id, [])
 
     def reachable(self) -> set[str]:
         """Nodes reachable from a start event."""
@@ -216,7 +256,7 @@ def read_step(graph: ProcessGraph, task: etree._Element) -> Step:
     """Read one user task's lane, role, agency, allotment, kind and outcomes."""
     task_id = task.get("id", "")
     lane = graph.lane_of.get(task_id)
-    lane_ext = mc_child(lane, "lane") if lane is not None else None
+    lane_ext = graph.lane_extension(lane) if lane is not None else None
     sla = mc_child(task, "sla")
     step_ext = mc_child(task, "step")
     outcomes: list[Outcome] = []
@@ -248,11 +288,15 @@ def read_step(graph: ProcessGraph, task: etree._Element) -> Step:
     )
 
 
-def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> dict[str, tuple[float, list[str]]]:
-    """For each node, the counted hours and path of the longest way from it to an end.
+Tails = dict[str, tuple[float, str | None]]
+
+
+def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> Tails:
+    """For each node, the counted hours of the longest way from it to an end, and the next node on it.
 
     Depth-first from the starts; an edge to a node on the current path is a back edge (a loop:
-    rework, supplement) and is not followed, so loops count once.
+    rework, supplement) and is not followed, so loops count once. Each node keeps only the next
+    node of its longest way, so the whole walk is linear in the nodes and flows.
     """
     weight = {sid: (s.hours or 0.0) if s.counted else 0.0 for sid, s in steps.items()}
     order: list[str] = []
@@ -278,33 +322,66 @@ def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> dict[str, tup
             elif child not in state:
                 state[child] = 1
                 stack.append((child, iter(graph.successors(child))))
-    best: dict[str, tuple[float, list[str]]] = {}
+    best: Tails = {}
     for node in order:  # reverse topological order of the loop-free graph
-        tail: tuple[float, list[str]] = (0.0, [])
+        hours, after = 0.0, None
         for child in graph.successors(node):
             if (node, child) in back or child not in best:
                 continue
-            if best[child][0] > tail[0]:
-                tail = best[child]
-        best[node] = (weight.get(node, 0.0) + tail[0], [node, *tail[1]])
+            if best[child][0] > hours:
+                hours, after = best[child][0], child
+        best[node] = (weight.get(node, 0.0) + hours, after)
     return best
 
 
-def longest_counted_path(graph: ProcessGraph, steps: dict[str, Step]) -> tuple[float, list[str]]:
+def longest_counted_path(
+    graph: ProcessGraph, steps: dict[str, Step], tails: Tails | None = None
+) -> tuple[float, list[str]]:
     """Counted hours along the longest path from a start event, loops (rework, supplement) cut once."""
-    best = _longest_tails(graph, steps)
-    candidates = [best[s] for s in graph.starts() if s in best]
+    best = tails if tails is not None else _longest_tails(graph, steps)
+    candidates = [(best[s][0], s) for s in graph.starts() if s in best]
     if not candidates:
         return 0.0, []
-    hours, path = max(candidates, key=lambda c: c[0])
-    return round(hours, 4), [n for n in path if n in steps]
+    hours, node = max(candidates, key=lambda c: c[0])
+    path: list[str] = []
+    current: str | None = node
+    while current is not None:
+        if current in steps:
+            path.append(current)
+        current = best[current][1]
+    return round(hours, 4), path
 
 
-def counted_hours_after(graph: ProcessGraph, steps: dict[str, Step]) -> dict[str, float]:
+def counted_hours_after(
+    graph: ProcessGraph, steps: dict[str, Step], tails: Tails | None = None
+) -> dict[str, float]:
     """For each step, the counted hours of the longest path after it (the step itself excluded)."""
-    best = _longest_tails(graph, steps)
+    best = tails if tails is not None else _longest_tails(graph, steps)
     own = {sid: (s.hours or 0.0) if s.counted else 0.0 for sid, s in steps.items()}
-    return {sid: round(best.get(sid, (own[sid], []))[0] - own[sid], 4) for sid in steps}
+    return {sid: round(best[sid][0] - own[sid] if sid in best else 0.0, 4) for sid in steps}
+
+
+def data_declarations(process: etree._Element) -> list[etree._Element]:
+    """The `<mc:data name="..."/>` elements of the process and of its tasks."""
+    return list(process.iter(f"{{{MC_NS}}}data"))
+
+
+def valid_data_name(name: str) -> bool:
+    """Whether a declared data key can be used in an expression and sent as step data."""
+    return bool(DATA_NAME.match(name)) and not keyword.iskeyword(name) and name not in SAFE_FUNCTIONS
+
+
+def declared_names(process: etree._Element) -> frozenset[str]:
+    """The names the procedure declares: the system's names and its `<mc:data>` keys.
+
+    These are the only names an expression of the diagram may use (checked at `bpmn check`).
+    """
+    names = set(SYSTEM_NAMES)
+    for declaration in data_declarations(process):
+        name = (declaration.get("name") or "").strip()
+        if valid_data_name(name):
+            names.add(name)
+    return frozenset(names)
 
 
 def executable_process(root: etree._Element) -> etree._Element | None:
@@ -326,8 +403,9 @@ def read_model(root: etree._Element) -> ProcedureModel:
     for node_id, node in graph.nodes.items():
         if local_name(node) == "userTask":
             model.steps[node_id] = read_step(graph, node)
-    model.longest_counted_hours, model.longest_path = longest_counted_path(graph, model.steps)
-    model.hours_after = counted_hours_after(graph, model.steps)
+    tails = _longest_tails(graph, model.steps)
+    model.longest_counted_hours, model.longest_path = longest_counted_path(graph, model.steps, tails)
+    model.hours_after = counted_hours_after(graph, model.steps, tails)
     return model
 
 
@@ -337,9 +415,11 @@ __all__ = [
     "ROLE_LABELS",
     "STEP_KINDS",
     "STEP_ROLES",
+    "SYSTEM_NAMES",
     "Outcome",
     "ProcedureModel",
     "ProcessGraph",
     "Step",
+    "declared_names",
     "read_model",
 ]

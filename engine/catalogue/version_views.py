@@ -1,9 +1,14 @@
 """What process owners and approvers read of the catalogue: the procedures, one procedure's versions,
-a version with its problems and history, the editor, the stored BPMN. Each read checks the role."""
+a version with its problems and history, the editor, the stored BPMN. Each read checks the role.
+
+The pages show the check stored with each version; a version without one (a row from before the
+check was stored) is checked once, and the result stored when the caller gives `now`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -58,42 +63,65 @@ def catalogue_page(ctx: Context, officer_id: int, *, uow: UnitOfWork | None = No
         return procedure_catalogue(session)
 
 
+def _version_detail(ctx: Context, session: Session, version_id: int) -> VersionDetail:
+    return versions.version_detail(
+        session, version_id, hours_per_day=ctx.settings.hours_per_day, models=ctx.specs
+    )
+
+
+def _store(session: Session, details: list[VersionDetail], now: datetime | None) -> None:
+    # Without a clock there is no checked_at: the result is shown and checked again next time.
+    if now is not None:
+        versions.store_pending_checks(session, details, now)
+
+
 def procedure_page(
-    ctx: Context, officer_id: int, code: str, *, uow: UnitOfWork | None = None
+    ctx: Context, officer_id: int, code: str, *, uow: UnitOfWork | None = None, now: datetime | None = None
 ) -> ProcedurePage:
-    """One procedure's versions, each with what changed against the previous one."""
+    """One procedure's versions, each with its stored check and what changed against the previous one."""
     with reading(ctx, uow) as session:
         officer = _reader(session, officer_id)
         procedure = procedure_by_code(session, code)
-        details = [
-            versions.version_detail(session, v.id, hours_per_day=ctx.settings.hours_per_day)
-            for v in versions.versions_of(session, code)
-        ]
+        details = [_version_detail(ctx, session, v.id) for v in versions.versions_of(session, code)]
+        _store(session, details, now)
         return ProcedurePage(procedure, details, is_owner(officer, procedure))
 
 
-def _detail(ctx: Context, session: Session, version_id: int) -> tuple[VersionDetail, Procedure]:
-    detail = versions.version_detail(session, version_id, hours_per_day=ctx.settings.hours_per_day)
+def _detail(
+    ctx: Context, session: Session, version_id: int, now: datetime | None
+) -> tuple[VersionDetail, Procedure]:
+    detail = _version_detail(ctx, session, version_id)
+    _store(session, [detail], now)
     return detail, procedure_by_code(session, detail.version.procedure_code)
 
 
 def version_page(
-    ctx: Context, officer_id: int, version_id: int, *, uow: UnitOfWork | None = None
+    ctx: Context,
+    officer_id: int,
+    version_id: int,
+    *,
+    uow: UnitOfWork | None = None,
+    now: datetime | None = None,
 ) -> VersionPage:
-    """A version: status, decision, problems, what changed, its history."""
+    """A version: status, decision, stored problems, what changed, its history."""
     with reading(ctx, uow) as session:
         officer = _reader(session, officer_id)
-        detail, procedure = _detail(ctx, session, version_id)
+        detail, procedure = _detail(ctx, session, version_id, now)
         return VersionPage(detail, procedure, is_owner(officer, procedure))
 
 
 def editor_page(
-    ctx: Context, officer_id: int, version_id: int, *, uow: UnitOfWork | None = None
+    ctx: Context,
+    officer_id: int,
+    version_id: int,
+    *,
+    uow: UnitOfWork | None = None,
+    now: datetime | None = None,
 ) -> EditorPage:
     """The editor's version; editable only while it is a draft and by an owner of the procedure."""
     with reading(ctx, uow) as session:
         officer = _reader(session, officer_id)
-        detail, procedure = _detail(ctx, session, version_id)
+        detail, procedure = _detail(ctx, session, version_id, now)
         found = versions.version_xml(session, version_id)
         return EditorPage(
             detail, procedure, found.sha256, detail.version.editable and is_owner(officer, procedure)

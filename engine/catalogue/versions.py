@@ -10,20 +10,22 @@ compiled from them. Every transition writes a ProcessVersionEvent row, the versi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
-from engine.catalogue.bpmn_check import CheckResult, check_bpmn
+from engine.catalogue.bpmn_check import CHECK_RULES, CheckResult, check_bpmn
 from engine.catalogue.bpmn_diff import VersionDiff, diff_summary
-from engine.catalogue.bpmn_xml import Problem, bpmn_text
+from engine.catalogue.bpmn_xml import Problem, bpmn_text, parse_bpmn_xml
 from engine.catalogue.catalogue_file import catalogue_file_names, catalogue_path
+from engine.catalogue.procedure_model import ProcedureModel, read_model
 from engine.catalogue.procedures import procedure_by_code, procedure_id_by_code
-from engine.catalogue.workflow_state import sha256_of
+from engine.catalogue.workflow_state import SpecCache, sha256_of
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
 from engine.usecase import active_officer, reading, require_aware, use_case
@@ -106,6 +108,76 @@ class VersionSummary:
 
 
 @dataclass(frozen=True)
+class StoredCheck:
+    """The result of `bpmn check` kept with a version: what its pages show without checking again."""
+
+    ok: bool
+    problems: list[Problem]
+    counted_hours: float | None
+    step_count: int
+    legal_hours: float
+    rules: int
+    checked_at: datetime | None
+
+    @classmethod
+    def of(cls, result: CheckResult, legal_hours: float, now: datetime | None) -> StoredCheck:
+        """The stored form of a check just run against `legal_hours`."""
+        model = result.model
+        return cls(
+            ok=result.ok,
+            problems=list(result.problems),
+            counted_hours=model.longest_counted_hours if model else None,
+            step_count=len(model.steps) if model else 0,
+            legal_hours=legal_hours,
+            rules=CHECK_RULES,
+            checked_at=now,
+        )
+
+    def columns(self) -> dict[str, object]:
+        """The process_version columns that hold it."""
+        return {
+            "check_ok": self.ok,
+            "check_problems": [p.as_dict() for p in self.problems],
+            "check_counted_hours": self.counted_hours,
+            "check_step_count": self.step_count,
+            "check_legal_hours": self.legal_hours,
+            "check_rules": self.rules,
+            "checked_at": self.checked_at,
+        }
+
+
+def stored_check(version: ProcessVersion, legal_hours: float) -> StoredCheck | None:
+    """The version's stored check, or None when there is none or it is stale.
+
+    Stale: checked under older rules (CHECK_RULES), or against another legal budget than the
+    procedure's current one (the catalogue's legal time changed since).
+    """
+    if (
+        version.checked_at is None
+        or version.check_ok is None
+        or version.check_rules != CHECK_RULES
+        or version.check_legal_hours is None
+        or abs(float(version.check_legal_hours) - legal_hours) > 1e-6
+    ):
+        return None
+    return StoredCheck(
+        ok=bool(version.check_ok),
+        problems=[Problem(**p) for p in version.check_problems or []],
+        counted_hours=version.check_counted_hours,
+        step_count=version.check_step_count or 0,
+        legal_hours=float(version.check_legal_hours),
+        rules=version.check_rules,
+        checked_at=version.checked_at,
+    )
+
+
+def record_check(version: ProcessVersion, result: CheckResult, legal_hours: float, now: datetime) -> None:
+    """Keep the result of checking the version's current text on its row."""
+    for name, value in StoredCheck.of(result, legal_hours, now).columns().items():
+        setattr(version, name, value)
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One audited transition or save of a version."""
 
@@ -126,7 +198,11 @@ class HistoryEntry:
 
 @dataclass
 class VersionDetail:
-    """A version with its current problems, the changes against the previous version and its history."""
+    """A version with its current problems, the changes against the previous version and its history.
+
+    The problems, hours and steps are the check stored with the version; `pending_check` holds a
+    check run for this view because none was stored (or it was stale), for the caller to store.
+    """
 
     version: VersionSummary
     procedure_name: str
@@ -137,6 +213,8 @@ class VersionDetail:
     previous: VersionSummary | None
     diff: VersionDiff | None
     history: list[HistoryEntry] = field(default_factory=list)
+    checked_at: datetime | None = None
+    pending_check: StoredCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +459,7 @@ def activate_version(
         decision_number=decision_number,
         decision_date=decision_date,
     )
+    record_check(version, result, procedure.legal_hours(hours_per_day), now)
     make_active(session, version, approved_by_id, now)
     return True
 
@@ -494,6 +573,7 @@ def create_draft(
             now=now,
             note=f"Tải lên tệp {name}" if filename else None,
         )
+        record_check(version, result, _legal_hours(ctx, procedure), now)
         draft = _draft_result(ctx, procedure, version, result)
         uow.commit()
     return draft
@@ -530,6 +610,7 @@ def new_draft_from_active(ctx: Context, procedure_code: str, officer_id: int, no
             now=now,
             note=f"Sao chép từ phiên bản {active.number} đang áp dụng",
         )
+        record_check(version, result, _legal_hours(ctx, procedure), now)
         draft = _draft_result(ctx, procedure, version, result)
         uow.commit()
     return draft
@@ -567,6 +648,7 @@ def save_draft(
             version.sha256 = digest
             version.process_id = result.model.process_id if result.model else ""
             record_transition(session, version, "saved", "draft", officer.id, now)
+        record_check(version, result, _legal_hours(ctx, procedure), now)
         draft = _draft_result(ctx, procedure, version, result, changed)
         uow.commit()
     return draft
@@ -585,7 +667,8 @@ def submit(
         _require_owner(officer, procedure)
         if version.status != "draft":
             raise _status_conflict(version, "trình")
-        _require_valid(ctx, procedure, version, "trình phê duyệt")
+        result = _require_valid(ctx, procedure, version, "trình phê duyệt")
+        record_check(version, result, _legal_hours(ctx, procedure), now)
         record_transition(session, version, "submitted", "submitted", officer.id, now, note)
         summary = _summary_in(session, version)
         uow.commit()
@@ -675,7 +758,8 @@ def approve(
         if version.status != "submitted":
             raise _status_conflict(version, "phê duyệt")
         # Checked again: the catalogue's legal time may have changed since the submission.
-        _require_valid(ctx, procedure, version, "phê duyệt")
+        result = _require_valid(ctx, procedure, version, "phê duyệt")
+        record_check(version, result, _legal_hours(ctx, procedure), now)
         version.decision_number = number
         version.decision_date = decision_date
         version.approved_by_id = officer.id
@@ -802,37 +886,93 @@ def previous_version(session: Session, version: ProcessVersion | VersionSummary)
     return found[0][0] if found else None
 
 
-def version_detail(session: Session, version_id: int, *, hours_per_day: int = 8) -> VersionDetail:
-    """A version with its problems, what changed against the previous version, and its history."""
+def _model_of_text(text: str) -> ProcedureModel | None:
+    try:
+        return read_model(parse_bpmn_xml(text, max_bytes=max(len(text.encode("utf-8")), 1)))
+    except Exception:  # a stored draft may be anything that could be stored; it simply has no model
+        return None
+
+
+def _model(session: Session, version_id: int, sha256: str, models: SpecCache | None) -> ProcedureModel | None:
+    """A version's procedure model, from the cache when there is one (the text is loaded on a miss only)."""
+
+    def load() -> str:
+        return version_xml(session, version_id).text
+
+    return models.model(sha256, load) if models is not None else _model_of_text(load())
+
+
+def version_detail(
+    session: Session, version_id: int, *, hours_per_day: int = 8, models: SpecCache | None = None
+) -> VersionDetail:
+    """A version with its stored check, what changed against the previous version, and its history.
+
+    The diagram is checked only when no check is stored for it (old rows) or the stored one is
+    stale; that result comes back as `pending_check` for the caller to store. `models` caches
+    the procedure models the diff compares.
+    """
     found = _summaries(session, ProcessVersion.id == version_id)
     if not found:
         raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
     summary, version = found[0]
     procedure = session.get_one(Procedure, version.procedure_id)
     legal = procedure.legal_hours(hours_per_day)
-
-    def checked(text: str) -> CheckResult:
+    check = stored_check(version, legal)
+    pending = None
+    new: ProcedureModel | None = None
+    if check is None:
+        text = version.bpmn_xml
         size = len(text.encode("utf-8"))
-        return check_bpmn(text, filename=f"{procedure.code}.bpmn", legal_hours=legal, max_bytes=size)
-
-    result = checked(version.bpmn_xml)
+        result = check_bpmn(text, filename=f"{procedure.code}.bpmn", legal_hours=legal, max_bytes=size)
+        check = pending = StoredCheck.of(result, legal, None)
+        new = result.model
     previous = previous_version(session, summary)
     diff = None
-    if previous is not None and result.model is not None:
-        old = checked(version_xml(session, previous.id).text).model
-        if old is not None:
-            diff = diff_summary(old, result.model)
+    if previous is not None:
+        new = new or _model(session, version.id, version.sha256, models)
+        old = _model(session, previous.id, previous.sha256, models) if new is not None else None
+        if new is not None and old is not None:
+            diff = diff_summary(old, new)
     return VersionDetail(
         version=summary,
         procedure_name=procedure.name,
         legal_hours=legal,
-        counted_hours=result.model.longest_counted_hours if result.model else None,
-        step_count=len(result.model.steps) if result.model else 0,
-        problems=list(result.problems),
+        counted_hours=check.counted_hours,
+        step_count=check.step_count,
+        problems=check.problems,
         previous=previous,
         diff=diff,
         history=version_history(session, version_id),
+        checked_at=check.checked_at,
+        pending_check=pending,
     )
+
+
+def store_pending_checks(session: Session, details: Iterable[VersionDetail], now: datetime) -> int:
+    """Store the checks a view had to run (versions without a stored one) and commit; returns how many.
+
+    Runs in the reader's own session and transaction (on SQLite it already holds the write
+    lock); a version whose text changed meanwhile is left alone, and a failure to store only
+    means the next view checks again.
+    """
+    pending = [d for d in details if d.pending_check is not None]
+    if not pending:
+        return 0
+    try:
+        for detail in pending:
+            assert detail.pending_check is not None
+            checked = replace(detail.pending_check, checked_at=now)
+            session.execute(
+                update(ProcessVersion)
+                .where(ProcessVersion.id == detail.version.id, ProcessVersion.sha256 == detail.version.sha256)
+                .values(**checked.columns())
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        return 0
+    return len(pending)
 
 
 @dataclass(frozen=True)
@@ -964,6 +1104,7 @@ def import_version(
                 now=now,
                 note=f"Nhập từ tệp {filename}",
             )
+            record_check(version, result, _legal_hours(ctx, procedure), now)
             changed = True
         imported = ImportResult(
             procedure.code,

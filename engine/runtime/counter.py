@@ -66,6 +66,7 @@ def issue_counter_slip(
     check_text(reason, "reason")
     for entry in missing or []:
         check_text(entry, "missing")
+    check_text(submission_key, "submission_key")
     documents = [m.strip() for m in missing or [] if m and m.strip()]
     if kind == "supplement" and not documents:
         raise InvalidInput(

@@ -192,11 +192,11 @@ def search_dossiers(
         .where(Dossier.agency_id == officer.agency_id)
     )
     if text:
-        pattern = f"%{text}%"
+        # autoescape: the officer's `%`, `_` and `/` match themselves, not any text.
         query = query.where(
-            Dossier.applicant_name.ilike(pattern)
+            Dossier.applicant_name.icontains(text, autoescape=True)
             | (Dossier.applicant_phone == text)
-            | Dossier.code.ilike(pattern)
+            | Dossier.code.icontains(text, autoescape=True)
         )
     rows = session.execute(query.order_by(Dossier.received_at.desc()).limit(limit))
     return [(dossier, procedure) for dossier, procedure in rows]

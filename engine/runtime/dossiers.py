@@ -330,16 +330,36 @@ TEXT_LIMITS = {
     "dossier_code": Dossier.code.type.length,
     "procedure_code": Procedure.code.type.length,
     "file_name": Attachment.file_name.type.length,
+    # The nonce of a desk form or an API client's Idempotency-Key, as stored.
+    "submission_key": Dossier.submission_key.type.length,
 }
 DATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# What no column can hold: PostgreSQL refuses NUL in text, and a lone UTF-16 surrogate (JSON's
+# "\ud800") has no UTF-8 encoding; the other C0 controls (tab and line breaks aside) are never typed.
+UNSAFE_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def unsafe_character(value: str) -> str | None:
+    """The first character of `value` no column can hold, named in Vietnamese; None when there is none."""
+    found = UNSAFE_CHARACTER.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    if char == "\x00":
+        return "ký tự NUL"
+    if char >= "\ud800":
+        return f"ký tự Unicode đơn lẻ U+{ord(char):04X}"
+    return f"ký tự điều khiển U+{ord(char):04X}"
 
 
 def check_text(value: str | None, field: str) -> None:
-    """Refuse control characters and text longer than its column (the database would fail later)."""
+    """Refuse control characters, lone surrogates and text longer than its column (the database would
+    fail later)."""
     if value is None:
         return
-    if "\x00" in value or any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-        raise InvalidInput("Nội dung có ký tự điều khiển không hợp lệ", field)
+    unsafe = unsafe_character(value)
+    if unsafe is not None:
+        raise InvalidInput(f"Nội dung có {unsafe} không hợp lệ", field)
     limit = TEXT_LIMITS.get(field)
     if limit is not None and len(value) > limit:
         raise InvalidInput(f"Nội dung dài quá {limit} ký tự", field)
@@ -425,6 +445,7 @@ def receive_dossier(
     data = check_data(data)
     for document in documents or []:
         check_text(document, "reason")
+    check_text(submission_key, "submission_key")
     with use_case(ctx, "Tiếp nhận hồ sơ") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)

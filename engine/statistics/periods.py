@@ -21,6 +21,10 @@ _HALF = re.compile(r"^(\d{4})-H([12])$", re.IGNORECASE)
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+# The years a report, a register or a date typed in a form may name; outside them a date means a typo
+# (and year 1 or 9999 overflows once moved to UTC).
+FIRST_YEAR = 2000
+LAST_YEAR = 2100
 
 
 @dataclass(frozen=True)
@@ -56,19 +60,32 @@ def _add_months(year: int, month: int, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def _check_years(label: str, *years: int) -> None:
+    if any(not FIRST_YEAR <= year <= LAST_YEAR for year in years):
+        raise InvalidInput(
+            f"Kỳ báo cáo {label!r} nằm ngoài khoảng cho phép; chọn một kỳ trong các năm từ {FIRST_YEAR} "
+            f"đến {LAST_YEAR}",
+            "period",
+        )
+
+
 def period_of_days(first_day: date, last_day: date, tz: tzinfo, label: str | None = None) -> Period:
     """The period from the start of `first_day` to the end of `last_day`, local time."""
+    label = label or f"{first_day:%Y-%m-%d}..{last_day:%Y-%m-%d}"
+    _check_years(label, first_day.year, last_day.year)
     if last_day < first_day:
         raise InvalidInput("Ngày kết thúc kỳ báo cáo phải sau hoặc trùng ngày bắt đầu", "period")
     start = datetime.combine(first_day, datetime.min.time(), tz).astimezone(UTC)
     end = datetime.combine(last_day + timedelta(days=1), datetime.min.time(), tz).astimezone(UTC)
-    return Period(label or f"{first_day:%Y-%m-%d}..{last_day:%Y-%m-%d}", first_day, last_day, start, end, tz)
+    return Period(label, first_day, last_day, start, end, tz)
 
 
 def parse_period(text: str, tz: tzinfo | str = "Asia/Ho_Chi_Minh") -> Period:
     """Parse `2026`, `2026-H1`, `2026-Q3`, `2026-07` or `2026-01-01..2026-03-31` into a Period."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     value = (text or "").strip()
+    # Every form starts with its year, and a range has a second one after "..".
+    _check_years(value, *(int(year) for year in re.findall(r"(?:^|\.\.)(\d{4})", value)))
     try:
         if m := _YEAR.match(value):
             year = int(m.group(1))

@@ -57,7 +57,7 @@
       <label class="form-label mb-0" for="f-name">Tên bước</label>
       <input class="form-control form-control-sm mb-2" id="f-name" value="${esc(bo.name)}">
       <label class="form-label mb-0" for="f-hours">Thời gian được giao (giờ làm việc)</label>
-      <input class="form-control form-control-sm mb-2" id="f-hours" type="number" min="0" step="0.5" value="${sla.hours ?? ""}">
+      <input class="form-control form-control-sm mb-2" id="f-hours" type="number" min="0" step="0.5" value="${esc(sla.hours)}">
       <div class="form-check mb-2"><input class="form-check-input" type="checkbox" id="f-counted" ${sla.counted === false ? "" : "checked"}>
         <label class="form-check-label" for="f-counted">Tính vào thời hạn giải quyết</label></div>
       ${lane ? `<hr class="my-2"><div class="text-muted mb-1">Làn “${esc(lane.businessObject.name)}” (áp dụng cho mọi bước trong làn)</div>
