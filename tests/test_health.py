@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, text
@@ -188,3 +189,12 @@ def test_configure_logging_writes_json_at_the_configured_level():
     assert {"level": "WARNING", "logger": "motcua.test", "message": "shown"}.items() <= json.loads(
         line
     ).items()
+
+
+def test_a_signed_in_health_probe_answers_at_once_on_the_request_transaction(web) -> None:
+    # The page header's read must not hold the request's transaction while /healthz checks the database.
+    web.login("sonv.motcua")
+    started = time.perf_counter()
+    response = web.get("/healthz")
+    assert response.status_code in (200, 503) and time.perf_counter() - started < 10
+    assert response.get_json()["database"] == "ok"

@@ -23,8 +23,16 @@ READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def wants_header() -> bool:
-    """Pages show the header; the API, static files and vendor assets do not."""
-    return request.endpoint not in (None, "static", "vendor.asset") and not request.path.startswith("/api/")
+    """Pages show the header; the API, health probes, static files and vendor assets do not.
+
+    A health probe must not hold the request's transaction (on SQLite a write lock) while it checks
+    the database itself.
+    """
+    return (
+        request.endpoint not in (None, "static", "vendor.asset")
+        and request.blueprint != "health"
+        and not request.path.startswith("/api/")
+    )
 
 
 def read_header_state(officer_id: int, uow: UnitOfWork) -> None:
