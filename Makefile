@@ -41,11 +41,18 @@ run: db
 	@if [ ! -f instance/.demo-loaded ]; then $(BIN)/motcua demo --count 150 --until-now && touch instance/.demo-loaded; fi
 	$(BIN)/motcua serve --host $(HOST) --port $(PORT)
 
+# The suite in parallel pytest-xdist workers (one per CPU; each has a PostgreSQL database and a
+# SQLite template of its own, see tests/conftest.py), then the tests marked `serial` alone (one
+# restarts PostgreSQL). Both passes always run; a failure in either fails the target.
+TEST_WORKERS ?= auto
 test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	status=0; \
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not serial" || status=1; \
+	$(BIN)/python -m pytest -p no:xdist -m serial || status=1; \
+	exit $$status
 
 lint: setup
 	$(BIN)/ruff check .

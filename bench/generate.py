@@ -48,6 +48,7 @@ from engine.catalogue.loader import load_all
 from engine.context import Context
 from engine.demo import desk_for, officers_by_role
 from engine.runtime import dossiers as svc
+from engine.search_text import search_text_of
 from models import (
     Agency,
     Dossier,
@@ -77,6 +78,7 @@ SUPPLEMENT_NOTE = "Công dân đã nộp bổ sung"
 REFUSAL_REASON = "Không đủ điều kiện theo quy định"
 WITHDRAWAL_REASON = "Công dân xin rút hồ sơ"
 APOLOGY_REASON = "Cần xác minh thêm thông tin với cơ quan liên quan"
+REWORK_REASON = "Cần làm rõ kết quả thẩm định"
 LATE_SUPPLEMENT_REASON = "Phát hiện thiếu giấy tờ khi thẩm định chuyên sâu"
 FAMILY_NAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ"]
 MIDDLE_NAMES = ["Văn", "Thị", "Minh", "Thu", "Quốc", "Hoàng", "Ngọc", "Đức"]
@@ -174,6 +176,12 @@ def _step_info(step: Any) -> StepInfo:
         step.hours or 0.0,
         step.counted,
     )
+
+
+def send_back_reason(model: Any, step_id: str, outcome: str | None) -> str | None:
+    """The reason a send-back for rework carries (the engine requires one), None for other outcomes."""
+    chosen = model.outcome_of(step_id, outcome)
+    return REWORK_REASON if chosen is not None and chosen.returns else None
 
 
 def build_template(procedure_code: str, name: str, compiled: Any, choices: dict[str, list[str]]) -> Template:
@@ -532,6 +540,7 @@ class BulkWriter:
         env, cal = self.env, self.cal
         procedure = env.procedures[plan.procedure_code]
         template = procedure.templates[plan.template]
+        model = template.compiled.model
         now = plan.received_at
         day = now.astimezone(cal.tz).strftime("%y%m%d")
         key = (procedure.agency_id, day)
@@ -551,6 +560,13 @@ class BulkWriter:
             "applicant_phone": plan.applicant.phone,
             "applicant_email": plan.applicant.email,
             "applicant_address": plan.applicant.address,
+            "search_text": search_text_of(
+                code,
+                plan.applicant.name,
+                plan.applicant.phone,
+                plan.applicant.id_number,
+                plan.applicant.email,
+            ),
             "channel": plan.channel,
             "received_at": now,
             "received_by_id": procedure.desk_id,
@@ -675,6 +691,7 @@ class BulkWriter:
                 comment=comment,
                 used_hours=item["used_hours"],
                 result_class=item["result_class"],
+                **({"sent_back": True} if send_back_reason(model, item["task_id"], outcome) else {}),
             )
             if k + 1 < len(template.steps):
                 open_item(k + 1, at, officer_id)
@@ -715,7 +732,8 @@ class BulkWriter:
             at, officer = action.at, action.officer_id
             k = done
             if action.kind == "complete":
-                complete_item(k, at, officer, action.outcome, None)
+                reason = send_back_reason(model, items[k]["task_id"], action.outcome)
+                complete_item(k, at, officer, action.outcome, reason)
                 dossier["version"] += 1
             elif action.kind == "supplement":
                 window = env.ctx.settings.supplement_window_days * env.ctx.settings.hours_per_day
@@ -884,8 +902,19 @@ class BulkWriter:
         self.touched_days.clear()
 
     def finish(self) -> None:
-        """Write what is left and move PostgreSQL's id sequences past the ids written."""
+        """Write what is left, note the agencies handling others' dossiers, move the id sequences."""
         self.flush()
+        with self.db.begin() as conn:
+            # What engine.runtime.access.note_handler records when a step opens.
+            conn.execute(
+                text(
+                    "INSERT INTO dossier_handler (agency_id, dossier_id) "
+                    "SELECT DISTINCT w.agency_id, w.dossier_id FROM work_item w "
+                    "JOIN dossier d ON d.id = w.dossier_id WHERE w.agency_id <> d.agency_id "
+                    "AND NOT EXISTS (SELECT 1 FROM dossier_handler h "
+                    "WHERE h.agency_id = w.agency_id AND h.dossier_id = w.dossier_id)"
+                )
+            )
         if self.postgres:
             with self.db.begin() as conn:
                 for table in self.TABLES:
@@ -945,7 +974,13 @@ def replay(env: Environment, plan: Plan) -> str:
                 )
             ).one()
         if action.kind == "complete":
-            svc.complete(ctx, item_id, action.officer_id, now=action.at, outcome=action.outcome)
+            with ctx.uow() as uow:
+                step_id = uow.session.get_one(WorkItem, item_id).task_id
+            model = procedure.templates[plan.template].compiled.model
+            reason = send_back_reason(model, step_id, action.outcome)
+            svc.complete(
+                ctx, item_id, action.officer_id, now=action.at, outcome=action.outcome, comment=reason
+            )
         elif action.kind == "supplement":
             svc.request_supplement(
                 ctx,

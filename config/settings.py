@@ -128,6 +128,24 @@ class Settings:
     dispatch_max_attempts: int = 6
     dispatch_backoff_seconds: int = 60
 
+    # The national public service portal (Cổng Dịch vụ công quốc gia) adapter. An empty URL turns the
+    # sync off; messages are still not queued then. Paths are joined to the URL.
+    dvcqg_url: str = ""
+    dvcqg_auth_path: str = "/auth"
+    dvcqg_integration_path: str = "/integration"
+    dvcqg_username: str = ""
+    dvcqg_password: str = ""
+    # The unit code (mã đơn vị) the portal knows the province by; agencies may map to their own.
+    dvcqg_madonvi: str = ""
+    dvcqg_timeout_seconds: float = 15.0
+    dvcqg_max_attempts: int = 10
+    dvcqg_backoff_seconds: int = 60
+    dvcqg_workers: int = 4
+    # Hosts the documents of online dossiers pushed by the portal may be fetched from (comma
+    # separated); a URL on any other host is refused. Only https, unless the host is listed as
+    # "http://host" (a portal inside the province's network).
+    dvcqg_document_hosts: str = ""
+
     # Operations. An empty metrics token serves /metrics to loopback clients only (and to nobody
     # behind a trusted proxy, where the proxy's own address is loopback).
     metrics_token: str = ""
@@ -168,6 +186,10 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "smtp_starttls": _parse_bool,
     "dispatch_max_attempts": int,
     "dispatch_backoff_seconds": int,
+    "dvcqg_timeout_seconds": _parse_positive(float),
+    "dvcqg_max_attempts": _parse_positive(int),
+    "dvcqg_backoff_seconds": _parse_positive(int),
+    "dvcqg_workers": _parse_positive(int),
     "log_level": str.upper,
 }
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.context import Context
-from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from engine.errors import Conflict, Forbidden, InvalidFields, InvalidInput, NotFound, Unauthenticated
 from engine.usecase import active_officer, reading, require_aware
 from models import Agency, ApiToken, Officer, UnitOfWork
 
@@ -61,6 +61,7 @@ class SignedIn:
     agency_name: str
     roles: tuple[str, ...]
     session_version: int
+    must_change_password: bool = False
 
     def has_role(self, *roles: str) -> bool:
         """Whether the officer holds any of these roles."""
@@ -78,6 +79,7 @@ def _signed_in(session: Session, officer: Officer) -> SignedIn:
         agency_name=agency.name,
         roles=tuple(officer.roles or ()),
         session_version=officer.session_version,
+        must_change_password=officer.must_change_password,
     )
 
 
@@ -169,6 +171,54 @@ def set_password(ctx: Context, username: str, password: str) -> None:
         uow.commit()
 
 
+PASSWORD_MIN_LENGTH = 10
+
+
+def one_time_password() -> str:
+    """A random password to hand to one officer once (never a shared one)."""
+    return secrets.token_urlsafe(9)
+
+
+def reset_password(ctx: Context, username: str) -> str:
+    """Cấp lại mật khẩu: a one-time password the officer must replace at the next sign-in; every
+    session of the officer ends."""
+    password = one_time_password()
+    with ctx.uow() as uow:
+        officer = uow.session.scalars(select(Officer).where(Officer.username == username)).one_or_none()
+        if officer is None:
+            raise NotFound(f"Không có cán bộ với tên đăng nhập {username}.")
+        officer.password_hash = generate_password_hash(password)
+        officer.must_change_password = True
+        officer.session_version += 1
+        uow.commit()
+    return password
+
+
+def change_password(ctx: Context, officer_id: int, current: str, new: str, repeated: str) -> SignedIn:
+    """Đổi mật khẩu: the officer's own choice replaces the old (or one-time) one; every other session
+    ends, and the returned state carries the new session version for the current one."""
+    errors: dict[str, str] = {}
+    if len(new) < PASSWORD_MIN_LENGTH:
+        errors["new_password"] = f"Mật khẩu mới phải có ít nhất {PASSWORD_MIN_LENGTH} ký tự."
+    elif new != repeated:
+        errors["repeat_password"] = "Hai lần nhập mật khẩu mới không khớp."
+    elif new == current:
+        errors["new_password"] = "Mật khẩu mới phải khác mật khẩu hiện tại."
+    with ctx.uow() as uow:
+        officer = active_officer(uow.session, officer_id)
+        if not check_password_hash(officer.password_hash or _dummy_hash(), current):
+            errors = {"current_password": "Mật khẩu hiện tại không đúng.", **errors}
+        if errors:
+            raise InvalidFields(errors)
+        officer.password_hash = generate_password_hash(new)
+        officer.must_change_password = False
+        officer.session_version += 1
+        uow.session.flush()
+        signed_in = _signed_in(uow.session, officer)
+        uow.commit()
+    return signed_in
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -212,10 +262,10 @@ class TokenLine:
     revoked_at: datetime | None
 
 
-def _require_admin(session: Session, admin_id: int | None) -> None:
+def require_admin(session: Session, admin_id: int | None, what: str = "Quản lý mã truy cập") -> None:
     """The web passes the signed-in officer, who must be an administrator; the CLI passes none."""
     if admin_id is not None and not active_officer(session, admin_id).has_role("admin"):
-        raise Forbidden("Quản lý mã truy cập dành cho quản trị hệ thống.")
+        raise Forbidden(f"{what} dành cho quản trị hệ thống.")
 
 
 def _token_line(token: ApiToken, officer: Officer, agency: Agency) -> TokenLine:
@@ -239,7 +289,7 @@ def api_tokens(
 ) -> list[TokenLine]:
     """The API tokens (of one officer, or all), in force first, then newest first."""
     with reading(ctx, uow) as session:
-        _require_admin(session, admin_id)
+        require_admin(session, admin_id)
         query = (
             select(ApiToken, Officer, Agency)
             .join(Officer, Officer.id == ApiToken.officer_id)
@@ -261,7 +311,7 @@ def revoke_token_by_id(
     """Thu hồi mã truy cập: the token stops working at once."""
     require_aware(now)
     with ctx.uow() as uow:
-        _require_admin(uow.session, admin_id)
+        require_admin(uow.session, admin_id)
         token = uow.session.get(ApiToken, token_id)
         if token is None:
             raise NotFound(f"Không có mã truy cập số {token_id}.")

@@ -68,6 +68,150 @@ def load() -> None:
 
 
 @main.group()
+def organisation() -> None:
+    """A real organisation's agencies and officers (the demo's come with `motcua load`)."""
+
+
+@organisation.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--passwords-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the new officers' one-time passwords to this CSV (readable by its owner only) "
+    "instead of printing them.",
+)
+def organisation_import(source: str, passwords_out: str | None) -> None:
+    """Create or update agencies and officers from a TOML file shaped like workflows/demo/organisation.toml.
+
+    Each new officer gets a one-time password of their own, replaced at their first sign-in;
+    existing officers keep theirs. One transaction: a bad entry changes nothing.
+    """
+    import csv
+    import os
+
+    from engine.catalogue.loader import load_organisation
+
+    ctx = _context()
+    try:
+        with ctx.uow() as uow:
+            report = load_organisation(uow.session, Path(source), password=None)
+            uow.commit()
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"agencies +{report.agencies}, officers +{report.officers}")
+    if passwords_out and report.passwords:
+        descriptor = os.open(passwords_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["username", "one_time_password"])
+            writer.writerows(sorted(report.passwords.items()))
+        click.echo(f"one-time passwords of {len(report.passwords)} new officers written to {passwords_out}")
+    else:
+        for username, given in sorted(report.passwords.items()):
+            click.echo(f"  {username}: {given}")
+    if report.passwords:
+        click.echo("each new officer must replace the one-time password at the first sign-in")
+
+
+@main.group()
+def dvcqg() -> None:
+    """The national public service portal (Cổng Dịch vụ công quốc gia): sync, status, failures, mappings."""
+
+
+@dvcqg.command("sync")
+@click.option("--now", "now_text", default=None, help="ISO time to send as of (default: now).")
+def dvcqg_sync(now_text: str | None) -> None:
+    """Send what is due once; a line per message."""
+    from engine.integrations.dvcqg.sync import sync
+
+    ctx = _context()
+    if not ctx.settings.dvcqg_url:
+        raise click.ClickException("MOTCUA_DVCQG_URL is not set: the portal sync is off")
+    now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
+    report = sync(ctx, now)
+    for line in report.lines:
+        click.echo(line.line())
+    if report.recovered:
+        click.echo(
+            f"{report.recovered} interrupted message(s) marked uncertain (looked up before sending again)"
+        )
+    click.echo(
+        f"sent {report.count('sent')}, confirmed {report.count('confirmed')}, "
+        f"retrying {report.count('retrying')}, failed {report.count('failed')}"
+    )
+
+
+@dvcqg.command("status")
+def dvcqg_status() -> None:
+    """Queued, sending, uncertain, retrying, failed and sent counts, and the failures' reasons."""
+    from engine.integrations.dvcqg.sync import failed_messages, queue_status
+
+    ctx = _context()
+    status = queue_status(ctx)
+    click.echo(", ".join(f"{name} {count}" for name, count in status.counts.items()))
+    if status.oldest_unsent is not None:
+        click.echo(f"oldest unsent since {status.oldest_unsent.isoformat()}")
+    for failed in failed_messages(ctx):
+        click.echo(f"failed #{failed.id} {failed.stream} #{failed.seq} {failed.service}: {failed.last_error}")
+
+
+@dvcqg.command("requeue")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="Re-queue every failed message.")
+def dvcqg_requeue(ids: tuple[int, ...], all_failed: bool) -> None:
+    """Re-queue failed messages once their cause is fixed; each dossier's later messages follow."""
+    from engine.integrations.dvcqg.sync import failed_messages, requeue
+
+    ctx = _context()
+    wanted = [f.id for f in failed_messages(ctx, limit=100_000)] if all_failed else list(ids)
+    if not wanted:
+        raise click.UsageError("name the failed messages' ids, or --all-failed")
+    click.echo(f"{requeue(ctx, wanted, datetime.now(UTC))} message(s) queued again")
+
+
+@dvcqg.command("ratings")
+@click.option("--month", "month_text", default=None, help="YYYY-MM (default: last month).")
+def dvcqg_ratings(month_text: str | None) -> None:
+    """Queue a month's satisfaction ratings (DongBoDanhGia) per agency; a month is queued once."""
+    from datetime import date
+
+    from engine.integrations.dvcqg.ratings import previous_month, queue_month_ratings
+
+    ctx = _context()
+    now = datetime.now(UTC)
+    try:
+        month = date.fromisoformat(f"{month_text}-01") if month_text else previous_month(now, ctx.calendar.tz)
+    except ValueError as exc:
+        raise click.BadParameter(f"not a month YYYY-MM: {month_text!r}") from exc
+    result = queue_month_ratings(ctx, month, now)
+    click.echo(
+        f"ratings of {result.month}: queued for {', '.join(result.queued) or 'no agency'}"
+        + (f"; already queued for {', '.join(result.already)}" if result.already else "")
+    )
+
+
+@dvcqg.command("mapping")
+@click.argument("kind", required=False)
+@click.argument("local", required=False)
+@click.argument("portal_value", required=False)
+def dvcqg_mapping(kind: str | None, local: str | None, portal_value: str | None) -> None:
+    """List the mappings, or set one: `motcua dvcqg mapping status processing 4`."""
+    from engine.integrations.dvcqg.mappings import mapping_rows, set_mapping
+
+    ctx = _context()
+    if kind is not None:
+        if local is None or portal_value is None:
+            raise click.UsageError("give KIND LOCAL PORTAL_VALUE to set a mapping")
+        try:
+            set_mapping(ctx, kind, local, portal_value)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+    for row in mapping_rows(ctx):
+        click.echo(f"{row.kind:<15} {row.local:<30} {row.portal}{'  (default)' if row.default else ''}")
+
+
+@main.group()
 def bpmn() -> None:
     """Internal procedures as BPMN."""
 
@@ -77,13 +221,32 @@ def bpmn() -> None:
 @click.option(
     "--legal-hours", type=float, default=None, help="Cap on the counted hours (default: catalogue)."
 )
-def bpmn_check(files: tuple[str, ...], legal_hours: float | None) -> None:
-    """Validate BPMN files; print each problem as file:line: name (id): message."""
+@click.option(
+    "--procedure",
+    "procedure_code",
+    default=None,
+    help="Procedure code: its legal time and the agency table are read from the database.",
+)
+def bpmn_check(files: tuple[str, ...], legal_hours: float | None, procedure_code: str | None) -> None:
+    """Validate BPMN files; print each problem as file:line: name (id): message, on one line each.
+
+    Without --procedure the database is not read: the legal time comes from the catalogue file
+    by file name, and the lanes' agency codes are said to be unverified.
+    """
     from engine.catalogue.bpmn_check import check_bpmn
     from engine.catalogue.catalogue_file import catalogue_budgets, catalogue_path
+    from engine.catalogue.versions import check_facts
 
     settings = load_settings()
     budgets = catalogue_budgets(catalogue_path(settings.workflows_dir), settings.hours_per_day)
+    agencies: frozenset[str] | None = None
+    if procedure_code:
+        try:
+            facts = check_facts(_context(), procedure_code)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        agencies = facts.agencies
+        legal_hours = legal_hours if legal_hours is not None else facts.legal_hours
     failed = False
     for name in files:
         path = Path(name)
@@ -94,9 +257,13 @@ def bpmn_check(files: tuple[str, ...], legal_hours: float | None) -> None:
             failed = True
             continue
         budget = legal_hours if legal_hours is not None else budgets.get(path.name)
-        result = check_bpmn(data, filename=name, legal_hours=budget, max_bytes=settings.bpmn_max_bytes)
+        result = check_bpmn(
+            data, filename=name, legal_hours=budget, max_bytes=settings.bpmn_max_bytes, agencies=agencies
+        )
         for problem in result.problems:
             click.echo(str(problem))
+        for note in result.notes:
+            click.echo(f"{name}: {' '.join(note.split())}")
         if result.ok:
             model = result.model
             assert model is not None  # a BPMN that passed the check has its model
@@ -182,12 +349,111 @@ def bpmn_import(
             continue
         for problem in result.problems:
             click.echo(str(problem))
+        for note in result.notes:
+            click.echo(f"{name}: {note}")
         if not result.changed:
             click.echo(f"{name}: {code} version {result.number} is already active, unchanged")
         else:
             click.echo(f"{name}: {code} version {result.number} {result.status}, sha256 {result.sha256}")
         failed = failed or bool(result.problems)
     sys.exit(1 if failed else 0)
+
+
+@main.group()
+def procedure() -> None:
+    """The procedure catalogue (import, export) and internal procedures drawn from step tables."""
+
+
+@procedure.command("from-table")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--code", "procedure_code", default=None, help="Procedure code (a single table).")
+@click.option(
+    "--codes-from-filenames",
+    is_flag=True,
+    help="SOURCE is a folder: each CSV/XLSX table becomes a draft of the procedure its file name starts "
+    "with (1.001193.csv, '1.001193 Khai sinh.xlsx').",
+)
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False), default=None, help="Also write the BPMN here."
+)
+def procedure_from_table(
+    source: str, procedure_code: str | None, codes_from_filenames: bool, out_file: str | None
+) -> None:
+    """Turn a step table (or a folder of them) into a draft version of its procedure."""
+    from engine.catalogue.table_drafts import draft_from_table, drafts_from_folder
+    from engine.catalogue.versions import version_xml
+    from engine.errors import InvalidStepTable
+
+    path = Path(source)
+    ctx = _context()
+    if path.is_dir():
+        if not codes_from_filenames or procedure_code or out_file:
+            raise click.UsageError("a folder goes with --codes-from-filenames (and neither --code nor --out)")
+        entries = drafts_from_folder(ctx, path, datetime.now(UTC))
+        for entry in entries:
+            if entry.ok:
+                click.echo(f"{entry.filename}: {entry.procedure_code} version {entry.version_number} draft")
+            else:
+                click.echo(f"{entry.filename}: {entry.procedure_code} not stored")
+            for message in entry.messages:
+                click.echo(f"  {message}")
+        stored = sum(1 for e in entries if e.ok)
+        click.echo(f"{stored} of {len(entries)} tables stored as drafts")
+        sys.exit(0 if stored == len(entries) else 1)
+    if not procedure_code:
+        raise click.UsageError("give the procedure with --code CODE (a folder: --codes-from-filenames)")
+    try:
+        draft = draft_from_table(ctx, procedure_code, path.read_bytes(), path.name, datetime.now(UTC))
+    except InvalidStepTable as exc:
+        click.echo(exc.message)
+        sys.exit(1)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for problem in draft.problems:
+        click.echo(str(problem))
+    if out_file:
+        with ctx.uow() as uow:
+            text = version_xml(uow.session, draft.version_id).text
+        Path(out_file).write_text(text, encoding="utf-8")
+    click.echo(
+        f"{path.name}: {draft.procedure_code} version {draft.number} draft, "
+        f"{draft.counted_hours or 0:g} of {draft.legal_hours:g} counted hours"
+        + (f", written to {out_file}" if out_file else "")
+    )
+    sys.exit(1 if draft.problems else 0)
+
+
+@procedure.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check every row and report, write nothing.")
+def procedure_import(source: str, dry_run: bool) -> None:
+    """Import the province's catalogue (XLSX or CSV, Vietnamese or English headers); a report per row.
+
+    Idempotent: a row equal to the stored procedure is unchanged. A bad row is reported and skipped;
+    the exit status is 1 when any row failed. New procedures have no internal procedure yet.
+    """
+    from engine.catalogue.catalogue_sheet import import_catalogue
+
+    path = Path(source)
+    try:
+        report = import_catalogue(
+            _context(), path.read_bytes(), path.name, datetime.now(UTC), dry_run=dry_run
+        )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+@procedure.command("export")
+@click.argument("target", type=click.Path(dir_okay=False))
+def procedure_export(target: str) -> None:
+    """Write the catalogue to an XLSX file with the headers `procedure import` reads."""
+    from engine.catalogue.catalogue_sheet import export_catalogue
+
+    Path(target).write_bytes(export_catalogue(_context()))
+    click.echo(f"catalogue written to {target}")
 
 
 @main.group()

@@ -33,7 +33,7 @@ class Context:
             settings=settings,
             calendar=WorkingCalendar.from_settings(settings),
             db=db,
-            session_factory=make_session_factory(db),
+            session_factory=make_session_factory(db, info={"settings": settings}),
         )
 
     def uow(self) -> UnitOfWork:

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.catalogue.competence import may_receive
+from engine.catalogue.procedure_model import ProcedureModel
 from engine.context import Context
 from engine.errors import NotFound
 from engine.runtime import dossiers as svc
@@ -51,6 +53,23 @@ def officers_by_role(ctx: Context) -> dict[tuple[int, str], list[int]]:
             for role in officer.roles:
                 result.setdefault((officer.agency_id, role), []).append(officer.id)
         return result
+
+
+def _named_next(
+    rng: random.Random,
+    officers: dict[tuple[int, str], list[int]],
+    model: ProcedureModel,
+    item: WorkItem,
+    outcome: str | None,
+) -> int | None:
+    """A head names the officer of the next step at the receiving agency, as offices do; else the pool."""
+    if item.role != "head" or model.steps[item.task_id].agency_code is not None:
+        return None
+    for step_id in model.next_steps(item.task_id, outcome):
+        step = model.steps[step_id]
+        if step.kind is None and step.agency_code is None and officers.get((item.agency_id, step.role or "")):
+            return rng.choice(officers[(item.agency_id, step.role or "")])
+    return None
 
 
 def _open_items(ctx: Context, dossier_id: int) -> list[WorkItem]:
@@ -95,13 +114,14 @@ def run_one(
             ctx, receipt.code, desk_id, reason="Công dân xin rút hồ sơ", now=now + timedelta(hours=2)
         )
         return receipt.code
-    compiled_steps = None
+    model: ProcedureModel | None = None
     for _ in range(200):  # bounded: rework loops are random
         items = _open_items(ctx, receipt.dossier_id)
         if not items:
             break
         item = items[0]
-        worker = rng.choice(officers[(item.agency_id, item.role)])
+        # The officer the step was assigned to works it; a pool step goes to anyone of its role.
+        worker = item.assignee_id or rng.choice(officers[(item.agency_id, item.role)])
         # Officers take between a fifth and a third more than their allotment.
         spent = float(item.allotted_hours or 1) * rng.uniform(0.2, 1.35)
         now = ctx.calendar.add_working_hours(now, max(spent, 0.25))
@@ -113,13 +133,11 @@ def run_one(
         elif item.kind == "return":
             svc.return_result(ctx, item.id, worker, collected_by=applicant.name, now=now)
         else:
-            if compiled_steps is None:
+            if model is None:
                 with ctx.uow() as uow:
                     dossier = uow.session.get_one(Dossier, receipt.dossier_id)
-                    compiled_steps = svc.compiled_process(
-                        ctx, uow.session, dossier.process_version_id
-                    ).model.steps
-            choices = compiled_steps[item.task_id].outcome_values()
+                    model = svc.compiled_process(ctx, uow.session, dossier.process_version_id).model
+            choices = model.steps[item.task_id].outcome_values()
             outcome = (
                 rng.choices(choices, [OUTCOME_WEIGHTS.get(c, 50) for c in choices])[0] if choices else None
             )
@@ -137,7 +155,15 @@ def run_one(
             elif outcome == "refuse":
                 svc.refuse(ctx, item.id, worker, reason="Không đủ điều kiện theo quy định", now=now)
             else:
-                svc.complete(ctx, item.id, worker, outcome=outcome, comment="Đã xử lý", now=now)
+                svc.complete(
+                    ctx,
+                    item.id,
+                    worker,
+                    outcome=outcome,
+                    comment="Cần thẩm định lại" if outcome == "rework" else "Đã xử lý",
+                    now=now,
+                    assign_to=_named_next(rng, officers, model, item, outcome),
+                )
         timings.append(time.perf_counter() - started)
     return receipt.code
 
@@ -193,17 +219,10 @@ def run_demo(
 
 
 def desk_for(ctx: Context, session: Session, procedure: Procedure) -> int:
-    """A desk officer where such dossiers arrive: a commune for two-level procedures."""
-    version = svc.active_version(session, procedure)
-    steps = svc.compiled_process(ctx, session, version.id).model.steps.values()
-    inter_agency = any(step.agency_code for step in steps)
+    """A desk officer whose agency may receive the procedure (the catalogue's competence)."""
     query = select(Officer).join(Agency, Agency.id == Officer.agency_id).order_by(Officer.id)
-    if inter_agency or procedure.level == "commune":
-        query = query.where(Agency.level == "commune")
-    else:
-        query = query.where(Officer.agency_id == procedure.owner_agency_id)
     for officer in session.scalars(query):
-        if officer.has_role("desk") and officer.active:
+        if officer.has_role("desk") and officer.active and may_receive(procedure, officer.agency):
             return officer.id
     raise NotFound(f"Không có cán bộ Bộ phận Một cửa nào tiếp nhận được hồ sơ thủ tục {procedure.code}")
 

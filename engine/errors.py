@@ -42,6 +42,15 @@ class InvalidInput(DomainError):
         self.field = field
 
 
+class InvalidFields(InvalidInput):
+    """Several fields that do not fit, found in one pass: `fields` maps each to its message; `field`
+    is the first of them."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(fields.values()), next(iter(fields), None))
+        self.fields = dict(fields)
+
+
 class TooLarge(DomainError):
     """An upload over the size cap."""
 
@@ -70,3 +79,13 @@ class InvalidProcess(DomainError):
     def __init__(self, message: str, problems: list | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+
+
+class InvalidStepTable(InvalidInput):
+    """A step table that cannot become a diagram; `rows` lists every row's problem, all at once."""
+
+    code = "invalid_step_table"
+
+    def __init__(self, message: str, rows: list | None = None) -> None:
+        super().__init__(message, "file")
+        self.rows = rows or []

@@ -64,4 +64,26 @@ def working_time(value: float | None, hours_per_day: float) -> str:
     return sign + " ".join(parts)
 
 
-__all__ = ["DATE_TIME", "hours", "in_zone", "local_time", "number", "short_time", "working_time"]
+def legal_time(value: float, unit: str, hours_per_day: float = 8) -> str:
+    """A procedure's legal time as the law states it: 'Trong ngày', '10 ngày làm việc', or for hours
+    that make whole working days '12 ngày làm việc (96 giờ làm việc)'."""
+    value = float(value)
+    if value <= 0:
+        return "Trong ngày"
+    if unit == "hours":
+        if hours_per_day > 0 and value % hours_per_day == 0:
+            return f"{number(value / hours_per_day)} ngày làm việc ({number(value)} giờ làm việc)"
+        return f"{number(value)} giờ làm việc"
+    return f"{number(value)} ngày làm việc"
+
+
+__all__ = [
+    "DATE_TIME",
+    "hours",
+    "in_zone",
+    "legal_time",
+    "local_time",
+    "number",
+    "short_time",
+    "working_time",
+]

@@ -517,6 +517,8 @@ class _Run:
             channel=event.get("channel", "in_person"),
             officer_id=self.officer(event).id,
             now=event.at,
+            # A scenario's applicant left no phone or ID number unless the event names one.
+            no_contact=not (event.get("phone") or event.get("id_number")),
         )
         self.dossier_ids[event.label or ""] = receipt.dossier_id
 

@@ -12,6 +12,7 @@ from models.dossier import (
     WorkItem,
 )
 from models.notification import Notification
+from models.portal import PortalMapping, PortalMessage
 from models.session import UnitOfWork, create_db_engine, make_session_factory
 from models.sla import ApologyLetter, SchedulerHeartbeat, SchedulerLease, SlaAlert
 from models.versioning import ProcessVersionEvent
@@ -29,6 +30,8 @@ __all__ = [
     "DossierSequence",
     "Notification",
     "Officer",
+    "PortalMapping",
+    "PortalMessage",
     "Procedure",
     "ProcessVersion",
     "ProcessVersionEvent",

@@ -16,15 +16,24 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base
-from models.vocabulary import ProcessStatus
+from models.vocabulary import Level, ProcessStatus
 
-AGENCY_LEVELS = ("province", "department", "district", "commune")
+AGENCY_LEVELS = Level.values()
 PROCESS_STATUSES = ProcessStatus.values()
 ONLINE_LEVELS = ("none", "partial", "full")
+# The agency levels whose desks receive a procedure of a receiving level: a provincial procedure is
+# received at the province's centre or at a department, the others at their own level.
+RECEIVING_AGENCY_LEVELS: dict[str, tuple[str, ...]] = {
+    "province": ("province", "department"),
+    "department": ("department",),
+    "district": ("district",),
+    "commune": ("commune",),
+}
 
 
 def legal_budget_hours(value: float, unit: str, hours_per_day: int = 8) -> float:
@@ -65,6 +74,9 @@ class Officer(Base):
     # Copied into the session cookie at sign-in; raised by sign-out, a new password or disabling the
     # account, which ends every session of the officer at once.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set with a one-time password (a new account imported, a reset by the administrator): every page
+    # asks for a password of the officer's own before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     agency: Mapped[Agency] = relationship()
 
@@ -89,6 +101,12 @@ class Procedure(Base):
     required_documents: Mapped[list[str]] = mapped_column(JSON, default=list)
     online_level: Mapped[str] = mapped_column(String(10), default="partial")
     owner_agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    # Who receives its dossiers (thẩm quyền tiếp nhận): desks of agencies at this level (see
+    # RECEIVING_AGENCY_LEVELS), and when agency codes are listed, only those agencies' desks.
+    receiving_level: Mapped[str] = mapped_column(
+        String(20), default=lambda context: context.get_current_parameters()["level"]
+    )
+    receiving_agencies: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     owner_agency: Mapped[Agency] = relationship()
     versions: Mapped[list[ProcessVersion]] = relationship(

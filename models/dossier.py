@@ -99,6 +99,17 @@ class Dossier(Base):
         Index(
             "ix_dossier_appointment", "appointment_at", sqlite_where=_PROCESSING, postgresql_where=_PROCESSING
         ),
+        # The dossier list (engine/runtime/dossier_lists.py): an agency's receipts in one state,
+        # newest first, read straight from the index; migration 0011.
+        Index("ix_dossier_agency_status_received", "agency_id", "status", "received_at", "id"),
+        # Search by any part of the normalised text: a trigram index on PostgreSQL (pg_trgm, created
+        # by migration 0011 in the public schema); SQLite scans.
+        Index(
+            "ix_dossier_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "public.gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -151,6 +162,9 @@ class Dossier(Base):
     # Idempotency key of the submission (desk form nonce or API Idempotency-Key): a double
     # submission finds the first dossier instead of creating a second one.
     submission_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    # Code, applicant name, phone, ID number and e-mail normalised for search (engine/search_text.py):
+    # lower case, no diacritics, no gaps in numbers. Written at receipt and when those fields change.
+    search_text: Mapped[str | None] = mapped_column(Text)
 
     procedure: Mapped[Procedure] = relationship()
     process_version: Mapped[ProcessVersion] = relationship()
@@ -243,6 +257,20 @@ class WorkItem(Base):
     def is_open(self) -> bool:
         """Whether the task still waits for an officer."""
         return self.completed_at is None
+
+
+class DossierHandler(Base):
+    """An agency that holds or held a step of a dossier another agency received.
+
+    The projection of engine/runtime/access.py's rule for lists: an agency's dossiers are its
+    receipts (`Dossier.agency_id`) and these rows, each read from an index, instead of a search
+    through every work item. Written when a step opens (engine/runtime/dossiers.py `project`).
+    """
+
+    __tablename__ = "dossier_handler"
+
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"), primary_key=True)
 
 
 class Suspension(Base):

@@ -43,9 +43,12 @@ def create_db_engine(url: str, **kwargs: object) -> Engine:
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """One sessionmaker per process; a session per request or per scheduler tick."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """One sessionmaker per process; a session per request or per scheduler tick.
+
+    `info` is copied into every session's `info` (the settings, for hooks that run at commit).
+    """
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info)
 
 
 class UnitOfWork:

@@ -89,6 +89,15 @@ class ResultClass(Vocabulary):
     LATE = "late", "Quá hạn"
 
 
+class Level(Vocabulary):
+    """Cấp giải quyết: the level of an agency and of a procedure in the catalogue."""
+
+    PROVINCE = "province", "Cấp tỉnh"
+    DEPARTMENT = "department", "Cấp sở, ngành"
+    DISTRICT = "district", "Cấp huyện"
+    COMMUNE = "commune", "Cấp xã"
+
+
 class WorkItemKind(Vocabulary):
     """The special steps; an ordinary step has no kind (None)."""
 
@@ -105,6 +114,7 @@ class EventKind(Vocabulary):
     CLAIMED = "claimed", "Nhận xử lý"
     RELEASED = "released", "Trả lại danh sách chung"
     REASSIGNED = "reassigned", "Chuyển người xử lý"
+    ASSIGNED = "assigned", "Phân công xử lý"
     SUPPLEMENT_REQUESTED = "supplement_requested", "Yêu cầu bổ sung hồ sơ"
     SUPPLEMENT_RECEIVED = "supplement_received", "Tiếp nhận hồ sơ bổ sung"
     REFUSED = "refused", "Từ chối giải quyết"
@@ -184,6 +194,7 @@ VOCABULARIES: tuple[type[Vocabulary], ...] = (
     DossierStatus,
     Channel,
     ResultClass,
+    Level,
     WorkItemKind,
     EventKind,
     ProcessStatus,
@@ -200,6 +211,7 @@ __all__ = [
     "DossierStatus",
     "EventKind",
     "LetterStatus",
+    "Level",
     "ProcessStatus",
     "ResultClass",
     "Urgency",

@@ -1,7 +1,9 @@
 """Fixtures: a migrated, loaded database on SQLite always and on PostgreSQL when configured.
 
 Set MOTCUA_TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run
-every database test on PostgreSQL as well; `.ci/run` does.
+every database test on PostgreSQL as well; `.ci/run` does. Under pytest-xdist (`make test` runs
+`pytest -n ...`) each worker has a database of its own next to the given one (`test_gw0`,
+`test_gw1`, ...), created when missing, and a SQLite template of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from config import Settings
 from engine.catalogue.loader import load_all
@@ -24,11 +28,43 @@ from models import Base, Officer, WorkItem, create_db_engine
 from models.migrate import upgrade
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-PG_URL = os.environ.get("MOTCUA_TEST_DATABASE_URL", "")
+
+
+def _worker_database_url(url: str, worker: str) -> str:
+    """The given database for a serial run; `<name>_<worker>` for a pytest-xdist worker."""
+    if not url or not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+# The given database; each pytest-xdist worker (PYTEST_XDIST_WORKER is set before this module is
+# imported) gets one of its own, so workers never truncate or drop each other's tables.
+GIVEN_PG_URL = os.environ.get("MOTCUA_TEST_DATABASE_URL", "")
+PG_URL = _worker_database_url(GIVEN_PG_URL, os.environ.get("PYTEST_XDIST_WORKER", ""))
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 LOADED_AT = datetime(2026, 11, 1, 8, 0, tzinfo=VN)
 # Tests move the clock by days within one sign-in; tests/test_sessions.py pins the real timeouts.
 LONG_SESSIONS = {"session_idle_minutes": 366 * 24 * 60, "session_max_hours": 366 * 24.0}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Create this worker's PostgreSQL database if missing (modules use PG_URL directly too)."""
+    if PG_URL == GIVEN_PG_URL:
+        return
+    name = make_url(PG_URL).database
+    # CREATE DATABASE cannot run inside a transaction; connect to the given database to issue it.
+    admin = create_db_engine(GIVEN_PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        # Unreachable: the PostgreSQL tests fail with the connection error, as in a serial run.
+        print(f"cannot create the test database {name}: {exc}")
+    finally:
+        admin.dispose()
 
 
 def at(text_moment: str) -> datetime:

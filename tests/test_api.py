@@ -19,6 +19,11 @@ from web import create_app
 from web.api_spec import PREFIX
 
 APPLICANT = {"name": "Nguyễn Văn An", "id_number": "001203004005", "phone": "0912345678"}
+# A checklist names at least one of the procedure's listed documents.
+FIRST_DOCUMENT = (
+    "Văn bản đề nghị công nhận cơ sở sản xuất, kinh doanh sử dụng từ 30% tổng số lao động trở lên là "
+    "người khuyết tật"
+)
 PDF = base64.b64encode(b"%PDF-1.4\n%test\n").decode()
 PUBLIC = {"/health", "/openapi.json"}
 
@@ -202,7 +207,7 @@ def test_receiving_answers_201_with_the_code_the_appointment_and_the_first_step(
         json={
             "procedure_code": "1.001806",
             "applicant": APPLICANT | {"email": "an@example.vn", "address": "Số 1, xã Demo"},
-            "documents": ["Văn bản đề nghị", "Danh sách người lao động"],
+            "documents": [FIRST_DOCUMENT, "Danh sách người lao động"],
             "data": {"so_lao_dong": 42},
             "files": [{"name": "de-nghi.pdf", "content_base64": PDF}],
         },
@@ -229,7 +234,7 @@ def test_receiving_answers_201_with_the_code_the_appointment_and_the_first_step(
         None,
         None,
     )
-    assert body["documents"] == ["Văn bản đề nghị", "Danh sách người lao động"]
+    assert body["documents"] == [FIRST_DOCUMENT, "Danh sách người lao động"]
     assert [(a["file_name"], a["media_type"], a["kind"]) for a in body["attachments"]] == [
         ("de-nghi.pdf", "application/pdf", "input")
     ]
@@ -386,7 +391,12 @@ def test_the_inbox_lists_my_items_and_my_pool_with_counts_and_filters(api, clock
 
 
 def test_the_catalogue_lists_procedures_with_their_legal_time_and_active_version(api):
-    procedures = {p["code"]: p for p in api.get("/procedures", "sonv.chuyenvien1").get_json()["procedures"]}
+    # Each caller sees what its desk may receive: the Sở 1.001806, the commune the other two.
+    procedures = {
+        p["code"]: p
+        for who in ("sonv.chuyenvien1", "xa.motcua")
+        for p in api.get("/procedures", who).get_json()["procedures"]
+    }
     assert set(procedures) == {"1.001806", "NA.3854", "1.001193"}
     allowance = procedures["NA.3854"]
     assert allowance["legal_time"] == {"value": 96.0, "unit": "hours"}

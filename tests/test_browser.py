@@ -248,6 +248,7 @@ def test_process_owner_edits_submits_and_approver_activates(
     page.fill("#decision_number", "125/QĐ-UBND")
     page.fill("#decision_date", "2026-11-20")
     page.get_by_role("button", name="Phê duyệt và áp dụng").click()
+    page.get_by_role("button", name="Xác nhận phê duyệt và áp dụng").click()
     assert "Đã phê duyệt" in page.content()
     shot(page, "09-approved", backend)
 

@@ -100,6 +100,7 @@ def test_two_officers_completing_the_same_step_exactly_one_wins(ctx, backend):
             officers["sonv.truongphong"],
             now=now + timedelta(minutes=1),
             outcome="rework",
+            comment="Cần thẩm định lại",
         )
 
 

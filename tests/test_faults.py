@@ -28,6 +28,9 @@ from models import Dossier, WorkItem
 from tests.test_notifications import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
+# Serial: these start multi-process servers and must act at a moment of a burst, which a busy CPU
+# shifts, and one restarts PostgreSQL under every connection; `make test` runs them alone.
+pytestmark = pytest.mark.serial
 
 
 def _start_web(url: str) -> tuple[subprocess.Popen, int]:
@@ -73,6 +76,7 @@ def test_sigkill_of_the_web_process_mid_burst_leaves_nothing_half_applied(make_c
             ctx,
             procedure_code="1.001806",
             applicant=svc.Applicant(name=f"Người nộp {n}"),
+            no_contact=True,
             channel="online",
             officer_id=desk,
             now=datetime.now(UTC),  # the web process completes on the wall clock
@@ -152,6 +156,7 @@ def test_postgres_restart_mid_burst_answers_503_then_recovers(make_ctx, backend,
             ctx,
             procedure_code="1.001806",
             applicant=svc.Applicant(name=f"Người nộp {n}"),
+            no_contact=True,
             channel="online",
             officer_id=officers["sonv.motcua"],
             now=datetime.now(UTC),

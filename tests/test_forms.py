@@ -80,7 +80,6 @@ def receive(
         channel="in_person",
         officer_id=ids[desk],
         now=at(when),
-        documents=["Văn bản đề nghị công nhận"],
     )
 
 

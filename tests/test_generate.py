@@ -10,10 +10,12 @@ from sqlalchemy import select
 from bench.generate import BulkWriter, Environment, plan_dossier, replay
 from engine.catalogue import workflow_state as wf
 from engine.context import Context
+from engine.search_text import normalise
 from models import Dossier, DossierEvent, Suspension, WorkItem
 from tests.conftest import at
 
-SKIP_DOSSIER = {"id", "code", "workflow_state"}
+# The search text starts with the code, which differs; the rest is compared ("search_fields").
+SKIP_DOSSIER = {"id", "code", "workflow_state", "search_text"}
 SKIP_ITEM = {"id", "dossier_id", "task_uuid"}
 SKIP_SUSPENSION = {"id", "dossier_id"}
 
@@ -93,6 +95,8 @@ def _snapshot(ctx: Context, code: str) -> dict:
         return {
             "dossier": _columns(dossier, SKIP_DOSSIER),
             "code_prefix": dossier.code.rsplit("-", 1)[0],
+            "search_fields": dossier.search_text.split(" | ", 1)[1],
+            "search_code_written": dossier.search_text.startswith(normalise(dossier.code) + " | "),
             "items": [_columns(i, SKIP_ITEM) for i in items],
             "suspensions": [_columns(x, SKIP_SUSPENSION) for x in suspensions],
             "events": event_rows,
@@ -183,6 +187,7 @@ def test_generation_keeps_the_code_sequence_for_later_receipts(ctx, officers):
         ctx,
         procedure_code="1.001806",
         applicant=svc.Applicant(name="Trần Thị Bình"),
+        no_contact=True,
         channel="in_person",
         officer_id=officers["sonv.motcua"],
         now=moment + timedelta(minutes=5),

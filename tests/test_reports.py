@@ -97,6 +97,7 @@ class History:
             channel=channel,
             officer_id=self.officers[DESK_OF[procedure]],
             now=at(when),
+            no_contact=True,
         )
         self.codes[name], self.ids[name], self.due[name] = receipt.code, receipt.dossier_id, receipt.due_at
 
@@ -730,6 +731,7 @@ class Simulation:
                 channel=d["channel"],
                 officer_id=self.officers[DESK_OF[d["procedure"]]],
                 now=when,
+                no_contact=True,
             )
             d["code"], d["id"] = receipt.code, receipt.dossier_id
             return self.later(when, self.rng.uniform(0.2, 3))

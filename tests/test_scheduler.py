@@ -11,6 +11,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from engine.context import Context
 from engine.deadlines.scheduler import LeaseLock, Scheduler, make_lock, start_in_process
 from engine.deadlines.watcher import heartbeat
@@ -81,6 +83,8 @@ def beat_holder(ctx: Context) -> str | None:
         return beat.holder if beat else None
 
 
+# Serial: it counts ticks per second of two processes, which a CPU shared with other tests delays.
+@pytest.mark.serial
 def test_two_scheduler_processes_one_ticks_and_the_other_takes_over_when_it_is_killed(make_ctx):
     ctx = make_ctx()
     url = ctx.settings.database_url

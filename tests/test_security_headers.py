@@ -49,12 +49,14 @@ ROUTES: dict[str, tuple[str | None, Callable[[Site], str]]] = {
     "desk.index": (DESK, lambda s: "/mot-cua/"),
     "desk.receive": (DESK, lambda s: "/mot-cua/tiep-nhan"),
     "desk.checklist": (DESK, lambda s: "/mot-cua/thanh-phan-ho-so?procedure_code=1.001806"),
+    "desk.appointment": (DESK, lambda s: "/mot-cua/hen-tra?procedure_code=1.001806"),
     "desk.resume": (DESK, lambda s: f"/mot-cua/ho-so/{s.code}/bo-sung"),
     "desk.withdraw": (DESK, lambda s: f"/mot-cua/ho-so/{s.code}/rut-ho-so"),
     "desk.return_result": (DESK, lambda s: f"/mot-cua/ho-so/{s.code}/tra-ket-qua"),
     "counter.issue": (DESK, lambda s: "/mot-cua/phieu-tai-quay/"),
     "counter.print_slip": (DESK, lambda s: f"/mot-cua/phieu-tai-quay/{s.slip_id}"),
     "dossiers.search": (DESK, lambda s: "/ho-so/?q=Lan"),
+    "dossiers.export": (DESK, lambda s: "/ho-so/xuat-excel?q=Lan"),
     "dossiers.show": (DESK, lambda s: f"/ho-so/{s.code}"),
     "dossiers.print_form": (DESK, lambda s: f"/ho-so/{s.code}/in/01"),
     "dossiers.bpmn": (DESK, lambda s: f"/ho-so/{s.code}/quy-trinh.bpmn"),
@@ -70,6 +72,15 @@ ROUTES: dict[str, tuple[str | None, Callable[[Site], str]]] = {
     "processes.version": (OWNER, lambda s: f"/quy-trinh/phien-ban/{s.version_id}"),
     "processes.xml": (OWNER, lambda s: f"/quy-trinh/phien-ban/{s.version_id}/bpmn?tai=1"),
     "processes.editor": (OWNER, lambda s: f"/quy-trinh/phien-ban/{s.version_id}/sua"),
+    "catalogue_admin.new": (OWNER, lambda s: "/quy-trinh/danh-muc/moi"),
+    "catalogue_admin.edit": (OWNER, lambda s: "/quy-trinh/danh-muc/1.001806/sua"),
+    "catalogue_admin.import_form": (OWNER, lambda s: "/quy-trinh/danh-muc/nhap"),
+    "catalogue_admin.export": (OWNER, lambda s: "/quy-trinh/danh-muc/xuat"),
+    "dvcqg.index": (ADMIN, lambda s: "/quan-tri/cong-dvcqg/"),
+    "auth.change_password": (DESK, lambda s: "/doi-mat-khau"),
+    "favicon": (ANONYMOUS, lambda s: "/favicon.ico"),
+    "step_tables.upload": (OWNER, lambda s: "/quy-trinh/1.001806/bang-cac-buoc"),
+    "worklists.index": (LEADER, lambda s: "/dieu-hanh"),
     "reports.statistics": (LEADER, lambda s: "/bao-cao/?period=2026-11"),
     "reports.csv": (LEADER, lambda s: "/bao-cao/bieu-06.csv?period=2026-11"),
     "reports.xlsx": (LEADER, lambda s: "/bao-cao/bieu-06.xlsx?period=2026-11"),
@@ -87,13 +98,14 @@ ROUTES: dict[str, tuple[str | None, Callable[[Site], str]]] = {
     "api.health": (ANONYMOUS, lambda s: "/api/v1/health"),
     "api.openapi_document": (ANONYMOUS, lambda s: "/api/v1/openapi.json"),
     "api.procedures": (TOKEN, lambda s: "/api/v1/procedures"),
+    "api.list_dossiers": (TOKEN, lambda s: "/api/v1/dossiers?q=Lan"),
     "api.get_dossier": (TOKEN, lambda s: f"/api/v1/dossiers/{s.code}"),
     "api.list_work_items": (TOKEN, lambda s: "/api/v1/work-items"),
     "api.get_work_item": (TOKEN, lambda s: f"/api/v1/work-items/{s.item_id}"),
 }
 
 # Files the same for everybody, which browsers may keep; everything else carries personal data.
-CACHEABLE = {"static", "vendor.asset"}
+CACHEABLE = {"static", "vendor.asset", "favicon"}
 # Raw XML and documents keep the sandboxing policy their views set.
 SANDBOXED = {"dossiers.bpmn", "dossiers.attachment", "processes.xml"}
 PAGE_POLICY = {

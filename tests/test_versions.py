@@ -343,7 +343,7 @@ def test_a_file_over_the_cap_is_refused_and_nothing_is_stored(make_ctx, officers
     ).ok
 
 
-def test_a_diagram_from_another_modeler_keeps_its_harmless_extensions_and_can_be_approved(ctx, officers):
+def test_a_diagram_from_another_modeler_is_stored_without_its_metadata_and_can_be_approved(ctx, officers):
     text = replace_once(
         V2,
         'xmlns:mc="urn:motcua:bpmn:1"',
@@ -361,11 +361,18 @@ def test_a_diagram_from_another_modeler_keeps_its_harmless_extensions_and_can_be
     )
     created = v.create_draft(ctx, CODE, officers[OWNER], text.encode(), at("2026-11-20 09:00"))
     assert created.problems == []
+    assert created.notes == [
+        "Đã bỏ 1 phần tử của Camunda Modeler (http://camunda.org/schema/1.0/bpmn): hệ thống không dùng đến",
+        "Đã bỏ 1 thuộc tính của bpmn.io (màu sắc) (http://bpmn.io/schema/bpmn/biocolor/1.0): hệ thống không "
+        "dùng đến",
+    ]
     v.submit(ctx, created.version_id, officers[OWNER], at("2026-11-20 10:00"))
     approved = approve_v2(ctx, officers, created.version_id)
     assert approved.status == "active"
     with ctx.uow() as uow:
-        assert v.version_xml(uow.session, created.version_id).text == text
+        stored = v.version_xml(uow.session, created.version_id).text
+    assert "camunda" not in stored and "bioc" not in stored
+    assert stored.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions ')
 
 
 # ----- submission, approval, activation ---------------------------------------------------------

@@ -31,7 +31,8 @@ def receive(ctx: Context, officers: Officers, when: str, code: str = "1.001806")
 
 def step(ctx: Context, officers: Officers, dossier_id: int, who: str, when: str, outcome: str | None = None):
     (item,) = open_items(ctx, dossier_id)
-    svc.complete(ctx, item.id, officers[who], now=at(when), outcome=outcome)
+    reason = "Cần thẩm định lại" if outcome == "rework" else None  # a send-back needs its reason
+    svc.complete(ctx, item.id, officers[who], now=at(when), outcome=outcome, comment=reason)
     return item
 
 

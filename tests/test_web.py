@@ -23,7 +23,11 @@ def receive_form(**overrides: object) -> dict:
         "applicant_email": "lan@example.vn",
         "applicant_address": "Số 1 Lê Lợi, TP Vinh",
         "channel": "in_person",
-        "documents": ["Văn bản đề nghị công nhận", "Danh sách người lao động"],
+        "documents": [
+            "Văn bản đề nghị công nhận cơ sở sản xuất, kinh doanh sử dụng từ 30% tổng số lao động trở lên là "
+            "người khuyết tật",
+            "Danh sách người lao động khuyết tật đang làm việc tại cơ sở, kèm bản sao giấy xác nhận khuyết tật",
+        ],
         "submission_key": "key-" + str(overrides.pop("key", "1")),
     }
     form.update(overrides)
@@ -509,7 +513,7 @@ def test_database_outage_answers_503_and_nothing_else(tmp_path, url: str) -> Non
     assert api.headers["Retry-After"] == "5"
 
 
-def test_search_finds_own_receipts_by_name_and_a_handled_dossier_by_its_exact_code(web, app, clock) -> None:
+def test_search_finds_the_agencys_receipts_and_handled_dossiers_and_nothing_else(web, app, clock) -> None:
     from engine.demo import officers_by_role
     from models import Agency
 
@@ -547,7 +551,12 @@ def test_search_finds_own_receipts_by_name_and_a_handled_dossier_by_its_exact_co
         username = uow.session.get(Officer, holder).username
     web.login(username)
     assert receipt.code in web.get(f"/ho-so/?q={receipt.code}").get_data(as_text=True)
-    assert receipt.code not in web.get("/ho-so/?q=Xuân").get_data(as_text=True)  # not its receipt
+    # An agency that handled a step lists the dossier among its own; one that never touched it does not.
+    link = f'href="/ho-so/{receipt.code}"'
+    assert link in web.get("/ho-so/?q=Xuân").get_data(as_text=True)
+    web.login("vp.chuyenvien")
+    assert link not in web.get("/ho-so/?q=Xuân").get_data(as_text=True)
+    assert link not in web.get(f"/ho-so/?q={receipt.code}").get_data(as_text=True)
 
 
 def test_a_late_supplement_request_asks_for_its_reason_and_is_marked_on_the_dossier(web, app, clock) -> None:

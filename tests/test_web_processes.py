@@ -113,7 +113,7 @@ def test_approval_needs_a_decision_number_and_only_approvers_approve(web, app) -
     assert "Chưa nhập số quyết định" in refused.get_data(as_text=True)
     approved = web.post(
         f"/quy-trinh/phien-ban/{version}/phe-duyet",
-        {"decision_number": "125/QĐ-UBND", "decision_date": "2026-11-20"},
+        {"decision_number": "125/QĐ-UBND", "decision_date": "2026-11-20", "confirm": "1"},
         page="/",
     )
     assert approved.status_code == 302

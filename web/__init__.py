@@ -73,16 +73,20 @@ def create_app(
         alerts,
         api,
         auth,
+        catalogue_admin,
         counter,
         desk,
         dossiers,
+        dvcqg,
         health,
         inbox,
         processes,
         public,
         register,
         reports,
+        step_tables,
         vendor,
+        worklists,
     )
 
     for module in (auth, inbox, desk, dossiers, alerts, processes, reports, public, vendor, health):
@@ -90,6 +94,11 @@ def create_app(
     for module in (counter, register):  # forms 02 and 03 at the counter; the register (form 07)
         app.register_blueprint(module.bp)
     app.register_blueprint(admin.bp)  # the administrator's API tokens
+    app.register_blueprint(worklists.bp)  # Điều hành: leaders', supervisors' and approvers' worklists
+    app.register_blueprint(step_tables.bp)  # a province's step table to a draft, with a preview
+    app.register_blueprint(dvcqg.bp)  # the administrator's page of the national portal sync
+    app.register_blueprint(catalogue_admin.bp)  # create and edit procedures, import and export the catalogue
+    app.add_url_rule("/favicon.ico", "favicon", vendor.favicon)  # asked for by every browser
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
 

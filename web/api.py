@@ -23,10 +23,11 @@ from typing import Any
 from flask import Blueprint, Response, g, request, url_for
 
 from engine.accounts import token_holder
-from engine.catalogue.procedures import catalogue
-from engine.errors import InvalidInput, NotFound, Unauthenticated
+from engine.catalogue.procedures import desk_catalogue
+from engine.errors import InvalidFields, InvalidInput, NotFound, Unauthenticated
 from engine.runtime import dossiers as svc
 from engine.runtime.attachments import Upload
+from engine.runtime.dossier_lists import ListQuery, dossier_list
 from engine.runtime.dossier_views import EVENT_LABELS, DossierView, dossier_page, task_page
 from engine.runtime.inbox import officer_inbox
 from models.dossier import STATUS_LABELS
@@ -85,6 +86,8 @@ def _api_fields() -> Iterator[None]:
         yield
     except InvalidInput as exc:
         exc.field = FIELD_NAMES.get(exc.field or "", exc.field)
+        if isinstance(exc, InvalidFields):
+            exc.fields = {FIELD_NAMES.get(k, k): v for k, v in exc.fields.items()}
         raise
 
 
@@ -260,10 +263,16 @@ def openapi_document() -> dict[str, Any]:
 
 
 @bp.get("/procedures")
-@operation("listProcedures", CATALOGUE, {200: (schema.Procedures, "Every procedure, by code.")})
+@operation(
+    "listProcedures",
+    CATALOGUE,
+    {200: (schema.Procedures, "The procedures the caller's desk may receive, by code.")},
+)
 def procedures() -> schema.Procedures:
-    """The procedure catalogue with legal times, fees, required documents and active versions."""
-    entries = catalogue(engine_ctx(), uow=request_uow())
+    """The procedures the desk of the caller's agency may receive (thẩm quyền tiếp nhận: the
+    catalogue's receiving level and agencies), with legal times, fees, required documents and
+    active versions. A procedure not listed is refused by `receiveDossier` with 403."""
+    entries = desk_catalogue(engine_ctx(), g.api_officer_id, uow=request_uow())
     return schema.Procedures(
         procedures=[
             schema.Procedure(
@@ -276,12 +285,70 @@ def procedures() -> schema.Procedures:
                 required_documents=e.required_documents,
                 online_level=e.online_level,
                 owner_agency=e.owner_agency_code,
+                receiving_level=e.receiving_level,
+                receiving_agencies=list(e.receiving_agencies),
                 has_active_version=e.active_version is not None,
                 active_version=e.active_version,
             )
             for e in entries
         ]
     )
+
+
+def _applicant(applicant: schema.Applicant) -> svc.Applicant:
+    """The applicant as the engine takes it: an empty string is no value."""
+    return svc.Applicant(
+        name=applicant.name,
+        id_number=applicant.id_number or None,
+        phone=applicant.phone or None,
+        email=applicant.email or None,
+        address=applicant.address or None,
+    )
+
+
+@bp.post("/portal/dossiers")
+@operation(
+    "pushOnlineDossier",
+    DOSSIERS,
+    {
+        201: (schema.PortalReceipt, "Received online at the competent desk."),
+        200: (schema.PortalReceipt, "This portal code was received before: its receipt."),
+    },
+    403,
+    409,
+    413,
+)
+def push_online_dossier(json: schema.PortalPush) -> Any:
+    """Receive an online dossier pushed by the public service portal (its service account only).
+
+    Idempotent on `portal_code`; the same code with other content is refused with 409. Documents are
+    fetched from the hosts in MOTCUA_DVCQG_DOCUMENT_HOSTS only, within the upload size limit. An
+    unknown procedure is 422, an agency that does not receive it 403; nothing is half-received.
+    """
+    from engine.integrations.dvcqg.inbound import OnlineDossier, RemoteDocument, receive_online
+
+    push = OnlineDossier(
+        portal_code=json.portal_code,
+        procedure_code=json.procedure_code,
+        agency_code=json.agency,
+        applicant=_applicant(json.applicant),
+        documents=tuple(RemoteDocument(d.name, d.url) for d in json.documents or []),
+        data=json.data or {},
+    )
+    with _api_fields():
+        try:
+            receipt = receive_online(engine_ctx(), g.api_officer_id, push, now())
+        except NotFound as exc:
+            raise InvalidInput(exc.message, "procedure_code") from exc
+    body = schema.PortalReceipt(
+        portal_code=receipt.portal_code,
+        dossier_code=receipt.dossier_code,
+        agency=receipt.agency_code,
+        received_at=_time(receipt.received_at) or "",
+        appointment_at=_time(receipt.due_at) or "",
+        repeated=receipt.repeated,
+    )
+    return body, 200 if receipt.repeated else 201
 
 
 @bp.post("/dossiers")
@@ -299,22 +366,17 @@ def procedures() -> schema.Procedures:
 def receive_dossier(json: schema.ReceiveDossier, headers: schema.ReceiveHeaders) -> Any:
     """Receive a dossier (the desk, or the online portal's service account).
 
-    A repeated Idempotency-Key returns the first dossier with 200.
+    Only a procedure the caller's desk may receive (listProcedures); otherwise 403. Every field
+    problem comes in one 422 answer under `fields`. With `forward`, the desk's first step is
+    completed in the same transaction. A repeated Idempotency-Key returns the first dossier with 200.
     """
     key = headers.idempotency_key
-    applicant = json.applicant
     with _api_fields():
         try:
             receipt = svc.receive_dossier(
                 engine_ctx(),
                 procedure_code=json.procedure_code,
-                applicant=svc.Applicant(
-                    name=applicant.name,
-                    id_number=applicant.id_number or None,
-                    phone=applicant.phone or None,
-                    email=applicant.email or None,
-                    address=applicant.address or None,
-                ),
+                applicant=_applicant(json.applicant),
                 channel=json.channel,
                 officer_id=g.api_officer_id,
                 now=now(),
@@ -323,12 +385,60 @@ def receive_dossier(json: schema.ReceiveDossier, headers: schema.ReceiveHeaders)
                 uploads=_uploads(json.files or []),
                 # Keys are the caller's own: scoped to the account, so two callers never collide.
                 submission_key=f"api:{g.api_officer_id}:{key}" if key else None,
+                no_contact=json.no_contact,
+                forward=json.forward,
             )
         except NotFound as exc:
             raise InvalidInput(exc.message, "procedure_code") from exc
     status = 200 if receipt.repeated else 201
     location = url_for("api.get_dossier", code=receipt.code)
     return _dossier_of(receipt.code), status, {"Location": location}
+
+
+@bp.get("/dossiers")
+@operation("listDossiers", DOSSIERS, {200: (schema.DossierList, "A page of the dossier list.")})
+def list_dossiers(query: schema.DossierListQuery) -> schema.DossierList:
+    """The dossiers my agency received or holds or held a step of, with the count of each state."""
+    found = dossier_list(
+        engine_ctx(),
+        g.api_officer_id,
+        ListQuery(
+            state=query.state,
+            q=(query.q or "").strip(),
+            procedure_code=query.procedure,
+            sort=query.sort,
+            page=query.page,
+            per_page=query.per_page,
+        ),
+        now=now(),
+        choices=False,
+        uow=request_uow(),
+    )
+    return schema.DossierList(
+        items=[
+            schema.DossierListRow(
+                code=r.code,
+                applicant_name=r.applicant_name,
+                procedure_code=r.procedure_code,
+                procedure_name=r.procedure_name,
+                channel=r.channel,
+                status=r.status,
+                received_at=_time(r.received_at),
+                appointment_at=_time(r.appointment_at),
+                legal_due_at=_time(r.due_at),
+                current_steps=r.steps,
+                holders=r.holders,
+                remaining_hours=r.remaining_hours,
+                urgency=r.urgency,
+            )
+            for r in found.rows
+        ],
+        total=found.total,
+        counts=found.counts,
+        count_limit=found.count_limit,
+        page=query.page,
+        per_page=query.per_page,
+    )
 
 
 @bp.get("/dossiers/<code>")
@@ -423,10 +533,19 @@ def release_work_item(item_id: int) -> schema.Task:
     return _task_of(item_id)
 
 
+@bp.post("/work-items/<int:item_id>/assign")
+@operation("assignWorkItem", WORK_ITEMS, WORK_ITEM_NOW, 403, 404, 409)
+def assign_work_item(item_id: int, json: schema.AssignWorkItem) -> schema.Task:
+    """Assign an open step to a named officer of its agency and role (a head or supervisor only)."""
+    with _api_fields():
+        svc.assign(engine_ctx(), item_id, g.api_officer_id, json.officer, now())
+    return _task_of(item_id)
+
+
 @bp.post("/work-items/<int:item_id>/complete")
 @operation("completeWorkItem", WORK_ITEMS, STEP_DONE, 403, 404, 409)
 def complete_work_item(item_id: int, json: schema.CompleteStep) -> schema.Completion:
-    """Complete the step with an outcome; the workflow advances."""
+    """Complete the step with an outcome; the workflow advances (optionally assigning what it opens)."""
     with _api_fields():
         result = svc.complete(
             engine_ctx(),
@@ -436,6 +555,7 @@ def complete_work_item(item_id: int, json: schema.CompleteStep) -> schema.Comple
             outcome=json.outcome or None,
             comment=(json.comment or "").strip() or None,
             data=json.data,
+            assign_to=json.assign_to or None,
         )
     return _completion(result)
 

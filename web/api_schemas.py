@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
+from engine.runtime.dossier_lists import MAX_PER_PAGE, SEARCH_LENGTH, SORT_VALUES, STATES
 from engine.runtime.dossiers import DATA_KEY, TEXT_LIMITS
 from engine.runtime.inbox import SCOPES, URGENCIES
 from models.dossier import CHANNELS, DOSSIER_STATUSES, RESULT_CLASSES
@@ -127,6 +128,45 @@ class Upload(Input):
     content_base64: Annotated[str, Field(json_schema_extra={"contentEncoding": "base64"})]
 
 
+class PortalDocument(Input):
+    """A document the portal holds, fetched by motcua from an allowed host."""
+
+    name: text(DOCUMENT_LENGTH, min_length=1, examples=["Văn bản đề nghị"])
+    url: Annotated[
+        str, Field(min_length=8, max_length=2000, examples=["https://dichvucong.gov.vn/tep/123.pdf"])
+    ]
+
+
+class PortalPush(Input):
+    """An online dossier pushed by the public service portal (Cổng Dịch vụ công)."""
+
+    portal_code: Annotated[
+        str,
+        Field(
+            min_length=1, max_length=70, description="The portal's own dossier code (MaHoSo of the portal)"
+        ),
+    ]
+    procedure_code: text("procedure_code", min_length=1, examples=["1.001806"])
+    agency: (
+        Annotated[str, Field(max_length=40, description="The receiving agency's code, when several may")]
+        | None
+    ) = None
+    applicant: Applicant
+    documents: list[PortalDocument] = absent(max_length=30)
+    data: Data = absent()
+
+
+class PortalReceipt(Shape):
+    """Our receipt of a pushed dossier."""
+
+    portal_code: str
+    dossier_code: str
+    agency: str
+    received_at: str
+    appointment_at: str
+    repeated: bool
+
+
 class ReceiveDossier(Input):
     """A dossier handed in at the desk or through the online portal."""
 
@@ -134,10 +174,22 @@ class ReceiveDossier(Input):
     applicant: Applicant
     channel: Literal[CHANNELS] = "online"
     documents: list[text(DOCUMENT_LENGTH)] = absent(
-        max_length=MAX_DOCUMENTS, description="The checklist of documents handed in."
+        max_length=MAX_DOCUMENTS,
+        description="The checklist of documents handed in; when sent, at least one of the procedure's "
+        "required_documents.",
     )
     data: Data = absent()
     files: list[Upload] = absent(max_length=MAX_FILES)
+    no_contact: bool = Field(
+        False,
+        description="The citizen gave neither phone nor ID number: the lookup is by dossier code only. "
+        "Without it, applicant.phone or applicant.id_number is required.",
+    )
+    forward: bool = Field(
+        False,
+        description="Also complete the desk's first step with its forwarding outcome, in the same "
+        "transaction: the dossier lands in the next officer's inbox.",
+    )
 
 
 class ReceiveHeaders(Parameters):
@@ -151,12 +203,26 @@ class ReceiveHeaders(Parameters):
     )
 
 
+REASON_WHEN_SENT_BACK = "Required, as the reason, when the outcome sends the dossier back for rework."
+ASSIGN_TO = (
+    "User name of an officer to whom the steps this completion opens are assigned (a head or "
+    "supervisor of the agency only); left out, they go to the shared pool."
+)
+
+
 class CompleteStep(Input):
     """The outcome of a step, with a comment and data for the workflow's conditions."""
 
     outcome: text("outcome", description="One of the step's outcome values.") | None = None
-    comment: text("comment") | None = None
+    comment: text("comment", description=REASON_WHEN_SENT_BACK) | None = None
     data: Data = absent()
+    assign_to: text("username", description=ASSIGN_TO) | None = None
+
+
+class AssignWorkItem(Input):
+    """The officer an open step is assigned to."""
+
+    officer: text("username", description="User name of an active officer of the step's agency and role.")
 
 
 class RequestSupplement(Input):
@@ -210,6 +276,27 @@ class InboxQuery(Parameters):
     offset: int = Field(0, ge=0, le=MAX_ID)
 
 
+class DossierListQuery(Parameters):
+    """State, search, procedure and page of the dossier list."""
+
+    state: Literal[tuple(STATES)] = absent(
+        description="new: received, no step completed yet; processing: under way; supplement; "
+        "result_ready; returned; refused; withdrawn; late: running past the legal due time; soon: "
+        "running, due within the warning window."
+    )
+    q: str = absent(
+        max_length=SEARCH_LENGTH,
+        description="Part of the code, applicant name, phone, ID number or e-mail; case, diacritics, "
+        "tone placement and spaces in numbers are ignored.",
+    )
+    procedure: str = absent(
+        min_length=1, max_length=TEXT_LIMITS["procedure_code"], description="Only this procedure (code)."
+    )
+    sort: Literal[SORT_VALUES] = Field("-received", description="A key; a leading '-' sorts descending.")
+    page: int = Field(1, ge=1, le=MAX_ID)
+    per_page: int = Field(50, ge=1, le=MAX_PER_PAGE)
+
+
 # ---------------------------------------------------------------------------
 # answers
 
@@ -225,6 +312,10 @@ class Error(Shape):
     error: str = Field(description="Stable code, e.g. invalid, forbidden, conflict.")
     message: str = Field(description="What went wrong, for the officer, in Vietnamese.")
     field: str = absent(description="The request field at fault, e.g. applicant.name.")
+    fields: dict[str, str] = absent(
+        description="Every field at fault with its message, when several were checked at once "
+        "(e.g. documents and contact)."
+    )
     problems: list[str] = absent()
 
 
@@ -429,6 +520,39 @@ class Inbox(Shape):
     offset: int
 
 
+class DossierListRow(Shape):
+    """One dossier of the list."""
+
+    code: str
+    applicant_name: str
+    procedure_code: str
+    procedure_name: str
+    channel: Literal[CHANNELS]
+    status: Literal[DOSSIER_STATUSES]
+    received_at: Time
+    appointment_at: OptionalTime
+    legal_due_at: OptionalTime
+    current_steps: list[str]
+    holders: list[str] = Field(description="Who holds the open steps: the officer, else the agency.")
+    remaining_hours: float | None = Field(
+        description="Working hours to the legal due time while running; negative when overdue."
+    )
+    urgency: Literal[(*URGENCIES, "paused")] | None = Field(description="Null once finished.")
+
+
+class DossierList(Shape):
+    """A page of the dossiers the caller's agency received or holds or held a step of."""
+
+    items: list[DossierListRow]
+    total: int = Field(description="Dossiers matching the query (counted up to count_limit).")
+    counts: dict[str, int] = Field(
+        description="Dossiers in each state with the same search and procedure (up to count_limit)."
+    )
+    count_limit: int = Field(description="A count equal to it means at least that many.")
+    page: int
+    per_page: int
+
+
 class LegalTime(Shape):
     """The time the law gives the procedure."""
 
@@ -448,6 +572,10 @@ class Procedure(Shape):
     required_documents: list[str]
     online_level: str
     owner_agency: str
+    receiving_level: str = Field(description="Cấp tiếp nhận: agencies of this level receive it.")
+    receiving_agencies: list[str] = Field(
+        description="When not empty, only these agencies' desks receive it (agency codes)."
+    )
     has_active_version: bool
     active_version: int | None
 

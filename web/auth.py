@@ -11,13 +11,14 @@ import hashlib
 from datetime import UTC, datetime
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from engine.accounts import change_password as change_password_of
 from engine.accounts import session_expired, sign_in, sign_out, signed_in_officer
-from engine.errors import Forbidden, Unauthenticated
+from engine.errors import Forbidden, InvalidFields, Unauthenticated
 from web.alerts import read_header_state, wants_header
 from web.extensions import limiter, login_manager
 from web.helpers import OfficerUser, engine_ctx, now, officer, request_uow
@@ -135,6 +136,59 @@ def login():
     elif request.method == "POST":
         status = 422
     return render_template("login.html", form=form, error=error), status
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Mật khẩu hiện tại", validators=[Length(max=200)])
+    new_password = PasswordField("Mật khẩu mới (ít nhất 10 ký tự)", validators=[Length(max=200)])
+    repeat_password = PasswordField("Nhập lại mật khẩu mới", validators=[Length(max=200)])
+
+
+# What an officer with a one-time password may still reach: this page, signing out, the public pages,
+# the token-authenticated API, health probes and assets.
+OPEN_WITH_ONE_TIME_PASSWORD = {"auth.change_password", "auth.logout", "auth.login", "static", "favicon"}
+OPEN_BLUEPRINTS = {"public", "api", "health", "vendor"}
+
+
+@bp.before_app_request
+def require_own_password():
+    """An officer signed in with a one-time password chooses their own before any other page."""
+    endpoint = request.endpoint or ""
+    if endpoint in OPEN_WITH_ONE_TIME_PASSWORD or endpoint.split(".")[0] in OPEN_BLUEPRINTS:
+        return None
+    if current_user.is_authenticated and getattr(current_user, "must_change_password", False):
+        flash("Mật khẩu hiện tại là mật khẩu dùng một lần; vui lòng đặt mật khẩu của riêng mình.", "warning")
+        return redirect(url_for("auth.change_password"))
+    return None
+
+
+@bp.route("/doi-mat-khau", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_login_limit, methods=["POST"])
+def change_password():
+    """Đổi mật khẩu: the officer's own password; other sessions end, this one goes on."""
+    form = PasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            found = change_password_of(
+                engine_ctx(),
+                officer().id,
+                form.current_password.data or "",
+                form.new_password.data or "",
+                form.repeat_password.data or "",
+            )
+        except InvalidFields as exc:
+            status = exc.http_status
+            for name, message in exc.fields.items():
+                form[name].errors = [message]
+        else:
+            session[SESSION_VERSION] = found.session_version
+            flash("Đã đổi mật khẩu; các phiên đăng nhập khác đã kết thúc.", "success")
+            return redirect(url_for("inbox.index"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("password.html", form=form), status
 
 
 @bp.post("/dang-xuat")

@@ -93,6 +93,21 @@ def officer_enable(username: str) -> None:
     click.echo(f"{username} enabled")
 
 
+@officer.command("reset-password")
+@click.argument("username")
+def officer_reset_password(username: str) -> None:
+    """Give an officer a one-time password, shown once here; they choose their own at the next sign-in."""
+    from engine.accounts import reset_password
+    from engine.context import Context
+
+    try:
+        given = reset_password(Context.from_settings(load_settings()), username)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"one-time password of {username}: {given}")
+    click.echo(f"every session of {username} ended; the password must be changed at the next sign-in")
+
+
 @main.group()
 def token() -> None:
     """API tokens of officers and service accounts."""

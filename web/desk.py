@@ -6,9 +6,9 @@ import uuid
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from engine.errors import DomainError, InvalidInput
+from engine.errors import DomainError, InvalidFields
 from engine.runtime import dossiers as svc
-from engine.runtime.desk import desk_checklist, desk_dossier, desk_page, receive_form
+from engine.runtime.desk import appointment_preview, desk_checklist, desk_dossier, desk_page, receive_form
 from models.dossier import CHANNEL_LABELS
 from web.counter import counter_form
 from web.helpers import engine_ctx, now, officer, request_uow, roles_required
@@ -32,13 +32,24 @@ def checklist():
     documents = desk_checklist(
         engine_ctx(), officer().id, request.args.get("procedure_code"), uow=request_uow()
     )
-    return render_template("_checklist.html", documents=documents, checked=[])
+    return render_template("_checklist.html", documents=documents, checked=[], errors={})
+
+
+@bp.get("/hen-tra")
+@roles_required("desk")
+def appointment():
+    """The appointment a dossier of the chosen procedure would get if received now (htmx)."""
+    preview = appointment_preview(
+        engine_ctx(), officer().id, request.args.get("procedure_code"), now(), uow=request_uow()
+    )
+    return render_template("_appointment.html", preview=preview)
 
 
 @bp.route("/tiep-nhan", methods=["GET", "POST"])
 @roles_required("desk")
 def receive():
-    """Receive a dossier; a repeated submission of the same form returns the first receipt."""
+    """Receive a dossier, or receive and forward it in one step ("Tiếp nhận và chuyển xử lý"); every
+    field problem is shown at once next to its field; a repeated submission returns the first receipt."""
     errors: dict[str, str] = {}
     values = request.form.to_dict() if request.method == "POST" else {"channel": "in_person"}
     checked = request.form.getlist("documents")
@@ -51,12 +62,11 @@ def receive():
             email=values.get("applicant_email", "").strip() or None,
             address=values.get("applicant_address", "").strip() or None,
         )
+        forward = values.get("action") == "forward"
         try:
-            if not values.get("procedure_code"):
-                raise InvalidInput("Chọn thủ tục hành chính.", "procedure_code")
             receipt = svc.receive_dossier(
                 engine_ctx(),
-                procedure_code=values["procedure_code"],
+                procedure_code=values.get("procedure_code", ""),
                 applicant=applicant,
                 channel=values.get("channel", ""),
                 officer_id=officer().id,
@@ -64,20 +74,31 @@ def receive():
                 documents=checked,
                 uploads=uploads_from_request(),
                 submission_key=values.get("submission_key") or None,
+                no_contact=bool(values.get("no_contact")),
+                forward=forward,
             )
+        except InvalidFields as exc:
+            status = exc.http_status
+            errors.update(exc.fields)
         except DomainError as exc:
             status = exc.http_status if exc.http_status != 404 else 422
             errors[getattr(exc, "field", None) or "form"] = exc.message
         else:
             if receipt.repeated:
                 flash(f"Biểu mẫu đã được gửi trước đó; hồ sơ {receipt.code} đã được tiếp nhận.", "info")
+            elif receipt.forwarded:
+                steps = ", ".join(f"“{name}”" for name in receipt.next_steps) or "bước tiếp theo"
+                flash(f"Đã tiếp nhận hồ sơ {receipt.code} và chuyển xử lý: {steps}.", "success")
             else:
                 flash(f"Đã tiếp nhận hồ sơ {receipt.code}.", "success")
             return redirect(url_for("dossiers.print_form", code=receipt.code, form="01"))
-    form = receive_form(engine_ctx(), officer().id, values.get("procedure_code"), uow=request_uow())
+    form = receive_form(
+        engine_ctx(), officer().id, values.get("procedure_code"), now=now(), uow=request_uow()
+    )
     html = render_template(
         "receive.html",
         procedures=form.procedures,
+        preview=form.preview,
         documents=form.documents,
         checked=checked,
         values=values,

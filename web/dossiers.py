@@ -3,19 +3,26 @@ forms, its documents and its BPMN, for officers of the agencies concerned."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import segno
-from flask import Blueprint, Response, abort, render_template, request, send_file
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
 from markupsafe import Markup
 
-from engine.runtime.dossier_views import (
-    dossier_attachment,
-    dossier_bpmn,
-    dossier_page,
-    dossier_search,
+from engine.errors import InvalidInput
+from engine.runtime.dossier_lists import (
+    DEFAULT_SORT,
+    EXPORT_LIMIT,
+    SORTS,
+    STATES,
+    ListQuery,
+    dossier_list,
+    dossier_list_export,
 )
+from engine.runtime.dossier_views import dossier_attachment, dossier_bpmn, dossier_page
 from engine.runtime.forms import printed_dossier_form
-from web.helpers import engine_ctx, officer, request_uow
+from web.helpers import engine_ctx, now, officer, request_uow
 
 bp = Blueprint("dossiers", __name__, url_prefix="/ho-so")
 
@@ -24,13 +31,101 @@ FORMS = {form: f"form_{form}.html" for form in ("01", "02", "03", "05", "06")}
 FORM_ALIASES = {"dung": "05"}  # links printed before the stop notice had its number
 
 
+PAGE_SIZE = 50
+# The list's parameters as the page names them, and the label an error message gives each.
+LIST_PARAMETERS = {
+    "state": "Trạng thái",
+    "q": "Tìm kiếm",
+    "procedure": "Thủ tục",
+    "field": "Lĩnh vực",
+    "channel": "Hình thức nộp",
+    "received_from": "Tiếp nhận từ ngày",
+    "received_to": "Tiếp nhận đến ngày",
+    "sort": "Sắp xếp",
+    "page": "Trang",
+}
+
+
+def _date(name: str) -> date | None:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{LIST_PARAMETERS[name]}: ngày không hợp lệ (ngày/tháng/năm).", name) from None
+
+
+def _integer(name: str) -> int | None:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or len(value) > 9:
+        raise InvalidInput(f"{LIST_PARAMETERS[name]} không hợp lệ.", name)
+    return int(value)
+
+
+def list_query() -> ListQuery:
+    """The list's query from the URL, or InvalidInput naming the parameter at fault."""
+    args = request.args
+    return ListQuery(
+        state=args.get("state") or None,
+        q=(args.get("q") or "").strip(),
+        procedure_id=_integer("procedure"),
+        field=args.get("field") or None,
+        channel=args.get("channel") or None,
+        received_from=_date("received_from"),
+        received_to=_date("received_to"),
+        sort=args.get("sort") or DEFAULT_SORT,
+        page=_integer("page") or 1,
+        per_page=PAGE_SIZE,
+    )
+
+
+def _without(name: str | None):
+    """Back to the list without the parameter at fault (all of them when it cannot be told)."""
+    if name is None:
+        return redirect(url_for("dossiers.search"))
+    kept = {k: v for k, v in request.args.items() if k in LIST_PARAMETERS and k != name}
+    return redirect(url_for("dossiers.search", **kept))
+
+
 @bp.get("/")
 @login_required
 def search():
-    """Find a dossier of the agency by code, applicant name or phone."""
-    text = request.args.get("q", "")
-    rows = dossier_search(engine_ctx(), officer().id, text, uow=request_uow())
-    return render_template("search.html", rows=rows, q=text)
+    """Danh sách hồ sơ: the states with counts, filters, search, sorting, paging (the old search URL)."""
+    try:
+        page = dossier_list(engine_ctx(), officer().id, list_query(), now=now(), uow=request_uow())
+    except InvalidInput as exc:
+        flash(exc.message, "warning")
+        return _without(exc.field)
+    args = {k: v for k, v in request.args.items() if k in LIST_PARAMETERS and v}
+    return render_template(
+        "dossier_list.html",
+        page=page,
+        query=page.query,
+        args=args,
+        states=STATES,
+        sorts=SORTS,
+        export_limit=EXPORT_LIMIT,
+    )
+
+
+@bp.get("/xuat-excel")
+@login_required
+def export():
+    """The filtered list as an XLSX file (every matching dossier up to the export limit)."""
+    try:
+        found = dossier_list_export(engine_ctx(), officer().id, list_query(), now=now(), uow=request_uow())
+    except InvalidInput as exc:
+        flash(exc.message, "warning")
+        return _without(exc.field)
+    response = Response(
+        found.content, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.file_name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/<code>")

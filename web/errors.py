@@ -57,6 +57,8 @@ def register(app: Flask) -> None:
         extra = {}
         if getattr(exc, "field", None):
             extra["field"] = exc.field
+        if getattr(exc, "fields", None):
+            extra["fields"] = exc.fields
         if getattr(exc, "problems", None):
             extra["problems"] = [str(p) for p in exc.problems]
         return error_response(exc.http_status, exc.code, exc.message, **extra)

@@ -37,7 +37,7 @@ FIELD_NAME_LIMIT = 100
 # Hidden fields the page fills in: nobody types them, so a wrong one is answered here, not beside a box.
 HIDDEN_FIELD_LIMITS = {"submission_key": TEXT_LIMITS["submission_key"]}
 # Query and form fields the pages read as integers (the API declares its own).
-INTEGER_FIELDS = ("page", "procedure", "to", "item", "id")
+INTEGER_FIELDS = ("page", "procedure", "to", "assign_to", "item", "id")
 # Dates typed in a form, as YYYY-MM-DD.
 DATE_FIELDS = ("decision_date", "new_due_date")
 YEAR = re.compile(r"^\s*(\d{4})-")
@@ -69,6 +69,7 @@ LABELS = {
     "collected_by": "Người nhận kết quả",
     "submission_key": "Mã gửi biểu mẫu",
     "to": "Cán bộ nhận bàn giao",
+    "assign_to": "Giao cho",
     "item": "Hồ sơ được chọn",
     "id": "Mục được chọn",
     "decision_number": "Số quyết định",

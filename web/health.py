@@ -86,6 +86,11 @@ class DossierCollector(Collector):
         tick_age = GaugeMetricFamily(
             "motcua_scheduler_last_tick_age_seconds", "Seconds since the last watcher tick"
         )
+        portal = GaugeMetricFamily(
+            "motcua_portal_messages_unsent",
+            "Messages for the national portal not sent yet, by status (failed: waiting for an administrator)",
+            labels=["status"],
+        )
         tick_ms = GaugeMetricFamily(
             "motcua_scheduler_last_tick_duration_seconds", "Duration of the last watcher tick"
         )
@@ -109,7 +114,9 @@ class DossierCollector(Collector):
             tick_age.add_metric([], found.tick_age_seconds)
         if found.tick_duration_seconds is not None:
             tick_ms.add_metric([], found.tick_duration_seconds)
-        yield from (by_status, overdue, overdue_items, alerts, outbox, tick_age, tick_ms)
+        for status, count in (found.portal or {}).items():
+            portal.add_metric([status], count)
+        yield from (by_status, overdue, overdue_items, alerts, outbox, tick_age, tick_ms, portal)
 
 
 def _registry() -> tuple[CollectorRegistry, Histogram]:

@@ -33,6 +33,7 @@ class OfficerUser(UserMixin):
         self.agency_name = signed_in.agency_name
         self.agency_code = signed_in.agency_code
         self.roles = list(signed_in.roles)
+        self.must_change_password = signed_in.must_change_password
 
     def has_role(self, *roles: str) -> bool:
         """Whether the officer holds any of these roles."""

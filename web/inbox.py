@@ -1,4 +1,4 @@
-"""The officer's inbox and the task page: claim, release, complete with an outcome, reassign."""
+"""The officer's inbox and the task page: claim, release, complete with an outcome, assign."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from engine.runtime.attachments import Upload
 from engine.runtime.dossier_views import next_task, task_page
 from engine.runtime.inbox import officer_inbox
 from web.helpers import engine_ctx, now, officer, request_uow
-from web.redirects import redirect_back
+from web.redirects import redirect_back, same_site
 
 bp = Blueprint("inbox", __name__)
 PAGE_SIZE = 50
@@ -113,6 +113,10 @@ def _render_task(item_id: int, status: int = 200, errors: dict | None = None, va
         can_refuse=page.can_refuse,
         supplement_late=page.supplement_late,
         colleagues=page.colleagues,
+        can_work=page.can_work,
+        assign_candidates=page.assign_candidates,
+        handover=page.handover,
+        sent_back=page.sent_back,
         errors=errors or {},
         values=values or {},
     )
@@ -138,6 +142,7 @@ def complete(item_id: int):
     """Complete the step with the chosen outcome, then open the next item of the inbox."""
     outcome = request.form.get("outcome") or None
     comment = (request.form.get("comment") or "").strip() or None
+    assign_to = request.form.get("assign_to", type=int)
     try:
         result = svc.complete(
             engine_ctx(),
@@ -147,6 +152,7 @@ def complete(item_id: int):
             outcome=outcome,
             comment=comment,
             uploads=uploads_from_request(),
+            assign_to=assign_to,
         )
     except DomainError as exc:
         if exc.http_status == 409:
@@ -156,9 +162,15 @@ def complete(item_id: int):
             item_id,
             exc.http_status,
             {getattr(exc, "field", None) or "form": exc.message},
-            {"comment": comment or ""},
+            {"comment": comment or "", "assign_to": assign_to},
         )
-    return _after_completion(item_id, f"Đã hoàn thành bước xử lý hồ sơ {result.dossier_code}.")
+    if result.sent_back:
+        message = f"Đã trả lại hồ sơ {result.dossier_code} để xử lý lại."
+    elif result.assigned_to:
+        message = f"Đã hoàn thành bước xử lý hồ sơ {result.dossier_code} và giao cho {result.assigned_to}."
+    else:
+        message = f"Đã hoàn thành bước xử lý hồ sơ {result.dossier_code}."
+    return _after_completion(item_id, message)
 
 
 @bp.post("/viec/<int:item_id>/yeu-cau-bo-sung")
@@ -204,16 +216,28 @@ def refuse(item_id: int):
     return redirect(url_for("dossiers.print_form", code=result.dossier_code, form="03"))
 
 
-@bp.post("/viec/<int:item_id>/chuyen")
+@bp.post("/viec/<int:item_id>/phan-cong")
+@bp.post("/viec/<int:item_id>/chuyen", endpoint="reassign")
 @login_required
-def reassign(item_id: int):
-    """A supervisor hands an open item to another officer of the agency (sick leave)."""
+def assign(item_id: int):
+    """A head or supervisor assigns an open step to a named officer (from the pool or from another).
+
+    Field `to` is the officer's id; `next` (a path on this site) is where to go back to, so the
+    supervisor's list can post here too.
+    """
     to = request.form.get("to", type=int)
     try:
         if to is None:
-            raise svc.InvalidInput("Chọn cán bộ nhận bàn giao.", "to")
-        svc.reassign(engine_ctx(), item_id, officer().id, to, now())
-        flash("Đã chuyển người xử lý.", "success")
+            raise svc.InvalidInput("Chọn cán bộ được phân công.", "to")
+        if svc.assign(engine_ctx(), item_id, officer().id, to, now()):
+            flash("Đã phân công xử lý.", "success")
+        else:
+            flash("Cán bộ này đang xử lý bước này.", "info")
     except DomainError as exc:
+        back = same_site(request.form.get("next"))
+        if back is None or exc.http_status == 404:
+            # From the task page itself: the page again, with the message at the select and its status.
+            return _render_task(item_id, exc.http_status, {"assign": exc.message}, {"to": to})
         flash(exc.message, "danger")
-    return redirect(url_for("inbox.task", item_id=item_id))
+        return redirect(back)
+    return redirect_back(request.form.get("next"), url_for("inbox.task", item_id=item_id))

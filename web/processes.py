@@ -10,6 +10,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 from engine.catalogue import versions
 from engine.catalogue.procedure_model import STEP_ROLES
 from engine.catalogue.version_views import (
+    approval_preview,
     catalogue_page,
     editor_page,
     procedure_page,
@@ -74,6 +75,8 @@ def import_file(code: str):
         )
     else:
         flash(f"Đã nhập bản nháp phiên bản {result.number}.", "success")
+    for note in result.notes:
+        flash(note, "info")
     return redirect(url_for("processes.version", version_id=result.version_id))
 
 
@@ -156,7 +159,12 @@ def save(version_id: int):
         problems = [p.as_dict() for p in getattr(exc, "problems", [])]
         return jsonify({"error": exc.code, "message": exc.message, "problems": problems}), exc.http_status
     return _problems_json(
-        result.problems, result.counted_hours, result.legal_hours, saved=True, sha256=result.sha256
+        result.problems,
+        result.counted_hours,
+        result.legal_hours,
+        saved=True,
+        sha256=result.sha256,
+        notes=result.notes,
     )
 
 
@@ -194,23 +202,44 @@ def withdraw(version_id: int):
     )
 
 
+def _decision_date() -> date | None:
+    raw = (request.form.get("decision_date") or "").strip()
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError as exc:
+        raise InvalidInput("Ngày ký quyết định không hợp lệ.", "decision_date") from exc
+
+
 @bp.post("/phien-ban/<int:version_id>/phe-duyet")
 @roles_required("approver")
 def approve(version_id: int):
-    """Record the chairman's decision and activate; the previous active version retires."""
+    """Record the chairman's decision and activate; the previous active version retires.
+
+    The first post only shows what would change; the version is activated by a second post that
+    carries `confirm=1`, so a slip of the mouse never changes which version new dossiers run.
+    """
+    if request.form.get("confirm") != "1":
+        try:
+            preview = approval_preview(
+                engine_ctx(),
+                officer().id,
+                version_id,
+                decision_number=request.form.get("decision_number"),
+                decision_date=_decision_date(),
+                now=now(),
+                uow=request_uow(),
+            )
+        except DomainError as exc:
+            return version(version_id, error=exc.message, status=exc.http_status)
+        return render_template("version_confirm.html", p=preview)
 
     def action() -> None:
-        raw = (request.form.get("decision_date") or "").strip()
-        try:
-            decided = date.fromisoformat(raw) if raw else None
-        except ValueError as exc:
-            raise InvalidInput("Ngày ký quyết định không hợp lệ.", "decision_date") from exc
         versions.approve(
             engine_ctx(),
             version_id,
             officer().id,
             decision_number=request.form.get("decision_number"),
-            decision_date=decided,
+            decision_date=_decision_date(),
             now=now(),
         )
 

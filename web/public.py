@@ -56,8 +56,18 @@ def rating():
             now=now(),
         )
     except DomainError as exc:
-        return render_template(
-            "lookup.html", code=code, last4="", found=None, error=exc.message
-        ), exc.http_status
+        # The dossier is shown again when the factors hold (a missing reason is put right on the
+        # spot); the lookup form on the page posts to the lookup itself either way.
+        last4 = (request.form.get("last4") or "").strip()
+        found = None
+        try:
+            with engine_ctx().uow() as uow:
+                found = public_status(uow.session, code, last4)
+        except DomainError:
+            last4 = ""
+        response = render_template(
+            "lookup.html", code=code, last4=last4 if found else "", found=found, error=exc.message
+        )
+        return response, exc.http_status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
     flash("Cảm ơn ông/bà đã đánh giá.", "success")
     return redirect(url_for("public.lookup", ma=code))

@@ -53,7 +53,7 @@ WIDENED: dict[str, dict[str, str]] = {
 }
 
 # Files that are the same for everybody and may be cached; everything else carries personal data.
-CACHEABLE_ENDPOINTS = frozenset({"static", "vendor.asset"})
+CACHEABLE_ENDPOINTS = frozenset({"static", "vendor.asset", "favicon"})
 
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 

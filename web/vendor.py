@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, send_from_directory
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, send_from_directory
 
 bp = Blueprint("vendor", __name__, url_prefix="/vendor")
 
@@ -16,3 +18,9 @@ def asset(filename: str):
     if not filename.startswith(ALLOWED) or ".." in filename:
         abort(404)
     return send_from_directory(current_app.config["NODE_MODULES"], filename, max_age=86400)
+
+
+def favicon() -> Response:
+    """The site icon at /favicon.ico, where browsers ask for it unprompted: the SVG in web/static."""
+    static = Path(current_app.root_path) / "static"
+    return send_from_directory(static, "favicon.svg", mimetype="image/svg+xml", max_age=86400)

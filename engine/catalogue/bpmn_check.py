@@ -13,7 +13,7 @@ import functools
 import os
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -37,6 +37,7 @@ from engine.catalogue.bpmn_xml import (
     Problem,
     XmlRejected,
     local_name,
+    one_line,
     parse_bpmn_xml,
 )
 from engine.catalogue.expressions import UnsafeExpression, check_expression
@@ -46,41 +47,70 @@ from engine.catalogue.procedure_model import (
     STEP_ROLES,
     ProcedureModel,
     ProcessGraph,
+    allotment_timer,
     condition_text,
     data_declarations,
     declared_names,
     executable_process,
+    iso_working_hours,
     mc_child,
     outcome_of_condition,
     read_model,
     valid_data_name,
 )
-from engine.catalogue.workflow_state import EngineBpmnParser
+from engine.catalogue.workflow_state import EngineBpmnParser, spiff_message
 from models import WorkItem
 
 # The version of the rules below: a result stored with a process version under an older version
 # is checked again when it is shown (raise it whenever a rule is added or changed).
-CHECK_RULES = 3
+CHECK_RULES = 4
 
 # Task types that would run code or call out of the engine.
 FORBIDDEN_TASKS = {
     "scriptTask": "không được dùng tác vụ script (script task): điều kiện và dữ liệu do hệ thống xử lý",
     "serviceTask": "không được dùng tác vụ dịch vụ (service task): sơ đồ không được gọi dịch vụ bên ngoài",
-    "businessRuleTask": "không được dùng tác vụ quy tắc nghiệp vụ (business rule task)",
+    "businessRuleTask": "không được dùng tác vụ quy tắc nghiệp vụ (business rule task): hệ thống không "
+    "chạy bảng quyết định; hãy đổi thành User Task (tác vụ người dùng)",
+    # What bpmn.io and Camunda Modeler draw by default: the engine would wait there for ever,
+    # with no officer to act, so every dossier would stop at that step.
+    "task": "tác vụ chưa có loại (task) không giao được cho cán bộ nào: hồ sơ sẽ dừng mãi ở bước này; "
+    "hãy đổi thành User Task (tác vụ người dùng)",
+    "manualTask": "tác vụ thủ công (manual task) không giao được cho cán bộ nào: hồ sơ sẽ dừng mãi ở bước "
+    "này; hãy đổi thành User Task (tác vụ người dùng)",
+    "sendTask": "tác vụ gửi thông điệp (send task): hệ thống không gửi thông điệp BPMN; hãy đổi thành "
+    "User Task (tác vụ người dùng)",
+    "receiveTask": "tác vụ nhận thông điệp (receive task): hệ thống không nhận thông điệp BPMN nên hồ sơ "
+    "sẽ dừng mãi ở bước này; hãy đổi thành User Task (tác vụ người dùng)",
     "callActivity": "chưa hỗ trợ gọi quy trình khác (call activity): hãy đưa các bước vào quy trình này",
 }
 # The namespaces the engine reads: BPMN, its diagram interchange, and the project's extensions.
 ALLOWED_NS = frozenset({BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, MC_NS})
-# Other modelers' extensions: kept in the file so a diagram survives a round trip, ignored by
-# the engine and by the editor's side form. Their elements are still checked below for names
-# a browser would run (a camunda:script is refused like any other script).
-TOLERATED_NS = {
-    "http://camunda.org/schema/1.0/bpmn": "Camunda",
-    "http://camunda.org/schema/zeebe/1.0": "Zeebe",
+# Other modelers' metadata (colours, their own ids and settings, layout hints): stripped on import
+# and save, one summary line per namespace, unless it carries something a browser could run. The
+# names say whose it is in that line; a namespace not listed is named by its URI.
+VENDOR_NAMESPACES = {
+    "http://camunda.org/schema/1.0/bpmn": "Camunda Modeler",
+    "http://camunda.org/schema/zeebe/1.0": "Camunda 8 (Zeebe)",
     "http://camunda.org/schema/modeler/1.0": "Camunda Modeler",
-    "http://bpmn.io/schema/bpmn/biocolor/1.0": "bpmn.io",
-    "http://www.omg.org/spec/BPMN/non-normative/color/1.0": "BPMN in Color",
-    "http://spiffworkflow.org/bpmn/schema/1.0/core": "SpiffWorkflow",
+    "http://bpmn.io/schema/bpmn/biocolor/1.0": "bpmn.io (màu sắc)",
+    "http://www.omg.org/spec/BPMN/non-normative/color/1.0": "BPMN in Color (màu sắc)",
+    "http://spiffworkflow.org/bpmn/schema/1.0/core": "SpiffArena",
+    "http://www.signavio.com": "Signavio",
+    "http://www.bizagi.com/bpmn20": "Bizagi Modeler",
+    "http://www.boc-group.com": "ADONIS (BOC)",
+    "http://www.trisotech.com/2015/triso/modeling": "Trisotech",
+    "http://www.trisotech.com/2014/triso/bpmn": "Trisotech",
+    "http://www.trisotech.com/to": "Trisotech",
+    "http://www.softwareag.com/aris/bpmn2": "ARIS",
+    "http://www.ids-scheer.com/aris/bpmn2": "ARIS",
+    "http://www.visual-paradigm.com/bpmn": "Visual Paradigm",
+    "http://www.visual-paradigm.com": "Visual Paradigm",
+    "http://activiti.org/bpmn": "Activiti",
+    "http://flowable.org/bpmn": "Flowable",
+    "http://www.jboss.org/drools": "jBPM",
+    "http://bpmn.sourceforge.net": "Yaoqiang",
+    "http://www.itp-commerce.com": "ITP Process Modeler",
+    "http://www.omg.org/spec/BPMN/20100524/DI-XMI": "OMG DI",
 }
 # Namespaces a browser renders or executes: markup, scripts, links, transformations, inclusions.
 ACTIVE_NS = frozenset({XHTML_NS, SVG_NS, XLINK_NS, XSLT_NS, MATHML_NS, *XINCLUDE_NS})
@@ -89,6 +119,34 @@ ACTIVE_NS = frozenset({XHTML_NS, SVG_NS, XLINK_NS, XSLT_NS, MATHML_NS, *XINCLUDE
 FORBIDDEN_ELEMENT_NAMES = frozenset({"script", "iframe", "object", "embed", "prescript", "postscript"})
 # "java\tscript:" still runs in a browser: whitespace inside the scheme is skipped by URL parsers.
 SCRIPT_URL = re.compile(r"(?:j\s*a\s*v\s*a|v\s*b)\s*s\s*c\s*r\s*i\s*p\s*t\s*:", re.IGNORECASE)
+# A data: URL a browser would render as a document or run.
+DATA_URL = re.compile(
+    r"data\s*:\s*(?:text/html|image/svg|application/(?:x-)?javascript|text/javascript)", re.I
+)
+# Markup a browser would run, written as escaped text inside another modeler's metadata.
+ESCAPED_ACTIVE_MARKUP = re.compile(
+    r"<\s*/?\s*(?:script|iframe|object|embed|svg|math|applet|frame|base|meta|form)\b|<[^>]*\son[a-z]+\s*=",
+    re.IGNORECASE,
+)
+# HTML element names refused in every namespace but the engine's own (markup, whatever its prefix).
+HTML_ELEMENT_NAMES = frozenset(
+    [
+        "html",
+        "body",
+        "div",
+        "span",
+        "a",
+        "img",
+        "frame",
+        "frameset",
+        "applet",
+        "form",
+        "input",
+        "button",
+        "svg",
+        "math",
+    ]
+)
 EVENT_HANDLER = re.compile(r"^on[a-z]+$", re.IGNORECASE)
 # SpiffWorkflow names its own internal task specs like this; a BPMN element with the same id
 # silently replaces them and the workflow never leaves its start.
@@ -151,6 +209,11 @@ class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     model: ProcedureModel | None = None
     unsafe: list[Problem] = field(default_factory=list)
+    # What the check did or could not do, for the person who reads it (not problems: they do not
+    # keep a version from approval): the metadata stripped per modeler, the caps not checked.
+    notes: list[str] = field(default_factory=list)
+    # The document to store when other modelers' metadata was stripped from it (None: as given).
+    text: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -183,7 +246,7 @@ class _Reporter:
         if element is None:
             problem = Problem(self.filename, line or 1, "", "document", message)
         else:
-            name = element.get("name") or local_name(element)
+            name = one_line(element.get("name") or local_name(element))
             problem = Problem(
                 self.filename, line or element.sourceline or 1, element.get("id", ""), name, message
             )
@@ -201,8 +264,13 @@ def check_bpmn(
     filename: str = "<upload>",
     legal_hours: float | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    agencies: Collection[str] | None = None,
 ) -> CheckResult:
-    """Check a BPMN document and return every problem found (empty when valid) and its model."""
+    """Check a BPMN document and return every problem found (empty when valid) and its model.
+
+    `legal_hours` caps the counted hours (None: the procedure is unknown, said in a note);
+    `agencies` are the agency codes a lane may name (None: not verified, said in a note).
+    """
     result = CheckResult(filename)
     try:
         root = parse_bpmn_xml(data, filename=filename, max_bytes=max_bytes)
@@ -211,7 +279,10 @@ def check_bpmn(
         result.unsafe.append(exc.problem)
         return result
     report = _Reporter(filename, root)
-    _check_foreign_content(root, report)
+    stripped = _check_foreign_content(root, report)
+    if stripped and not report.unsafe:
+        result.notes.extend(_vendor_summary(stripped))
+        result.text = _stripped_text(root)
     _check_lengths(root, report)
 
     schema = _schema()
@@ -227,6 +298,7 @@ def check_bpmn(
         return result
     if process.get("isExecutable", "false").lower() != "true":
         report.at(process, 'quy trình chưa được đánh dấu là thực thi được (isExecutable="true")')
+    _check_pools(root, process, report)
 
     graph = ProcessGraph(process)
     _check_forbidden_tasks(root, report)
@@ -235,12 +307,16 @@ def check_bpmn(
     _check_loops(graph, report)
     refused = _check_expressions(root, graph, report)
     _check_gateways(graph, report)
+    _check_timers(graph, report)
     model = read_model(root)
     if model.longest_counted_hours > MAX_COUNTED_HOURS:
         report.at(process, f"tổng số giờ được tính {model.longest_counted_hours:g} quá lớn", unsafe=True)
     _check_steps(graph, model, report)
+    _check_agencies(graph, model, report, agencies, result.notes)
     _check_refusals(graph, model, report, refused)
-    if legal_hours is not None and model.longest_counted_hours > legal_hours + 1e-9:
+    if legal_hours is None:
+        result.notes.append("không kiểm tra được tổng thời gian: chưa biết thủ tục (hãy chỉ rõ --procedure)")
+    elif model.longest_counted_hours > legal_hours + 1e-9:
         path = " -> ".join(model.longest_path)
         report.at(
             process,
@@ -255,6 +331,60 @@ def check_bpmn(
     return result
 
 
+def _check_pools(root: etree._Element, process: etree._Element, report: _Reporter) -> None:
+    """One executable process per document: the engine runs one process per procedure."""
+    executable = [
+        p for p in root.findall(f"{{{BPMN_NS}}}process") if p.get("isExecutable", "false").lower() == "true"
+    ]
+    if len(executable) < 2:
+        return
+    shown = ", ".join(p.get("name") or p.get("id") or "" for p in executable)
+    for other in executable:
+        if other is process:
+            continue
+        report.at(
+            other,
+            f"sơ đồ có {len(executable)} quy trình thực thi được ({shown}); hệ thống chạy một quy trình "
+            'cho mỗi thủ tục: hãy để các bể (pool) còn lại là isExecutable="false" (ví dụ bể của công '
+            "dân) hoặc tách thành thủ tục riêng",
+        )
+
+
+def _check_agencies(
+    graph: ProcessGraph,
+    model: ProcedureModel,
+    report: _Reporter,
+    agencies: Collection[str] | None,
+    notes: list[str],
+) -> None:
+    """The agency a lane hands its steps to must exist, or the first dossier stops at the hand-over."""
+    named: dict[str, etree._Element] = {}
+    for lane in graph.lanes:
+        ext = graph.lane_extension(lane)
+        code = (ext.get("agency") or "").strip() if ext is not None else ""
+        if code and code not in named:
+            named[code] = lane
+    if not named:
+        return
+    if agencies is None:
+        notes.append(
+            "không kiểm tra được mã cơ quan của các làn ("
+            + ", ".join(sorted(named))
+            + "): không có danh sách cơ quan (kiểm tra lại khi nhập vào hệ thống)"
+        )
+        return
+    known = set(agencies)
+    for code, lane in named.items():
+        if code not in known:
+            ext = graph.lane_extension(lane)
+            report.at(
+                lane,
+                f"cơ quan '{code}' của làn chưa có trong danh sách cơ quan của hệ thống: hồ sơ sẽ không "
+                "chuyển được đến làn này; hãy sửa mã cơ quan hoặc thêm cơ quan trước",
+                ext.sourceline if ext is not None else None,
+            )
+
+
 def _owner(element: etree._Element) -> etree._Element | None:
     """The nearest BPMN or DI element with an id at or above this one: what the editor can select."""
     owner: etree._Element | None = element
@@ -265,12 +395,148 @@ def _owner(element: etree._Element) -> etree._Element | None:
     return owner
 
 
-def _namespace_shown(namespace: str | None) -> str:
-    return namespace if namespace else "(không có không gian tên)"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+# Attribute namespaces kept on the engine's own elements: no namespace (BPMN's own attributes),
+# xsi:type, xml:lang and the namespaces the engine reads.
+KEPT_ATTRIBUTE_NS = frozenset({None, XSI_NS, XML_NS, *ALLOWED_NS})
 
 
-def _check_foreign_content(root: etree._Element, report: _Reporter) -> None:
-    """Refuse what a browser could run: foreign markup, script-like elements, javascript: URLs."""
+@dataclass
+class _Stripped:
+    """How much of one namespace's metadata was removed."""
+
+    elements: int = 0
+    attributes: int = 0
+
+
+def _vendor_summary(stripped: dict[str | None, _Stripped]) -> list[str]:
+    """One line per namespace whose metadata was removed, naming the modeler when known."""
+    lines = []
+    for namespace, counts in stripped.items():
+        parts = [f"{counts.elements} phần tử"] if counts.elements else []
+        parts += [f"{counts.attributes} thuộc tính"] if counts.attributes else []
+        label = VENDOR_NAMESPACES.get(namespace or "")
+        if label:
+            whose = f"{label} ({namespace})"
+        elif namespace:
+            whose = f"phần mở rộng {namespace}"
+        else:
+            whose = "phần mở rộng không có không gian tên"
+        lines.append(f"Đã bỏ {' và '.join(parts)} của {whose}: hệ thống không dùng đến")
+    return lines
+
+
+def _split(tag: str) -> tuple[str | None, str]:
+    """Namespace and local name of a Clark-notation tag, without building a QName (once per node)."""
+    if tag[:1] == "{":
+        namespace, _, name = tag[1:].partition("}")
+        return namespace, name
+    return None, tag
+
+
+def _element_refusal(element: etree._Element) -> str | None:
+    """Why an element is refused outright (something a browser would run or render), if it is."""
+    namespace, name = _split(str(element.tag))
+    if name.lower() in FORBIDDEN_ELEMENT_NAMES and namespace != BPMN_NS:
+        return (
+            f"phần tử <{name}> ({namespace or 'không có không gian tên'}) không được phép: "
+            "có thể chứa mã chạy trên trình duyệt"
+        )
+    if namespace in ACTIVE_NS:
+        return f"phần tử mở rộng <{name}> thuộc không gian tên {namespace} không được phép"
+    if name.lower() in HTML_ELEMENT_NAMES and namespace not in (BPMN_NS, BPMNDI_NS, DC_NS, DI_NS):
+        return f"phần tử <{name}> ({namespace or 'không có không gian tên'}) là mã HTML, không được phép"
+    return None
+
+
+def _attribute_refusal(key: str, value: str, *, vendor: bool) -> str | None:
+    """Why an attribute is refused (an event handler, a markup namespace, a URL that runs), if it is."""
+    namespace, name = _split(key)
+    shown = key
+    # On another modeler's element its own attributes have no namespace: onload= there is a handler too.
+    handler_namespaces = (XSI_NS, XML_NS, *ALLOWED_NS) if vendor else KEPT_ATTRIBUTE_NS
+    if namespace in ACTIVE_NS or (namespace not in handler_namespaces and EVENT_HANDLER.match(name)):
+        return f"thuộc tính {shown} không được phép: trình duyệt có thể chạy nó"
+    # Every URL that runs has a colon, all markup a '<': most values are skipped at once.
+    if ":" in value and SCRIPT_URL.search(value):
+        return f"không được dùng địa chỉ javascript: (thuộc tính {shown})"
+    if ":" in value and DATA_URL.search(value):
+        return f"không được dùng địa chỉ data: chạy được trên trình duyệt (thuộc tính {shown})"
+    if vendor and "<" in value and ESCAPED_ACTIVE_MARKUP.search(value):
+        return f"thuộc tính {shown} chứa mã HTML có thể chạy trên trình duyệt"
+    return None
+
+
+def _text_refusal(element: etree._Element, text: str, *, vendor: bool) -> str | None:
+    if ":" not in text and "<" not in text:
+        return None
+    name = local_name(element)
+    if SCRIPT_URL.search(text):
+        return f"không được dùng địa chỉ javascript: (trong nội dung của <{name}>)"
+    if vendor and DATA_URL.search(text):
+        return f"không được dùng địa chỉ data: chạy được trên trình duyệt (trong nội dung của <{name}>)"
+    if vendor and ESCAPED_ACTIVE_MARKUP.search(text):
+        return f"nội dung của <{name}> chứa mã HTML có thể chạy trên trình duyệt"
+    return None
+
+
+def _report_active(element: etree._Element, report: _Reporter, *, vendor: bool) -> bool:
+    """Report what a browser could run on this element itself; whether anything was found."""
+    found = False
+    for key, value in element.attrib.items():
+        message = _attribute_refusal(key, value, vendor=vendor)
+        if message:
+            report.at(_owner(element), message, element.sourceline, unsafe=True)
+            found = True
+    for text in (element.text, element.tail):
+        message = _text_refusal(element, text, vendor=vendor) if text else None
+        if message:
+            report.at(_owner(element), message, element.sourceline, unsafe=True)
+            return True
+    return found
+
+
+def _report_active_inside(top: etree._Element, report: _Reporter) -> bool:
+    """Report everything a browser could run inside another modeler's element; whether anything was."""
+    found = False
+    stack = [top]
+    while stack:
+        element = stack.pop()
+        if not isinstance(element.tag, str):
+            continue
+        refusal = _element_refusal(element)
+        if refusal is not None:
+            # One problem for the refused subtree: its children go with it.
+            report.at(_owner(element), refusal, element.sourceline, unsafe=True)
+            found = True
+            continue
+        found = _report_active(element, report, vendor=True) or found
+        stack.extend(reversed(element))
+    return found
+
+
+def _remove_keeping_layout(element: etree._Element) -> None:
+    """Remove an element; the text after it stays where it was (lxml drops it with the element)."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    tail = element.tail or ""
+    previous = element.getprevious()
+    if tail.strip():
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(element)
+
+
+def _check_foreign_content(root: etree._Element, report: _Reporter) -> dict[str | None, _Stripped]:
+    """Refuse what a browser could run; strip other modelers' inert metadata and say how much.
+
+    Active content anywhere (scripts, frames, markup, event handlers, javascript: URLs) is refused
+    and makes the document unfit even for a draft. Elements and attributes of any other namespace
+    that carry none of it are removed from the tree; what was removed is returned per namespace.
+    """
     for node in [*root.itersiblings(preceding=True), *root.iter(etree.PI), *root.itersiblings()]:
         if isinstance(node, etree._ProcessingInstruction):
             # <?xml-stylesheet?> makes a browser run an XSLT over the raw file.
@@ -281,41 +547,45 @@ def _check_foreign_content(root: etree._Element, report: _Reporter) -> None:
                 node.sourceline,
                 unsafe=True,
             )
+    stripped: dict[str | None, _Stripped] = {}
+    removals: list[etree._Element] = []
     stack = [root]
     while stack:
         element = stack.pop()
         if not isinstance(element.tag, str):
             continue
-        qname = etree.QName(element)
-        namespace, name = qname.namespace, qname.localname
-        refusal = None
-        if name.lower() in FORBIDDEN_ELEMENT_NAMES and namespace != BPMN_NS:
-            refusal = (
-                f"phần tử <{name}> ({_namespace_shown(namespace)}) không được phép: "
-                "có thể chứa mã chạy trên trình duyệt"
-            )
-        elif namespace in ACTIVE_NS:
-            refusal = f"phần tử mở rộng <{name}> thuộc không gian tên {namespace} không được phép"
-        elif namespace not in ALLOWED_NS and namespace not in TOLERATED_NS:
-            refusal = (
-                f"phần tử mở rộng <{name}> thuộc không gian tên lạ {_namespace_shown(namespace)} không "
-                f"được phép; chỉ chấp nhận BPMN, DI và {MC_NS}"
-            )
+        namespace = _split(element.tag)[0]
+        refusal = _element_refusal(element)
         if refusal is not None:
             # One problem for the foreign subtree: its children are refused with it.
             report.at(_owner(element), refusal, element.sourceline, unsafe=True)
             continue
-        _check_attributes(element, report)
-        for text in (element.text, element.tail):
-            if text and SCRIPT_URL.search(text):
-                report.at(
-                    _owner(element),
-                    f"không được dùng địa chỉ javascript: (trong nội dung của <{name}>)",
-                    element.sourceline,
-                    unsafe=True,
-                )
-                break
+        if namespace not in ALLOWED_NS:
+            if not _report_active_inside(element, report):
+                removals.append(element)
+                stripped.setdefault(namespace, _Stripped()).elements += 1
+            continue
+        if not _report_active(element, report, vendor=False):
+            for key in [k for k in element.attrib if k[:1] == "{" and _split(k)[0] not in KEPT_ATTRIBUTE_NS]:
+                stripped.setdefault(_split(key)[0], _Stripped()).attributes += 1
+                del element.attrib[key]
         stack.extend(reversed(element))
+    for element in removals:
+        _remove_keeping_layout(element)
+    return stripped
+
+
+def _stripped_text(root: etree._Element) -> str:
+    """The document once stripped, with the namespace declarations nothing uses any more removed."""
+    # Prefixes of the engine's namespaces stay declared: attribute values such as
+    # xsi:type="bpmn:tFormalExpression" name them where lxml cannot see it.
+    keep = [prefix for prefix, uri in root.nsmap.items() if prefix and uri in (*ALLOWED_NS, XSI_NS)]
+    etree.cleanup_namespaces(root, keep_ns_prefixes=keep)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + etree.tostring(root.getroottree(), encoding="unicode")
+        + "\n"
+    )
 
 
 # What a diagram's text becomes once stored or run: ids (the process's and each step's) and lane names
@@ -353,34 +623,6 @@ def _check_lengths(root: etree._Element, report: _Reporter) -> None:
                     element.sourceline,
                     unsafe=True,
                 )
-
-
-def _check_attributes(element: etree._Element, report: _Reporter) -> None:
-    # Attributes in other namespaces are allowed on BPMN elements (the BPMN schema itself
-    # allows them, and modelers use them for colours and their own settings): a value is an
-    # inert string that bpmn-js keeps and writes back, never renders as markup. Only the
-    # namespaces a browser gives meaning to (XHTML, SVG, XLink, ...) and event-handler names
-    # are refused, and a javascript: URL is refused in any attribute.
-    for key, value in element.attrib.items():
-        attr = etree.QName(key)
-        shown = f"{{{attr.namespace}}}{attr.localname}" if attr.namespace else attr.localname
-        if attr.namespace in ACTIVE_NS or (
-            attr.namespace not in (None, BPMN_NS, XSI_NS, MC_NS, *ALLOWED_NS)
-            and EVENT_HANDLER.match(attr.localname)
-        ):
-            report.at(
-                _owner(element),
-                f"thuộc tính {shown} không được phép: trình duyệt có thể chạy nó",
-                element.sourceline,
-                unsafe=True,
-            )
-        elif SCRIPT_URL.search(value):
-            report.at(
-                _owner(element),
-                f"không được dùng địa chỉ javascript: (thuộc tính {shown})",
-                element.sourceline,
-                unsafe=True,
-            )
 
 
 def _check_forbidden_tasks(root: etree._Element, report: _Reporter) -> None:
@@ -436,13 +678,15 @@ def _check_connectivity(graph: ProcessGraph, report: _Reporter) -> None:
         for extra in starts[1:]:
             report.at(graph.nodes[extra], "quy trình có nhiều hơn một sự kiện bắt đầu")
     reachable = graph.reachable()
+    # A step's timer is its allotment, not a way on: it has no outgoing flow (see _check_timers).
+    timers = allotment_timers(graph)
     for node_id, node in graph.nodes.items():
         if node.getparent() is not graph.process:
             continue  # inside a sub-process: its own start and end
         tag = local_name(node)
         if tag not in ("startEvent", "boundaryEvent") and not graph.incoming.get(node_id):
             report.at(node, "không có luồng tuần tự nào đi vào")
-        if tag != "endEvent" and not graph.outgoing.get(node_id):
+        if tag != "endEvent" and not graph.outgoing.get(node_id) and node_id not in timers:
             report.at(node, "không có luồng tuần tự nào đi ra")
         if starts and node_id not in reachable and graph.incoming.get(node_id):
             report.at(node, "không thể đi tới từ sự kiện bắt đầu")
@@ -551,6 +795,63 @@ def _check_timer(element: etree._Element, text: str) -> str | None:
     return None
 
 
+# The one form a condition takes here: the outcome an officer chose at the step before.
+EXPECTED_CONDITION = "outcome == 'duyet'"
+# ${...} and #{...}: JUEL, the expression language of Camunda 7, Activiti and Flowable.
+JUEL = re.compile(r"^\s*[$#]\{(?P<body>.*)\}\s*$", re.DOTALL)
+# = ...: FEEL, the expression language of Camunda 8 (Zeebe).
+FEEL = re.compile(r"^\s*=(?!=)(?P<body>.*)$", re.DOTALL)
+# Word by word, how the operators of those languages are written here.
+_OPERATORS = (
+    (re.compile(r"&&"), " and "),
+    (re.compile(r"\|\|"), " or "),
+    (re.compile(r"!(?!=)"), " not "),
+    (re.compile(r"\beq\b"), "=="),
+    (re.compile(r"\bne\b"), "!="),
+    (re.compile(r"(?<![=!<>])=(?!=)"), "=="),  # FEEL compares with a single =
+    (re.compile(r"\btrue\b"), "True"),
+    (re.compile(r"\bfalse\b"), "False"),
+)
+_BARE_NAME = re.compile(r"^(?P<not>not\s+|!\s*)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _rewritten(body: str, names: frozenset[str]) -> str | None:
+    """The condition in this engine's language, when the translation is mechanical; else None."""
+    body = " ".join(body.split())
+    bare = _BARE_NAME.match(body)
+    if bare is not None and bare.group("name") not in ("true", "false"):
+        name, negated = bare.group("name"), bare.group("not") is not None
+        if name in names and name != "outcome":
+            return f"not {name}" if negated else name
+        # A flag the other engine's form set is, here, the outcome the officer chooses.
+        return f"outcome {'!=' if negated else '=='} '{name}'"
+    candidate = body
+    for pattern, replacement in _OPERATORS:
+        candidate = pattern.sub(replacement, candidate)
+    candidate = " ".join(candidate.split())
+    try:
+        check_expression(candidate, names)
+    except UnsafeExpression:
+        return None
+    value = outcome_of_condition(candidate)
+    return f"outcome == '{value}'" if value is not None else candidate
+
+
+def _other_language(text: str, names: frozenset[str]) -> str | None:
+    """The message for a condition written in another engine's language (JUEL, FEEL), if it is one."""
+    for pattern, language in ((JUEL, "JUEL (Camunda 7, Activiti, Flowable)"), (FEEL, "FEEL (Camunda 8)")):
+        match = pattern.match(text)
+        if match is None:
+            continue
+        message = (
+            f"điều kiện '{text}' viết bằng ngôn ngữ {language} mà hệ thống không dùng; điều kiện ở đây "
+            f"là biểu thức như {EXPECTED_CONDITION} (kết quả cán bộ chọn ở bước trước)"
+        )
+        rewrite = _rewritten(match.group("body"), names)
+        return message + (f"; viết lại thành: {rewrite}" if rewrite else "")
+    return None
+
+
 def _check_expressions(root: etree._Element, graph: ProcessGraph, report: _Reporter) -> set[str]:
     """Hold every expression to the language and the declared names; returns the refused flow ids."""
     names = declared_names(graph.process)
@@ -568,14 +869,23 @@ def _check_expressions(root: etree._Element, graph: ProcessGraph, report: _Repor
         text = condition_text(flow)
         if text is None:
             continue
+        foreign = _other_language(text, names)
+        if foreign is not None:
+            refused.add(flow.get("id", ""))
+            report.at(flow, foreign)
+            continue
         try:
             check_expression(text, names)
         except UnsafeExpression as exc:
             refused.add(flow.get("id", ""))
             report.at(flow, f"điều kiện '{text}' bị từ chối: {exc.explanation}")
+    timers = allotment_timers(graph)
     for element in root.iter(f"{{{BPMN_NS}}}*"):
         what = EXPRESSION_ELEMENTS.get(local_name(element))
         parent = element.getparent()
+        grandparent = parent.getparent() if parent is not None else None
+        if what is not None and grandparent is not None and grandparent.get("id") in timers:
+            continue  # a step's allotment, read as working time by _check_timers, never evaluated
         # bpmn:from and bpmn:to are expressions only inside an assignment.
         if what is None or (
             local_name(element) in ("from", "to") and (parent is None or local_name(parent) != "assignment")
@@ -598,6 +908,55 @@ def _check_expressions(root: etree._Element, graph: ProcessGraph, report: _Repor
                     _expression_owner(element), f"{what} '{text}' bị từ chối: {wrong}", element.sourceline
                 )
     return refused
+
+
+def allotment_timers(graph: ProcessGraph) -> dict[str, tuple[str, str]]:
+    """The boundary timers read as a step's allotment: event id -> (user task id, duration text)."""
+    found: dict[str, tuple[str, str]] = {}
+    for task_id in graph.boundaries:
+        if graph.kind.get(task_id) == "userTask":
+            timer = allotment_timer(graph, task_id)
+            if timer is not None:
+                found[timer[0].get("id", "")] = (task_id, timer[1])
+    return found
+
+
+def _check_timers(graph: ProcessGraph, report: _Reporter) -> None:
+    """A step's boundary timer is its time in working hours: a duration, and the only one it has."""
+    for event_id, (task_id, text) in allotment_timers(graph).items():
+        event, task = graph.nodes[event_id], graph.nodes[task_id]
+        hours = iso_working_hours(text)
+        if hours is None:
+            report.at(
+                event,
+                f"thời lượng '{text}' của sự kiện hẹn giờ trên bước phải là khoảng thời gian ISO 8601 theo "
+                "tuần, ngày, giờ, phút (ví dụ PT16H = 16 giờ, P2D = 2 ngày làm việc, PT30M = 30 phút)",
+            )
+            continue
+        if graph.outgoing.get(event_id):
+            report.at(
+                event,
+                f"sự kiện hẹn giờ '{text}' trên bước được đọc là thời gian được giao của bước ({hours:g} giờ "
+                "làm việc); hệ thống tự nhắc việc và cảnh báo khi quá hạn chứ không rẽ nhánh theo giờ: hãy "
+                f"xóa luồng đi ra từ sự kiện này, hoặc viết '{text}' trong dấu nháy nếu nhánh phải chạy theo "
+                "giờ đồng hồ",
+            )
+        sla = mc_child(task, "sla")
+        written = sla.get("hours") if sla is not None else None
+        sla_hours = _float_or_none(written)
+        if sla_hours is not None and abs(sla_hours - hours) > 1e-9:
+            report.at(
+                task,
+                f'bước có hai thời gian được giao khác nhau: <mc:sla hours="{written}"/> và sự kiện '
+                f"hẹn giờ '{text}' ({hours:g} giờ làm việc); hãy giữ một",
+            )
+
+
+def _float_or_none(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def _check_gateways(graph: ProcessGraph, report: _Reporter) -> None:
@@ -627,7 +986,9 @@ def _check_steps(graph: ProcessGraph, model: ProcedureModel, report: _Reporter) 
         if step.lane is None and graph.lane_of.get(step.id) is None:
             report.at(task, "tác vụ người dùng không thuộc làn nào nên không ai nhận được")
         sla = mc_child(task, "sla")
-        if sla is None:
+        if sla is None and allotment_timer(graph, step.id) is not None:
+            pass  # its allotment is a boundary timer, checked by _check_timers
+        elif sla is None:
             report.at(
                 task,
                 'tác vụ người dùng cần có <mc:sla hours="..." counted="true|false"/> trong extensionElements',
@@ -809,7 +1170,11 @@ def _caused_by_recursion(exc: BaseException) -> bool:
 
 
 def _check_with_spiff(root: etree._Element, filename: str, report: _Reporter) -> None:
-    """Let SpiffWorkflow build the spec too, so the engine will accept what passed here."""
+    """Let SpiffWorkflow build the spec too, so the engine will accept what passed here.
+
+    Its errors are English and sometimes plain TypeErrors: none is shown as it is; each becomes
+    one Vietnamese line on the element it names (spiff_message).
+    """
     parser = EngineBpmnParser()
     process = executable_process(root)
     assert process is not None  # check_bpmn returns before this when there is none
@@ -823,8 +1188,8 @@ def _check_with_spiff(root: etree._Element, filename: str, report: _Reporter) ->
         element = None
         if getattr(exc, "id", ""):
             element = next((e for e in root.iter() if isinstance(e.tag, str) and e.get("id") == exc.id), None)
-        report.at(element, f"bộ máy quy trình không nạp được: {exc}")
+        report.at(element if element is not None else process, spiff_message(exc))
     except RecursionError:
         report.at(process, TOO_DEEP)
     except Exception as exc:  # the engine's parser raises plain errors on some malformed input
-        report.at(process, f"bộ máy quy trình không nạp được: {type(exc).__name__}: {exc}")
+        report.at(process, spiff_message(exc))

@@ -27,6 +27,11 @@ DOCTYPE_MESSAGE = "không được phép khai báo DOCTYPE hoặc thực thể (
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
+def one_line(text: str) -> str:
+    """Text with its line breaks and runs of white space folded to single spaces."""
+    return " ".join(text.split())
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong with a BPMN document, printed as `file:line: name (id): message`."""
@@ -38,8 +43,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.name} ({self.element_id})" if self.element_id else self.name or "document"
-        return f"{self.file}:{self.line}: {where}: {self.message}"
+        # One line per problem whatever the diagram holds: a name drawn on two lines in a modeler
+        # carries a line break that would split the `file:line` output.
+        name = one_line(self.name)
+        where = f"{name} ({one_line(self.element_id)})" if self.element_id else name or "document"
+        return f"{self.file}:{self.line}: {where}: {one_line(self.message)}"
 
     def as_dict(self) -> dict[str, object]:
         """JSON form for the API and the editor."""

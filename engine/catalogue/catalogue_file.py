@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidInput
-from models.catalogue import legal_budget_hours
+from models.catalogue import RECEIVING_AGENCY_LEVELS, legal_budget_hours
 
 
 def catalogue_path(workflows_dir: str | Path) -> Path:
@@ -49,3 +49,21 @@ def catalogue_budgets(catalogue: Path, hours_per_day: int) -> dict[str, float]:
         if "bpmn" in entry and "value" in legal:
             budgets[entry["bpmn"]] = legal_budget_hours(float(legal["value"]), legal["unit"], hours_per_day)
     return budgets
+
+
+def receiving_of(entry: dict[str, Any], file_name: str) -> tuple[str, list[str]]:
+    """Who receives an entry's dossiers: its receiving level (default: its own level) and the agency
+    codes that alone may receive it (default: every agency of that level); a bad value names the entry."""
+    code = entry.get("code", "?")
+    level = entry.get("receiving_level", entry.get("level"))
+    if level not in RECEIVING_AGENCY_LEVELS:
+        raise InvalidInput(
+            f"{file_name}: thủ tục {code}: cấp tiếp nhận (receiving_level) {level!r} không hợp lệ; "
+            f"chọn một trong: {', '.join(RECEIVING_AGENCY_LEVELS)}"
+        )
+    agencies = entry.get("receiving_agencies", [])
+    if not isinstance(agencies, list) or not all(isinstance(a, str) and a.strip() for a in agencies):
+        raise InvalidInput(
+            f"{file_name}: thủ tục {code}: receiving_agencies phải là danh sách mã cơ quan tiếp nhận"
+        )
+    return level, [a.strip() for a in agencies]

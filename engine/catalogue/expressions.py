@@ -269,7 +269,9 @@ def _checked_tree(expression: str, names: Collection[str] | None) -> ast.expr:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise UnsafeExpression(
-            f"not a valid expression: {exc.msg}", f"biểu thức không hợp lệ: {exc.msg}", expression
+            f"not a valid expression: {exc.msg}",
+            f"biểu thức sai cú pháp ở ký tự thứ {exc.offset or 1}; biểu thức có dạng như outcome == 'duyet'",
+            expression,
         ) from exc
     except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
         raise UnsafeExpression(

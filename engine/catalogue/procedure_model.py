@@ -12,7 +12,7 @@ import keyword
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lxml import etree
 
@@ -30,10 +30,14 @@ ROLE_LABELS = {
     "process_owner": "Quản lý quy trình",
     "approver": "Phê duyệt quy trình",
     "admin": "Quản trị hệ thống",
+    # A service account: the public service portal pushing online dossiers through the API.
+    "portal": "Tài khoản tích hợp Cổng dịch vụ công",
 }
 # Roles that can own a lane (and so a step); other roles work outside the flow.
 STEP_ROLES = {role: ROLE_LABELS[role] for role in ("desk", "head", "specialist", "leader", "clerk")}
-OTHER_ROLES = {role: ROLE_LABELS[role] for role in ("supervisor", "process_owner", "approver", "admin")}
+OTHER_ROLES = {
+    role: ROLE_LABELS[role] for role in ("supervisor", "process_owner", "approver", "admin", "portal")
+}
 ALL_ROLES = {**STEP_ROLES, **OTHER_ROLES}
 STEP_KINDS = ("supplement", "return")
 # The names every expression of a diagram may use: the engine sets them on every dossier.
@@ -71,10 +75,17 @@ FLOW_NODE_TAGS = {
 
 @dataclass(frozen=True)
 class Outcome:
-    """A choice an officer can make at the end of a step; value None is the gateway's default."""
+    """A choice an officer can make at the end of a step; value None is the gateway's default.
+
+    `returns` marks a send-back: its flow goes back to an earlier step (a back edge of the graph),
+    so the officer must say why. `next_steps` are the ids of the steps it opens (through gateways).
+    Neither is compared: two outcomes are the same choice when value and label are.
+    """
 
     value: str | None
     label: str
+    returns: bool = field(default=False, compare=False)
+    next_steps: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,22 @@ class ProcedureModel:
     longest_path: list[str] = field(default_factory=list)
     # Counted hours still ahead after each step, for the new appointment of an apology letter.
     hours_after: dict[str, float] = field(default_factory=dict)
+    # The steps a step without outcomes opens when completed (through gateways and events).
+    plain_next: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def next_steps(self, step_id: str, outcome: str | None = None) -> tuple[str, ...]:
+        """Ids of the steps completing `step_id` with `outcome` opens (the default way when None)."""
+        step = self.steps[step_id]
+        if not step.outcomes:
+            return self.plain_next.get(step_id, ())
+        chosen = self.outcome_of(step_id, outcome)
+        return chosen.next_steps if chosen is not None else ()
+
+    def outcome_of(self, step_id: str, outcome: str | None) -> Outcome | None:
+        """The step's outcome of that value; its default when the value names none of them."""
+        outcomes = self.steps[step_id].outcomes
+        found = next((o for o in outcomes if o.value is not None and o.value == outcome), None)
+        return found or next((o for o in outcomes if o.value is None), None)
 
 
 def outcome_of_condition(expression: str) -> str | None:
@@ -252,6 +279,48 @@ def _float(text: str | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+# A timer's day is a working day of 8 hours (the legal working day, also the default of the
+# `hours_per_day` setting) and its week five of them: the model depends on the text alone.
+TIMER_HOURS_PER_DAY = 8.0
+TIMER_DAYS_PER_WEEK = 5
+_ISO_DURATION = re.compile(
+    r"^P(?!$)(?:(?P<w>\d+(?:[.,]\d+)?)W)?(?:(?P<d>\d+(?:[.,]\d+)?)D)?"
+    r"(?:T(?=\d)(?:(?P<h>\d+(?:[.,]\d+)?)H)?(?:(?P<m>\d+(?:[.,]\d+)?)M)?(?:(?P<s>\d+(?:[.,]\d+)?)S)?)?$"
+)
+
+
+def iso_working_hours(text: str) -> float | None:
+    """Working hours of an ISO 8601 duration (`PT16H`, `P2D` = 16, `PT30M`), quoted or not; None if not one.
+
+    Years and months have no fixed number of working days, so they are not durations here.
+    """
+    value = text.strip().strip("'\"").strip().upper()
+    match = _ISO_DURATION.match(value)
+    if match is None:
+        return None
+    part = {k: float(v.replace(",", ".")) if v else 0.0 for k, v in match.groupdict().items()}
+    days = part["w"] * TIMER_DAYS_PER_WEEK + part["d"]
+    return round(days * TIMER_HOURS_PER_DAY + part["h"] + part["m"] / 60 + part["s"] / 3600, 4)
+
+
+def allotment_timer(graph: ProcessGraph, task_id: str) -> tuple[etree._Element, str] | None:
+    """The boundary timer with a duration on a user task, read as the step's allotment, and its text.
+
+    The standard way other modelers give a step its time: a timer that leads nowhere, or whose
+    duration is written bare as Camunda Modeler writes it (`PT16H`, not the expression 'PT16H'
+    of a reminder that takes its own branch). The engine reads the duration as working time and
+    never runs the timer (engine/catalogue/workflow_state.py takes it out of what SpiffWorkflow sees).
+    """
+    for event_id in graph.boundaries.get(task_id, []):
+        duration = graph.nodes[event_id].find(f"{_bpmn('timerEventDefinition')}/{_bpmn('timeDuration')}")
+        if duration is None:
+            continue
+        text = (duration.text or "").strip()
+        if not graph.outgoing.get(event_id) or _ISO_DURATION.match(text.upper()):
+            return graph.nodes[event_id], text
+    return None
+
+
 def read_step(graph: ProcessGraph, task: etree._Element) -> Step:
     """Read one user task's lane, role, agency, allotment, kind and outcomes."""
     task_id = task.get("id", "")
@@ -280,7 +349,7 @@ def read_step(graph: ProcessGraph, task: etree._Element) -> Step:
         lane=(lane.get("name") if lane is not None else None),
         role=(lane_ext.get("role") if lane_ext is not None else None),
         agency_code=(lane_ext.get("agency") or None) if lane_ext is not None else None,
-        hours=_float(sla.get("hours")) if sla is not None else None,
+        hours=_float(sla.get("hours")) if sla is not None else _timer_hours(graph, task_id),
         counted=counted_text.strip().lower() not in ("false", "0", "no"),
         kind=(step_ext.get("kind") if step_ext is not None else None),
         outcomes=tuple(outcomes),
@@ -288,17 +357,22 @@ def read_step(graph: ProcessGraph, task: etree._Element) -> Step:
     )
 
 
+def _timer_hours(graph: ProcessGraph, task_id: str) -> float | None:
+    timer = allotment_timer(graph, task_id)
+    return iso_working_hours(timer[1]) if timer is not None else None
+
+
 Tails = dict[str, tuple[float, str | None]]
 
 
-def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> Tails:
-    """For each node, the counted hours of the longest way from it to an end, and the next node on it.
+Walk = tuple[list[str], set[tuple[str, str]]]
 
-    Depth-first from the starts; an edge to a node on the current path is a back edge (a loop:
-    rework, supplement) and is not followed, so loops count once. Each node keeps only the next
-    node of its longest way, so the whole walk is linear in the nodes and flows.
+
+def _depth_first(graph: ProcessGraph) -> Walk:
+    """Nodes in depth-first finishing order from the starts, and the back edges met on the way.
+
+    An edge to a node on the current path is a back edge: a loop (rework, supplement) closes there.
     """
-    weight = {sid: (s.hours or 0.0) if s.counted else 0.0 for sid, s in steps.items()}
     order: list[str] = []
     back: set[tuple[str, str]] = set()
     state: dict[str, int] = {}
@@ -322,6 +396,18 @@ def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> Tails:
             elif child not in state:
                 state[child] = 1
                 stack.append((child, iter(graph.successors(child))))
+    return order, back
+
+
+def _longest_tails(graph: ProcessGraph, steps: dict[str, Step], walk: Walk | None = None) -> Tails:
+    """For each node, the counted hours of the longest way from it to an end, and the next node on it.
+
+    Depth-first from the starts; a back edge (a loop: rework, supplement) is not followed, so loops
+    count once. Each node keeps only the next node of its longest way, so the whole walk is linear
+    in the nodes and flows.
+    """
+    weight = {sid: (s.hours or 0.0) if s.counted else 0.0 for sid, s in steps.items()}
+    order, back = walk if walk is not None else _depth_first(graph)
     best: Tails = {}
     for node in order:  # reverse topological order of the loop-free graph
         hours, after = 0.0, None
@@ -332,6 +418,49 @@ def _longest_tails(graph: ProcessGraph, steps: dict[str, Step]) -> Tails:
                 hours, after = best[child][0], child
         best[node] = (weight.get(node, 0.0) + hours, after)
     return best
+
+
+def _steps_ahead(
+    graph: ProcessGraph, edges: list[tuple[str, str]], back: set[tuple[str, str]]
+) -> tuple[bool, tuple[str, ...]]:
+    """The user tasks reached from these edges through non-task nodes, and whether a back edge was taken."""
+    returns = False
+    found: list[str] = []
+    seen: set[str] = set()
+    stack = list(reversed(edges))
+    while stack:
+        source, node = stack.pop()
+        returns = returns or (source, node) in back
+        if node in seen or node not in graph.nodes:
+            continue
+        seen.add(node)
+        if graph.kind[node] == "userTask":
+            found.append(node)
+            continue
+        stack.extend((node, child) for child in reversed(graph.successors(node)))
+    return returns, tuple(found)
+
+
+def _ways_on(
+    graph: ProcessGraph, task_id: str, back: set[tuple[str, str]]
+) -> tuple[tuple[str, ...], dict[str | None, tuple[bool, tuple[str, ...]]]]:
+    """What completing a step opens: its next steps without an outcome, and per outcome (as read_step
+    reads outcomes) whether it sends the dossier back and the steps it opens."""
+    _, plain = _steps_ahead(graph, [(task_id, t) for t in graph.successors(task_id)], back)
+    ways: dict[str | None, tuple[bool, tuple[str, ...]]] = {}
+    out = graph.outgoing.get(task_id, [])
+    target = graph.nodes.get(out[0].get("targetRef", "")) if len(out) == 1 else None
+    if target is not None and local_name(target) in ("exclusiveGateway", "inclusiveGateway"):
+        gateway = target.get("id", "")
+        for flow in graph.outgoing.get(gateway, []):
+            edge = [(gateway, flow.get("targetRef", ""))]
+            if flow.get("id") == target.get("default"):
+                ways[None] = _steps_ahead(graph, edge, back)
+                continue
+            value = outcome_of_condition(condition_text(flow) or "")
+            if value is not None and value not in ways:
+                ways[value] = _steps_ahead(graph, edge, back)
+    return plain, ways
 
 
 def longest_counted_path(
@@ -403,7 +532,18 @@ def read_model(root: etree._Element) -> ProcedureModel:
     for node_id, node in graph.nodes.items():
         if local_name(node) == "userTask":
             model.steps[node_id] = read_step(graph, node)
-    tails = _longest_tails(graph, model.steps)
+    walk = _depth_first(graph)
+    for step_id, step in model.steps.items():
+        plain, ways = _ways_on(graph, step_id, walk[1])
+        model.plain_next[step_id] = plain
+        model.steps[step_id] = replace(
+            step,
+            outcomes=tuple(
+                replace(o, returns=ways[o.value][0], next_steps=ways[o.value][1]) if o.value in ways else o
+                for o in step.outcomes
+            ),
+        )
+    tails = _longest_tails(graph, model.steps, walk)
     model.longest_counted_hours, model.longest_path = longest_counted_path(graph, model.steps, tails)
     model.hours_after = counted_hours_after(graph, model.steps, tails)
     return model

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.catalogue.competence import may_receive
 from engine.context import Context
 from engine.errors import NotFound
-from engine.usecase import reading
+from engine.usecase import active_officer, reading
 from models import Agency, Procedure, ProcessVersion, UnitOfWork
 
 
@@ -28,10 +29,13 @@ class CatalogueEntry:
     online_level: str
     owner_agency_code: str
     active_version: int | None  # number of the process version dossiers start on, None if none
+    receiving_level: str = ""
+    receiving_agencies: tuple[str, ...] = ()
 
 
-def procedure_catalogue(session: Session) -> list[CatalogueEntry]:
-    """Every procedure by code, with its legal time, fee, documents and active process version."""
+def procedure_catalogue(session: Session, *, receiving_agency: Agency | None = None) -> list[CatalogueEntry]:
+    """Every procedure by code, with its legal time, fee, documents and active process version;
+    with `receiving_agency`, only those its desk may receive."""
     active = (
         select(ProcessVersion.procedure_id, ProcessVersion.number)
         .where(ProcessVersion.status == "active")
@@ -56,8 +60,11 @@ def procedure_catalogue(session: Session) -> list[CatalogueEntry]:
             online_level=p.online_level,
             owner_agency_code=agency_code,
             active_version=number,
+            receiving_level=p.receiving_level,
+            receiving_agencies=tuple(p.receiving_agencies or ()),
         )
         for p, agency_code, number in rows
+        if receiving_agency is None or may_receive(p, receiving_agency)
     ]
 
 
@@ -65,6 +72,13 @@ def catalogue(ctx: Context, *, uow: UnitOfWork | None = None) -> list[CatalogueE
     """Danh mục thủ tục hành chính: public information, for any signed-in officer or API caller."""
     with reading(ctx, uow) as session:
         return procedure_catalogue(session)
+
+
+def desk_catalogue(ctx: Context, officer_id: int, *, uow: UnitOfWork | None = None) -> list[CatalogueEntry]:
+    """The procedures the desk of the officer's agency may receive (thẩm quyền tiếp nhận)."""
+    with reading(ctx, uow) as session:
+        officer = active_officer(session, officer_id)
+        return procedure_catalogue(session, receiving_agency=officer.agency)
 
 
 def procedure_by_code(session: Session, code: str, *, lock: bool = False) -> Procedure:

@@ -8,16 +8,23 @@ check was stored) is checked once, and the result stored when the caller gives `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
 from engine.catalogue import versions
 from engine.catalogue.procedures import CatalogueEntry, procedure_by_code, procedure_catalogue
-from engine.catalogue.versions import VERSION_READERS, VersionDetail, VersionXml, is_owner
+from engine.catalogue.versions import (
+    STATUS_LABELS,
+    VERSION_READERS,
+    VersionDetail,
+    VersionSummary,
+    VersionXml,
+    is_owner,
+)
 from engine.context import Context
-from engine.errors import Forbidden
-from engine.usecase import active_officer, reading
+from engine.errors import Conflict, Forbidden
+from engine.usecase import active_officer, reading, require_aware
 from models import Officer, Procedure, UnitOfWork
 
 
@@ -135,3 +142,45 @@ def version_file(
     with reading(ctx, uow) as session:
         _reader(session, officer_id)
         return versions.version_xml(session, version_id)
+
+
+@dataclass(frozen=True)
+class ApprovalPreview:
+    """What approving a version would change, shown for confirmation before anything is written."""
+
+    detail: VersionDetail
+    procedure: Procedure
+    decision_number: str
+    decision_date: date
+    # The version running now, which retires when this one is activated (None: the first one).
+    replaces: VersionSummary | None
+
+
+def approval_preview(
+    ctx: Context,
+    officer_id: int,
+    version_id: int,
+    *,
+    decision_number: str | None,
+    decision_date: date | None,
+    now: datetime,
+    uow: UnitOfWork | None = None,
+) -> ApprovalPreview:
+    """Check an approval as `versions.approve` would, and say what it changes, without writing."""
+    require_aware(now)
+    with reading(ctx, uow) as session:
+        officer = active_officer(session, officer_id)
+        if not officer.has_role("approver"):
+            raise Forbidden("Chỉ người có vai trò phê duyệt quy trình mới được phê duyệt phiên bản quy trình")
+        number = versions.check_decision(decision_number, decision_date, now.astimezone(ctx.calendar.tz))
+        detail, procedure = _detail(ctx, session, version_id, None)
+        if detail.version.status != "submitted":
+            label = STATUS_LABELS.get(detail.version.status, detail.version.status)
+            raise Conflict(
+                f"Không thể phê duyệt phiên bản {detail.version.number} "
+                f"vì phiên bản đang ở trạng thái “{label}”"
+            )
+        running = [v for v in versions.versions_of(session, procedure.code) if v.status == "active"]
+        replaces = running[0] if running else None
+        assert decision_date is not None  # check_decision refuses a missing date
+        return ApprovalPreview(detail, procedure, number, decision_date, replaces)

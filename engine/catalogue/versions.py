@@ -15,28 +15,29 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from engine.catalogue.bpmn_check import CHECK_RULES, CheckResult, check_bpmn
 from engine.catalogue.bpmn_diff import VersionDiff, diff_summary
-from engine.catalogue.bpmn_xml import Problem, bpmn_text, parse_bpmn_xml
+from engine.catalogue.bpmn_xml import DEFAULT_MAX_BYTES, Problem, bpmn_text, parse_bpmn_xml
 from engine.catalogue.catalogue_file import catalogue_file_names, catalogue_path
 from engine.catalogue.procedure_model import ProcedureModel, read_model
 from engine.catalogue.procedures import procedure_by_code, procedure_id_by_code
 from engine.catalogue.workflow_state import SpecCache, sha256_of
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidInput, InvalidProcess, NoActiveVersion, NotFound
+from engine.outbox import Message, notify_officers
 from engine.usecase import active_officer, reading, require_aware, use_case
-from models import Officer, Procedure, ProcessVersion, ProcessVersionEvent, UnitOfWork
+from models import Agency, Officer, Procedure, ProcessVersion, ProcessVersionEvent, UnitOfWork
 from models.versioning import FROZEN_STATUSES
 from models.vocabulary import ProcessStatus, VersionAction
 
 STATUS_LABELS = ProcessStatus.labels()
 ACTION_LABELS = VersionAction.labels()
 # Who reads the catalogue of internal procedures and their versions: process owners and approvers.
-VERSION_READERS = ("process_owner", "approver")
+VERSION_READERS = ("process_owner", "approver", "admin")
 DECISION_NUMBER_MAX = 80
 
 
@@ -57,6 +58,8 @@ class DraftResult:
     counted_hours: float | None
     legal_hours: float
     changed: bool = True
+    # What was done to the file on the way in (other modelers' metadata stripped), one line each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -76,6 +79,7 @@ class DraftResult:
             "counted_hours": self.counted_hours,
             "legal_hours": self.legal_hours,
             "problems": [p.as_dict() for p in self.problems],
+            "notes": list(self.notes),
         }
 
 
@@ -256,6 +260,7 @@ class ImportResult:
     sha256: str
     problems: list[Problem]
     changed: bool
+    notes: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -437,7 +442,13 @@ def activate_version(
     ).one_or_none()
     if current is not None and current.sha256 == digest:
         return False
-    result = check_bpmn(bpmn_xml, filename=filename, legal_hours=procedure.legal_hours(hours_per_day))
+    result = check_bpmn(
+        bpmn_xml,
+        filename=filename,
+        legal_hours=procedure.legal_hours(hours_per_day),
+        agencies=agency_codes(session),
+        max_bytes=max(DEFAULT_MAX_BYTES, len(bpmn_xml.encode("utf-8"))),
+    )
     if not result.ok:
         lines = "\n".join(str(p) for p in result.problems)
         raise InvalidProcess(f"Quy trình {filename} không hợp lệ:\n{lines}", result.problems)
@@ -473,20 +484,40 @@ def _legal_hours(ctx: Context, procedure: Procedure) -> float:
     return procedure.legal_hours(ctx.settings.hours_per_day)
 
 
-def _check(ctx: Context, procedure: Procedure, bpmn: bytes | str, filename: str) -> tuple[CheckResult, str]:
-    """Check a document for storage: refuse what must never be stored, return the text to store."""
+def agency_codes(session: Session) -> frozenset[str]:
+    """The codes of every agency: what a lane of a diagram may name."""
+    return frozenset(session.scalars(select(Agency.code)))
+
+
+def _check(
+    ctx: Context, session: Session, procedure: Procedure, bpmn: bytes | str, filename: str
+) -> tuple[CheckResult, str]:
+    """Check a document for storage: refuse what must never be stored, return the text to store.
+
+    Other modelers' metadata is stripped from the stored text; the result is then that of the
+    stored text (its lines are the stored file's), with the notes of what was stripped.
+    """
+    agencies = agency_codes(session)
+    legal = _legal_hours(ctx, procedure)
     result = check_bpmn(
-        bpmn,
-        filename=filename,
-        legal_hours=_legal_hours(ctx, procedure),
-        max_bytes=ctx.settings.bpmn_max_bytes,
+        bpmn, filename=filename, legal_hours=legal, max_bytes=ctx.settings.bpmn_max_bytes, agencies=agencies
     )
     if not result.storable:
         lines = "\n".join(str(p) for p in result.unsafe)
         raise InvalidProcess(
             f"Tệp {filename} không được chấp nhận, chưa có gì được lưu:\n{lines}", result.unsafe
         )
-    return result, bpmn_text(bpmn)
+    if result.text is None:
+        return result, bpmn_text(bpmn)
+    stripped = check_bpmn(
+        result.text,
+        filename=filename,
+        legal_hours=legal,
+        max_bytes=max(ctx.settings.bpmn_max_bytes, len(result.text.encode("utf-8"))),
+        agencies=agencies,
+    )
+    stripped.notes = result.notes + [n for n in stripped.notes if n not in result.notes]
+    return stripped, result.text
 
 
 def _draft_result(
@@ -502,6 +533,7 @@ def _draft_result(
         counted_hours=result.model.longest_counted_hours if result.model else None,
         legal_hours=_legal_hours(ctx, procedure),
         changed=changed,
+        notes=list(result.notes),
     )
 
 
@@ -561,7 +593,7 @@ def create_draft(
         procedure = procedure_by_code(session, procedure_code, lock=True)
         _require_owner(officer, procedure)
         name = _file_name(procedure, filename)
-        result, text = _check(ctx, procedure, bpmn, name)
+        result, text = _check(ctx, session, procedure, bpmn, name)
         process_id = result.model.process_id if result.model else ""
         version = add_version(
             session,
@@ -599,6 +631,7 @@ def new_draft_from_active(ctx: Context, procedure_code: str, officer_id: int, no
             filename=_file_name(procedure, None),
             legal_hours=_legal_hours(ctx, procedure),
             max_bytes=max(ctx.settings.bpmn_max_bytes, len(active.bpmn_xml.encode("utf-8"))),
+            agencies=agency_codes(session),
         )
         version = add_version(
             session,
@@ -640,7 +673,7 @@ def save_draft(
                 f"Bản nháp {version.number} đã được lưu bởi người khác sau khi bạn mở; "
                 "hãy tải lại trước khi lưu để không ghi đè thay đổi của họ"
             )
-        result, text = _check(ctx, procedure, bpmn, _file_name(procedure, None))
+        result, text = _check(ctx, session, procedure, bpmn, _file_name(procedure, None))
         digest = sha256_of(text)
         changed = digest != version.sha256
         if changed:
@@ -667,12 +700,41 @@ def submit(
         _require_owner(officer, procedure)
         if version.status != "draft":
             raise _status_conflict(version, "trình")
-        result = _require_valid(ctx, procedure, version, "trình phê duyệt")
+        result = _require_valid(ctx, session, procedure, version, "trình phê duyệt")
         record_check(version, result, _legal_hours(ctx, procedure), now)
         record_transition(session, version, "submitted", "submitted", officer.id, now, note)
+        _tell_approvers(session, procedure, version, officer, now)
         summary = _summary_in(session, version)
         uow.commit()
     return summary
+
+
+def _tell_approvers(
+    session: Session, procedure: Procedure, version: ProcessVersion, submitter: Officer, now: datetime
+) -> None:
+    """Every active approver is told in the submission's transaction (the kernel's outbox, below us)."""
+    approvers = [
+        o for o in session.scalars(select(Officer).where(Officer.active.is_(True))) if o.has_role("approver")
+    ]
+    # The event count makes each submission its own message: a version withdrawn and submitted
+    # again is announced again.
+    round_ = session.scalar(
+        select(func.count(ProcessVersionEvent.id)).where(
+            ProcessVersionEvent.process_version_id == version.id, ProcessVersionEvent.action == "submitted"
+        )
+    )
+    notify_officers(
+        session,
+        approvers,
+        key=f"process_version:{version.id}:submitted:{round_}",
+        kind="version_submitted",
+        message=Message(
+            f"Quy trình {procedure.code} phiên bản {version.number} chờ phê duyệt",
+            f"{submitter.full_name} đã trình phê duyệt phiên bản {version.number} quy trình nội bộ "
+            f"của thủ tục {procedure.code} «{procedure.name}». Mở mục Điều hành để xem và phê duyệt.",
+        ),
+        now=now,
+    )
 
 
 def withdraw_submission(
@@ -698,12 +760,15 @@ def withdraw_submission(
     return summary
 
 
-def _require_valid(ctx: Context, procedure: Procedure, version: ProcessVersion, action: str) -> CheckResult:
+def _require_valid(
+    ctx: Context, session: Session, procedure: Procedure, version: ProcessVersion, action: str
+) -> CheckResult:
     result = check_bpmn(
         version.bpmn_xml,
         filename=_file_name(procedure, None),
         legal_hours=_legal_hours(ctx, procedure),
         max_bytes=max(ctx.settings.bpmn_max_bytes, len(version.bpmn_xml.encode("utf-8"))),
+        agencies=agency_codes(session),
     )
     if not result.ok:
         lines = "\n".join(str(p) for p in result.problems)
@@ -733,6 +798,11 @@ def _check_decision(decision_number: str | None, decision_date: date | None, now
     return number
 
 
+def check_decision(decision_number: str | None, decision_date: date | None, now: datetime) -> str:
+    """The approval decision's number, trimmed, once it and its date are acceptable at `now` (local)."""
+    return _check_decision(decision_number, decision_date, now)
+
+
 def approve(
     ctx: Context,
     version_id: int,
@@ -758,7 +828,7 @@ def approve(
         if version.status != "submitted":
             raise _status_conflict(version, "phê duyệt")
         # Checked again: the catalogue's legal time may have changed since the submission.
-        result = _require_valid(ctx, procedure, version, "phê duyệt")
+        result = _require_valid(ctx, session, procedure, version, "phê duyệt")
         record_check(version, result, _legal_hours(ctx, procedure), now)
         version.decision_number = number
         version.decision_date = decision_date
@@ -837,6 +907,51 @@ def versions_of(session: Session, procedure_code: str) -> list[VersionSummary]:
     """The procedure's versions, newest first, without their BPMN text."""
     procedure = procedure_by_code(session, procedure_code)
     return [s for s, _ in _summaries(session, ProcessVersion.procedure_id == procedure.id)]
+
+
+@dataclass(frozen=True)
+class AwaitingApproval:
+    """A submitted version as the approver's worklist shows it: who submitted it and when."""
+
+    version_id: int
+    procedure_code: str
+    procedure_name: str
+    number: int
+    submitted_by: str | None
+    submitted_at: datetime | None
+
+
+def awaiting_approval(session: Session, *, limit: int = 200) -> list[AwaitingApproval]:
+    """Versions submitted and not yet decided, the longest waiting first."""
+    # The submission is the version's newest "submitted" event: it may have been returned before.
+    latest = (
+        select(
+            ProcessVersionEvent.process_version_id.label("version_id"),
+            func.max(ProcessVersionEvent.id).label("event_id"),
+        )
+        .join(ProcessVersion, ProcessVersion.id == ProcessVersionEvent.process_version_id)
+        .where(ProcessVersion.status == "submitted", ProcessVersionEvent.action == "submitted")
+        .group_by(ProcessVersionEvent.process_version_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            ProcessVersion.id,
+            Procedure.code,
+            Procedure.name,
+            ProcessVersion.number,
+            Officer.full_name,
+            ProcessVersionEvent.at,
+        )
+        .join(Procedure, Procedure.id == ProcessVersion.procedure_id)
+        .outerjoin(latest, latest.c.version_id == ProcessVersion.id)
+        .outerjoin(ProcessVersionEvent, ProcessVersionEvent.id == latest.c.event_id)
+        .outerjoin(Officer, Officer.id == ProcessVersionEvent.officer_id)
+        .where(ProcessVersion.status == "submitted")
+        .order_by(ProcessVersionEvent.at.asc().nulls_first(), ProcessVersion.id)
+        .limit(limit)
+    )
+    return [AwaitingApproval(*row) for row in rows]
 
 
 def version_history(session: Session, version_id: int) -> list[HistoryEntry]:
@@ -923,7 +1038,13 @@ def version_detail(
     if check is None:
         text = version.bpmn_xml
         size = len(text.encode("utf-8"))
-        result = check_bpmn(text, filename=f"{procedure.code}.bpmn", legal_hours=legal, max_bytes=size)
+        result = check_bpmn(
+            text,
+            filename=f"{procedure.code}.bpmn",
+            legal_hours=legal,
+            max_bytes=size,
+            agencies=agency_codes(session),
+        )
         check = pending = StoredCheck.of(result, legal, None)
         new = result.model
     previous = previous_version(session, summary)
@@ -976,6 +1097,22 @@ def store_pending_checks(session: Session, details: Iterable[VersionDetail], now
 
 
 @dataclass(frozen=True)
+class CheckFacts:
+    """What `bpmn check` needs from the database about one procedure: its legal time, the agencies."""
+
+    procedure_code: str
+    legal_hours: float
+    agencies: frozenset[str]
+
+
+def check_facts(ctx: Context, procedure_code: str, *, uow: UnitOfWork | None = None) -> CheckFacts:
+    """The legal time of a procedure and the agency codes a lane may name, for a check outside the app."""
+    with reading(ctx, uow) as session:
+        procedure = procedure_by_code(session, procedure_code)
+        return CheckFacts(procedure.code, _legal_hours(ctx, procedure), agency_codes(session))
+
+
+@dataclass(frozen=True)
 class DiagramCheck:
     """What the editor shows while a diagram is edited: every problem and the running total."""
 
@@ -1001,8 +1138,13 @@ def check_diagram(
         if procedure is None:
             raise NotFound(f"Không tìm thấy phiên bản quy trình có mã {version_id}")
         code, legal = procedure.code, _legal_hours(ctx, procedure)
+        agencies = agency_codes(session)
     result = check_bpmn(
-        bpmn, filename=code + ".bpmn", legal_hours=legal, max_bytes=ctx.settings.bpmn_max_bytes
+        bpmn,
+        filename=code + ".bpmn",
+        legal_hours=legal,
+        max_bytes=ctx.settings.bpmn_max_bytes,
+        agencies=agencies,
     )
     counted = result.model.longest_counted_hours if result.model else None
     return DiagramCheck(list(result.problems), counted, legal)
@@ -1075,7 +1217,7 @@ def import_version(
     with use_case(ctx, "Nhập tệp quy trình", subject="phiên bản quy trình") as uow:
         session = uow.session
         procedure = procedure_by_code(session, procedure_code, lock=True)
-        result, text = _check(ctx, procedure, bpmn, filename)
+        result, text = _check(ctx, session, procedure, bpmn, filename)
         if approve:
             changed = activate_version(
                 session,
@@ -1114,6 +1256,7 @@ def import_version(
             version.sha256,
             list(result.problems),
             changed,
+            list(result.notes),
         )
         uow.commit()
     return imported

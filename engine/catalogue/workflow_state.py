@@ -13,12 +13,14 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from copy import deepcopy as copy_tree
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
 from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
@@ -27,9 +29,15 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from engine.catalogue.bpmn_xml import parse_bpmn_xml
+from engine.catalogue.bpmn_xml import BPMN_NS, parse_bpmn_xml
 from engine.catalogue.expressions import SCRIPT_ENGINE, UnsafeExpression
-from engine.catalogue.procedure_model import ProcedureModel, executable_process, read_model
+from engine.catalogue.procedure_model import (
+    ProcedureModel,
+    ProcessGraph,
+    allotment_timer,
+    executable_process,
+    read_model,
+)
 from engine.errors import InvalidProcess
 
 # The query SpiffWorkflow indexes a process with: libxml2 evaluates it in time quadratic in the
@@ -51,9 +59,43 @@ class _LinearProcessParser(ProcessParser):
 
 
 class EngineBpmnParser(BpmnParser):
-    """The BPMN parser the engine and the checker use: SpiffWorkflow's, linear in the diagram's size."""
+    """The BPMN parser the engine and the checker use: SpiffWorkflow's, linear in the diagram's size.
+
+    A boundary timer with a duration on a user task is that step's allotment in working time
+    (procedure_model.allotment_timer). SpiffWorkflow would run it as a wall-clock timer and, once
+    fired, cancel the step; so it is taken out of what SpiffWorkflow parses, and the engine's own
+    due times (work_item.due_at, the watcher) are the only deadline it has.
+    """
 
     PROCESS_PARSER_CLASS = _LinearProcessParser
+
+    def add_bpmn_xml(self, bpmn: etree._Element, filename: str | None = None) -> None:
+        """Add a document to parse, without the timers that are steps' allotments."""
+        super().add_bpmn_xml(without_allotment_timers(bpmn), filename)
+
+
+def without_allotment_timers(root: etree._Element) -> etree._Element:
+    """A copy of the document without the boundary timers read as allotments (itself when it has none)."""
+    timers: set[str] = set()
+    durations = root.iter(f"{{{BPMN_NS}}}timeDuration")
+    if next(durations, None) is None:
+        return root  # no timer with a duration: nothing to index
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        graph = ProcessGraph(process)
+        for task_id in graph.boundaries:
+            timer = allotment_timer(graph, task_id) if graph.kind.get(task_id) == "userTask" else None
+            if timer is not None and not graph.outgoing.get(timer[0].get("id", "")):
+                timers.add(timer[0].get("id", ""))
+    if not timers:
+        return root
+    copy = copy_tree(root)
+    boundary = f"{{{BPMN_NS}}}boundaryEvent"
+    for element in list(copy.iter(boundary, f"{{{BPMN_NS}}}flowNodeRef")):
+        key = element.get("id") if element.tag == boundary else (element.text or "").strip()
+        parent = element.getparent()
+        if key in timers and parent is not None:
+            parent.remove(element)
+    return copy
 
 
 def sha256_of(bpmn_xml: str) -> str:
@@ -174,17 +216,69 @@ class SpecCache:
         return compiled
 
 
+# SpiffWorkflow's parser messages the engine can meet, in Vietnamese (matched on the English text).
+SPIFF_MESSAGES = (
+    ("No start event found", "quy trình không có sự kiện bắt đầu"),
+    ("Exactly one start event is required", "quy trình con phải có đúng một sự kiện bắt đầu"),
+    ("A SubWorkflow Must contain an End event", "quy trình con phải có sự kiện kết thúc"),
+    (
+        "Non-default exclusive outgoing sequence flow without condition",
+        "luồng đi ra từ cổng quyết định cần có điều kiện (hoặc là luồng mặc định)",
+    ),
+    ("Conditional event definition with missing condition", "sự kiện điều kiện chưa có điều kiện"),
+    ("Time Specification Error", "biểu thức hẹn giờ không hợp lệ"),
+    ("Unknown Time Specification", "sự kiện hẹn giờ chưa có thời điểm, thời lượng hay chu kỳ"),
+    ("is missing from bpmn xml", "sự kiện trỏ tới thông điệp, tín hiệu hay lỗi chưa được khai báo"),
+    ("Could not find messageRef", "sự kiện trỏ tới thông điệp chưa được khai báo"),
+    # SpiffWorkflow 3.2 fails on a messageRef to no message with a TypeError of its own making.
+    ("raise_validation_exception", "sự kiện trỏ tới thông điệp (messageRef) chưa được khai báo"),
+    ("we found two items", "mã phần tử bị trùng, hoặc luồng trỏ tới phần tử không tồn tại"),
+    ("Correlation", "thông điệp có khóa tương quan (correlation) chưa đầy đủ"),
+    ("Data Store", "kho dữ liệu (data store) chưa được hỗ trợ"),
+    ("Cannot resolve data", "liên kết dữ liệu (data association) trỏ tới dữ liệu không tồn tại"),
+    ("Duplicate process ID", "mã quy trình bị trùng"),
+    ("was not found", "quy trình được gọi không có trong tệp"),
+    ("is not executable", 'quy trình chưa được đánh dấu là thực thi được (isExecutable="true")'),
+    ("Ad hoc subprocesses", "quy trình con tùy ý (ad hoc) chưa được hỗ trợ theo cách vẽ này"),
+    ("There is no support implemented for this task type", "loại phần tử này chưa được hỗ trợ"),
+)
+CANNOT_LOAD = "bộ máy quy trình không nạp được sơ đồ"
+
+
+def spiff_message(exc: BaseException) -> str:
+    """What SpiffWorkflow's error means, in Vietnamese, naming the element it names; never its English."""
+    text = str(exc)
+    meaning = next((vi for en, vi in SPIFF_MESSAGES if en.lower() in text.lower()), None)
+    named = isinstance(exc, ValidationException)
+    element = (getattr(exc, "name", "") or getattr(exc, "id", "")) if named else ""
+    where = f" tại phần tử '{' '.join(str(element).split())}'" if element else ""
+    if meaning is None:
+        return f"{CANNOT_LOAD}{where}: cấu trúc này chưa được hỗ trợ; hãy vẽ lại bằng các phần tử cơ bản"
+    return f"{CANNOT_LOAD}{where}: {meaning}"
+
+
 def compile_process(bpmn_xml: str, sha256: str | None = None) -> CompiledProcess:
-    """Parse BPMN text (already validated) into SpiffWorkflow specs and the engine model."""
+    """Parse BPMN text (already validated) into SpiffWorkflow specs and the engine model.
+
+    Whatever SpiffWorkflow raises becomes an InvalidProcess in Vietnamese (the version was
+    checked before it was approved, so this is a stored diagram the engine changed its mind on).
+    """
     root = parse_bpmn_xml(bpmn_xml, max_bytes=max(len(bpmn_xml.encode("utf-8")), 1))
-    parser = EngineBpmnParser()
-    parser.add_bpmn_xml(etree.ElementTree(root).getroot(), filename="process.bpmn")
     process = executable_process(root)
     if process is None:
-        raise ValueError("the document has no bpmn:process")
+        raise InvalidProcess(
+            "Phiên bản quy trình không có bpmn:process; cán bộ quản lý quy trình cần sửa lại"
+        )
     process_id = process.get("id")
-    spec = parser.get_spec(process_id)
-    subprocess_specs = parser.get_subprocess_specs(process_id)
+    try:
+        parser = EngineBpmnParser()
+        parser.add_bpmn_xml(etree.ElementTree(root).getroot(), filename="process.bpmn")
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except (RecursionError, Exception) as exc:  # the library raises plain errors on some input
+        raise InvalidProcess(
+            f"{spiff_message(exc)}. Cán bộ quản lý quy trình cần sửa phiên bản quy trình này."
+        ) from exc
     return CompiledProcess(sha256 or sha256_of(bpmn_xml), spec, subprocess_specs, read_model(root))
 
 
@@ -206,7 +300,8 @@ def _cannot_advance(exc: Exception, doing: str) -> InvalidProcess:
             f'{what} "{cause.expression}"{where} trong sơ đồ quy trình không tính được: {cause.explanation}'
         )
     else:
-        detail = f"bộ máy quy trình dừng{where}: {exc}"
+        # SpiffWorkflow's own words are English and name its internals: the cause keeps them for the log.
+        detail = f"bộ máy quy trình dừng{where}: sơ đồ có phần tử hệ thống không chạy được"
     return InvalidProcess(
         f"{doing}: {detail}. Hồ sơ được giữ nguyên; cán bộ quản lý quy trình cần sửa phiên bản quy trình này."
     )

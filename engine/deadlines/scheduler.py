@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -31,6 +31,9 @@ from sqlalchemy.pool import NullPool
 
 from engine.context import Context
 from engine.deadlines.watcher import TickReport, tick
+from engine.integrations.dvcqg.ratings import previous_month, queue_month_ratings
+from engine.integrations.dvcqg.sync import SyncReport
+from engine.integrations.dvcqg.sync import sync as portal_sync
 from engine.notify.notifications import DispatchReport, dispatch
 from models import SchedulerLease
 
@@ -175,6 +178,7 @@ class RunResult:
     leader: bool
     tick: TickReport | None = None
     dispatch: DispatchReport | None = None
+    portal: SyncReport | None = None
 
 
 class Scheduler:
@@ -197,6 +201,7 @@ class Scheduler:
         self._announced: bool | None = None
         self._aps: BackgroundScheduler | BlockingScheduler | None = None
         self._run_lock = threading.Lock()
+        self._ratings_month: date | None = None
 
     def run_once(self) -> RunResult:
         """One run: take or renew the lock; the leader ticks and dispatches."""
@@ -222,9 +227,29 @@ class Scheduler:
                 result.dispatch = dispatch(self.ctx, self.clock())
                 if result.dispatch.total:
                     self.echo(f"dispatch {self.holder}: {result.dispatch.summary()}")
+                if self.ctx.settings.dvcqg_url:
+                    self._queue_ratings()
+                    result.portal = portal_sync(self.ctx, self.clock())
+                    sent = result.portal
+                    if sent.lines:
+                        self.echo(
+                            f"dvcqg {self.holder}: sent {sent.count('sent')}, "
+                            f"retrying {sent.count('retrying')}, failed {sent.count('failed')}"
+                        )
             except Exception:
                 LOG.exception("scheduler %s: the run failed; the next run tries again", self.holder)
             return result
+
+    def _queue_ratings(self) -> None:
+        """Last month's satisfaction for the portal, queued once a month (idempotent if repeated)."""
+        month = previous_month(self.clock(), self.ctx.calendar.tz)
+        if month != self._ratings_month:
+            queued = queue_month_ratings(self.ctx, month, self.clock())
+            self._ratings_month = month
+            if queued.queued:
+                self.echo(
+                    f"dvcqg {self.holder}: ratings of {queued.month} queued for {len(queued.queued)} agencies"
+                )
 
     def _add_job(self, aps: BackgroundScheduler | BlockingScheduler) -> None:
         aps.add_job(

@@ -19,13 +19,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine.context import Context
 from engine.formatting import local_time, short_time
 from engine.notify.channels import Channel, ChannelError, channels_from_settings
-from models import Agency, Dossier, Notification, Officer, Procedure
+
+# The outbox itself lives in the kernel, below every domain; re-exported here for the callers.
+from engine.outbox import Message as Message
+from engine.outbox import enqueue as enqueue
+from engine.outbox import enqueue_many as enqueue_many
+from engine.outbox import notify_officers as notify_officers
+from engine.outbox import officer_rows as officer_rows
+from models import Agency, Dossier, Notification, Procedure
 
 LOG = logging.getLogger("motcua.notifications")
 # A dispatcher that claimed a row and did not finish within this time has died while sending.
@@ -33,15 +39,6 @@ CLAIM_SECONDS = 600
 # The header shows "99+" beyond this; counting stops there so it never walks a long history.
 UNREAD_CAP = 100
 SMS_MAX = 320
-
-
-@dataclass(frozen=True)
-class Message:
-    """One message in its three forms: e-mail subject and body (also in-app), and the short SMS."""
-
-    subject: str
-    body: str
-    sms: str = ""
 
 
 # ---------------------------------------------------------------------------
@@ -145,117 +142,6 @@ def applicant_message(
             _sms(f"{agency}: ho so {code} da co ket qua. Moi Ong/Ba den Bo phan Mot cua {agency} de nhan."),
         )
     raise ValueError(f"no applicant template for {event!r}")
-
-
-# ---------------------------------------------------------------------------
-# the outbox
-
-
-def _row(
-    *,
-    dedupe_key: str,
-    channel: str,
-    kind: str,
-    subject: str,
-    body: str,
-    now: datetime,
-    officer_id: int | None = None,
-    address: str | None = None,
-    dossier_id: int | None = None,
-) -> dict[str, object]:
-    in_app = channel == "in_app"
-    return {
-        "dedupe_key": dedupe_key[:200],
-        "channel": channel,
-        "kind": kind,
-        "officer_id": officer_id,
-        "address": address,
-        "dossier_id": dossier_id,
-        "subject": subject[:255],
-        "body": body,
-        "created_at": now,
-        # An in-app row is delivered by being stored.
-        "status": "sent" if in_app else "pending",
-        "attempts": 0,
-        "next_attempt_at": None if in_app else now,
-        "sent_at": now if in_app else None,
-    }
-
-
-def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
-
-
-def enqueue(session: Session, **fields: Any) -> int | None:
-    """Queue one message; returns its id, or None when its dedupe key was already queued.
-
-    Fields: dedupe_key, channel, kind, subject, body, now, and officer_id, address, dossier_id.
-    """
-    stmt = _insert(session).values(**_row(**fields)).returning(Notification.id)
-    return session.execute(stmt).scalar_one_or_none()
-
-
-def enqueue_many(session: Session, rows: list[dict[str, object]]) -> int:
-    """Queue many messages in one statement; rows whose dedupe key exists are skipped."""
-    if rows:
-        session.execute(_insert(session), rows)
-    return len(rows)
-
-
-def officer_rows(
-    officers: Iterable[Officer],
-    *,
-    key: str,
-    kind: str,
-    message: Message,
-    now: datetime,
-    dossier_id: int | None = None,
-) -> list[dict[str, object]]:
-    """Outbox rows for officers: in-app for each, and e-mail for those with an address."""
-    rows = []
-    seen: set[int] = set()
-    for officer in officers:
-        if officer.id in seen or not officer.active:
-            continue
-        seen.add(officer.id)
-        common: dict[str, Any] = {"kind": kind, "subject": message.subject, "body": message.body, "now": now}
-        rows.append(
-            _row(
-                dedupe_key=f"{key}:officer:{officer.id}:in_app",
-                channel="in_app",
-                officer_id=officer.id,
-                dossier_id=dossier_id,
-                **common,
-            )
-        )
-        if officer.email:
-            rows.append(
-                _row(
-                    dedupe_key=f"{key}:officer:{officer.id}:email",
-                    channel="email",
-                    officer_id=officer.id,
-                    address=officer.email,
-                    dossier_id=dossier_id,
-                    **common,
-                )
-            )
-    return rows
-
-
-def notify_officers(
-    session: Session,
-    officers: Iterable[Officer],
-    *,
-    key: str,
-    kind: str,
-    message: Message,
-    now: datetime,
-    dossier_id: int | None = None,
-) -> int:
-    """In-app notification to each officer, and an e-mail to those with an address."""
-    rows = officer_rows(officers, key=key, kind=kind, message=message, now=now, dossier_id=dossier_id)
-    return enqueue_many(session, rows)
 
 
 def notify_applicant(

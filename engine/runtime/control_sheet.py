@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.catalogue.procedure_model import ROLE_LABELS
 from engine.formatting import in_zone, number
 from models import Agency, Dossier, Officer, Suspension, WorkItem
 from models.vocabulary import DossierStatus, ResultClass
@@ -29,6 +30,15 @@ class HandOver:
     outcome: str | None
     # A request to supplement made on this step after the window from receipt, with its reason.
     note: str | None = None
+    # The BPMN element of the step, so the page can point at it in the diagram.
+    step_id: str = ""
+    # When the step falls due (working time from when it opened), for the steps still waiting.
+    due_at: datetime | None = None
+
+    @property
+    def current(self) -> bool:
+        """The step is waiting now."""
+        return self.completed_at is None
 
 
 def control_sheet(session: Session, dossier: Dossier) -> list[HandOver]:
@@ -56,7 +66,7 @@ def control_sheet(session: Session, dossier: Dossier) -> list[HandOver]:
         if item.outcome == "cancelled":
             continue
         worker = item.completed_by_id or item.assignee_id
-        to_name = officers.get(worker, f"({item.lane or item.role})")
+        to_name = officers.get(worker, f"({item.lane or ROLE_LABELS.get(item.role, item.role)})")
         rows.append(
             HandOver(
                 step=item.task_name,
@@ -74,6 +84,8 @@ def control_sheet(session: Session, dossier: Dossier) -> list[HandOver]:
                     if item.outcome == "supplement" and item.completed_at in late_requests
                     else None
                 ),
+                step_id=item.task_id,
+                due_at=item.due_at,
             )
         )
         if item.completed_at is not None:

@@ -4,15 +4,19 @@ procedure's document checklist, and a dossier it received. Each read is for desk
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from engine.catalogue.competence import may_receive
 from engine.catalogue.procedures import CatalogueEntry, procedure_by_code, procedure_catalogue
 from engine.context import Context
 from engine.errors import Forbidden, NotFound
+from engine.formatting import legal_time
 from engine.runtime.dossier_views import DossierView, desk_worklist, dossier_view
-from engine.usecase import active_officer, reading
-from models import Dossier, Officer, UnitOfWork
+from engine.runtime.dossiers import legal_due
+from engine.usecase import active_officer, reading, require_aware
+from models import Dossier, Officer, Procedure, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -24,11 +28,23 @@ class DeskPage:
 
 
 @dataclass(frozen=True)
+class AppointmentPreview:
+    """The appointment a dossier of the chosen procedure would get if received now."""
+
+    procedure_code: str
+    legal_time: str  # as the law states it: "Trong ngày", "10 ngày làm việc"
+    counting_from: datetime  # the cut-off rule: after 15:00 the clock starts the next working day
+    appointment_at: datetime
+
+
+@dataclass(frozen=True)
 class ReceiveForm:
-    """What the receive form offers: the catalogue, and the checklist of the chosen procedure."""
+    """What the receive form offers: the procedures the desk may receive, the chosen one's checklist
+    and, given the moment, its appointment."""
 
     procedures: list[CatalogueEntry]
     documents: list[str]
+    preview: AppointmentPreview | None = None
 
 
 def _desk_officer(session: Session, officer_id: int) -> Officer:
@@ -38,14 +54,20 @@ def _desk_officer(session: Session, officer_id: int) -> Officer:
     return officer
 
 
-def _checklist(session: Session, procedure_code: str | None) -> list[str]:
+def _receivable(session: Session, officer: Officer, procedure_code: str | None) -> Procedure | None:
+    """The chosen procedure when the officer's desk may receive it, else None."""
     if not procedure_code:
-        return []
+        return None
     try:
         procedure = procedure_by_code(session, procedure_code)
     except NotFound:
-        return []
-    return list(procedure.required_documents or [])
+        return None
+    return procedure if may_receive(procedure, officer.agency) else None
+
+
+def _checklist(session: Session, officer: Officer, procedure_code: str | None) -> list[str]:
+    procedure = _receivable(session, officer, procedure_code)
+    return list(procedure.required_documents or []) if procedure is not None else []
 
 
 def desk_page(ctx: Context, officer_id: int, *, uow: UnitOfWork | None = None) -> DeskPage:
@@ -61,19 +83,54 @@ def desk_page(ctx: Context, officer_id: int, *, uow: UnitOfWork | None = None) -
 def desk_checklist(
     ctx: Context, officer_id: int, procedure_code: str | None, *, uow: UnitOfWork | None = None
 ) -> list[str]:
-    """The documents the chosen procedure requires (empty for no or an unknown procedure)."""
+    """The documents the chosen procedure requires (empty for no, an unknown or another desk's procedure)."""
     with reading(ctx, uow) as session:
-        _desk_officer(session, officer_id)
-        return _checklist(session, procedure_code)
+        officer = _desk_officer(session, officer_id)
+        return _checklist(session, officer, procedure_code)
+
+
+def appointment_preview(
+    ctx: Context, officer_id: int, procedure_code: str | None, now: datetime, *, uow: UnitOfWork | None = None
+) -> AppointmentPreview | None:
+    """The appointment of a dossier of the chosen procedure received now (None without a procedure the
+    desk may receive): the same legal due time receiving computes."""
+    require_aware(now)
+    with reading(ctx, uow) as session:
+        officer = _desk_officer(session, officer_id)
+        return _preview(ctx, _receivable(session, officer, procedure_code), now)
+
+
+def _preview(ctx: Context, procedure: Procedure | None, now: datetime) -> AppointmentPreview | None:
+    if procedure is None:
+        return None
+    return AppointmentPreview(
+        procedure_code=procedure.code,
+        legal_time=legal_time(
+            float(procedure.legal_time_value), procedure.legal_time_unit, ctx.calendar.hours_per_day
+        ),
+        counting_from=ctx.calendar.counting_start(now),
+        appointment_at=legal_due(ctx, procedure, now),
+    )
 
 
 def receive_form(
-    ctx: Context, officer_id: int, procedure_code: str | None, *, uow: UnitOfWork | None = None
+    ctx: Context,
+    officer_id: int,
+    procedure_code: str | None,
+    *,
+    now: datetime | None = None,
+    uow: UnitOfWork | None = None,
 ) -> ReceiveForm:
-    """The procedures a dossier can be received for, and the chosen one's checklist."""
+    """The procedures the officer's desk may receive, the chosen one's checklist and, with `now`, the
+    appointment a dossier of it received now would get."""
     with reading(ctx, uow) as session:
-        _desk_officer(session, officer_id)
-        return ReceiveForm(procedure_catalogue(session), _checklist(session, procedure_code))
+        officer = _desk_officer(session, officer_id)
+        procedure = _receivable(session, officer, procedure_code)
+        return ReceiveForm(
+            procedure_catalogue(session, receiving_agency=officer.agency),
+            list(procedure.required_documents or []) if procedure is not None else [],
+            _preview(ctx, procedure, require_aware(now)) if now is not None else None,
+        )
 
 
 def desk_dossier(ctx: Context, officer_id: int, code: str, *, uow: UnitOfWork | None = None) -> DossierView:

@@ -15,11 +15,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.catalogue.procedure_model import Outcome, Step
+from engine.catalogue.procedure_model import ROLE_LABELS, Outcome, Step
 from engine.context import Context
 from engine.errors import Conflict, NotFound
-from engine.runtime.access import can_view_dossier, require_view, require_view_item
+from engine.runtime.access import require_view, require_view_item
 from engine.runtime.apology import LetterSummary, letters_for_dossier
+from engine.runtime.assignment import Candidate, candidates, may_assign
 from engine.runtime.attachments import attachments_of, open_attachment
 from engine.runtime.control_sheet import HandOver, control_sheet
 from engine.runtime.dossiers import compiled_process, dossier_by_code, supplement_request_is_late
@@ -128,6 +129,13 @@ def load_dossier_view(ctx: Context, session: Session, dossier: Dossier) -> Dossi
     officer_ids = (
         {e.officer_id for e in events} | {i.assignee_id for i in items} | {i.completed_by_id for i in items}
     )
+    # The history names both ends of every assignment ("from whom to whom").
+    officer_ids |= {
+        e.payload.get(end)
+        for e in events
+        if e.kind in ("assigned", "reassigned")
+        for end in ("from_officer_id", "to_officer_id")
+    }
     agency_ids = {i.agency_id for i in items} | {dossier.agency_id}
     compiled = compiled_process(ctx, session, dossier.process_version_id)
     return DossierView(
@@ -164,42 +172,6 @@ def task_view(ctx: Context, session: Session, officer: Officer, work_item_id: in
     dossier = session.get_one(Dossier, item.dossier_id)
     view = load_dossier_view(ctx, session, dossier)
     return TaskView(item=item, step=view.steps[item.task_id], dossier=view)
-
-
-def search_dossiers(
-    session: Session, officer: Officer, text: str, *, limit: int = 50
-) -> list[tuple[Dossier, Procedure]]:
-    """Find dossiers: an exact code among those the officer may see (received or handled), else
-    the agency's own receipts by applicant name, phone or part of the code, newest first.
-
-    The exact code is a unique-index lookup; the rest walks the agency's receipts newest first
-    (index on agency and receipt time) and stops at `limit`, instead of joining every step the
-    agency ever handled.
-    """
-    text = text.strip()
-    if text:
-        found = session.execute(
-            select(Dossier, Procedure)
-            .join(Procedure, Procedure.id == Dossier.procedure_id)
-            .where(Dossier.code == text)
-        ).first()
-        if found is not None:
-            dossier, procedure = found
-            return [(dossier, procedure)] if can_view_dossier(session, officer, dossier) else []
-    query = (
-        select(Dossier, Procedure)
-        .join(Procedure, Procedure.id == Dossier.procedure_id)
-        .where(Dossier.agency_id == officer.agency_id)
-    )
-    if text:
-        # autoescape: the officer's `%`, `_` and `/` match themselves, not any text.
-        query = query.where(
-            Dossier.applicant_name.icontains(text, autoescape=True)
-            | (Dossier.applicant_phone == text)
-            | Dossier.code.icontains(text, autoescape=True)
-        )
-    rows = session.execute(query.order_by(Dossier.received_at.desc()).limit(limit))
-    return [(dossier, procedure) for dossier, procedure in rows]
 
 
 def desk_worklist(session: Session, agency_id: int, status: str, limit: int = 200) -> list[Dossier]:
@@ -242,6 +214,100 @@ class TaskPage:
     colleagues: list[tuple[int, str]]
     # A request to supplement now would fall after the window from receipt: it needs a reason.
     supplement_late: bool = False
+    # The officer may work the step now: its role in its agency, open, and unassigned or theirs.
+    can_work: bool = False
+    # A head or supervisor of the step's agency: whom the open step can be assigned to, with load.
+    assign_candidates: list[Candidate] = field(default_factory=list)
+    # "Giao cho" while completing: candidates by role label for the next steps in the same agency.
+    handover: list[tuple[str, list[Candidate]]] = field(default_factory=list)
+    # Why an earlier step sent the dossier back to this one, for the officer who reworks it.
+    sent_back: SendBack | None = None
+
+
+@dataclass(frozen=True)
+class SendBack:
+    """A send-back for rework as the reopened step shows it: the reason, who, when, from which step."""
+
+    reason: str
+    officer: str
+    at: datetime
+    step: str
+
+
+def send_back_of(view: DossierView, item: WorkItem) -> SendBack | None:
+    """The send-back that opened this item, if it was opened by one.
+
+    The completion and the steps it opens are recorded in that order in one transaction, so the
+    event before the item's opening (other openings aside) is the completion that opened it.
+    """
+    events = view.events
+    opened = next(
+        (
+            n
+            for n, e in enumerate(events)
+            if e.kind == "step_opened" and e.payload.get("work_item_id") == item.id
+        ),
+        None,
+    )
+    if opened is None:
+        return None
+    for event in reversed(events[:opened]):
+        if event.kind == "step_opened":
+            continue
+        if event.kind != "step_completed":
+            return None
+        step = view.steps.get(event.payload.get("step") or "")
+        outcome = event.payload.get("outcome")
+        returns = step is not None and any(o.value == outcome and o.returns for o in step.outcomes)
+        if not (event.payload.get("sent_back") or returns):
+            return None
+        return SendBack(
+            reason=event.payload.get("comment") or "",
+            officer=view.officers.get(event.officer_id, ""),
+            at=event.at,
+            step=event.payload.get("name") or "",
+        )
+    return None
+
+
+def may_work(officer: Officer, item: WorkItem) -> bool:
+    """Whether the officer may complete the item now (the buttons and forms are shown only then)."""
+    return (
+        item.is_open
+        and officer.agency_id == item.agency_id
+        and officer.has_role(item.role)
+        and item.assignee_id in (None, officer.id)
+    )
+
+
+def handover_candidates(
+    ctx: Context, session: Session, officer: Officer, view: TaskView
+) -> list[tuple[str, list[Candidate]]]:
+    """For a head or supervisor working a step: the officers of the same agency who can take the
+    steps it opens next (any offered outcome, through gateways), by role, with their open load."""
+    item = view.item
+    if item.kind is not None or not may_assign(officer, item.agency_id) or not may_work(officer, item):
+        return []
+    model = compiled_process(ctx, session, view.dossier.dossier.process_version_id).model
+    if view.step.outcomes:
+        ahead = [s for o in view.step.outcomes if o.value not in SPECIAL_OUTCOMES for s in o.next_steps]
+    else:
+        ahead = list(model.plain_next.get(view.step.id, ()))
+    roles: list[str] = []
+    for step_id in ahead:
+        step = model.steps[step_id]
+        # The agency's leaders are not directed by a head of division; a supervisor reassigns theirs.
+        if step.kind is not None or not step.role or step.role in roles or step.role == "leader":
+            continue
+        agency_id = (
+            view.dossier.dossier.agency_id
+            if not step.agency_code
+            else session.scalar(select(Agency.id).where(Agency.code == step.agency_code))
+        )
+        if agency_id == item.agency_id:
+            roles.append(step.role)
+    groups = [(ROLE_LABELS.get(role, role), candidates(session, item.agency_id, [role])) for role in roles]
+    return [(label, group) for label, group in groups if group]
 
 
 @dataclass(frozen=True)
@@ -290,17 +356,24 @@ def task_page(
         officer = active_officer(session, officer_id)
         view = task_view(ctx, session, officer, work_item_id)
         values = view.step.outcome_values()
+        item = view.item
+        assignable = item.is_open and item.kind != "supplement" and may_assign(officer, item.agency_id)
+        chosen = candidates(session, item.agency_id, [item.role]) if assignable else []
         return TaskPage(
             view=view,
             outcomes=[o for o in view.step.outcomes if o.value not in SPECIAL_OUTCOMES],
             can_supplement="supplement" in values,
             can_refuse="refuse" in values,
-            colleagues=reassignment_candidates(session, officer, view.item),
+            colleagues=[(c.officer_id, c.name) for c in chosen],
             supplement_late=(
                 now is not None
                 and "supplement" in values
                 and supplement_request_is_late(ctx, view.dossier.dossier, now)
             ),
+            can_work=may_work(officer, item),
+            assign_candidates=chosen,
+            handover=handover_candidates(ctx, session, officer, view),
+            sent_back=send_back_of(view.dossier, item) if item.is_open else None,
         )
 
 
@@ -326,14 +399,6 @@ def dossier_attachment(
         if found.dossier_id != dossier.id or not path.exists():
             raise NotFound("Không tìm thấy tài liệu.")
         return AttachmentFile(found.file_name, found.media_type, path)
-
-
-def dossier_search(
-    ctx: Context, officer_id: int, text: str, *, uow: UnitOfWork | None = None
-) -> list[tuple[Dossier, Procedure]]:
-    """Find a dossier by code among those the officer may see, or the agency's receipts by applicant."""
-    with reading(ctx, uow) as session:
-        return search_dossiers(session, active_officer(session, officer_id), text)
 
 
 def next_task(

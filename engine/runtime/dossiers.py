@@ -1,6 +1,6 @@
 """The dossier runtime: each use case is one function, one transaction, with the clock as `now`.
 
-receive -> claim / unclaim / reassign -> complete (request_supplement, refuse are completions
+receive -> claim / unclaim / assign / reassign -> complete (request_supplement, refuse are completions
 with a named outcome) -> resume after a supplement -> return_result; withdraw and
 move_appointment on the side. Workflow state, the work-item projection and the audit event
 are written together; the dossier's version column makes a concurrent second completion fail.
@@ -20,16 +20,20 @@ from sqlalchemy.orm import Session
 
 from engine import logs
 from engine.catalogue import workflow_state as wf
+from engine.catalogue.competence import require_competence
 from engine.catalogue.procedure_model import ROLE_LABELS, Step
 from engine.catalogue.procedures import procedure_by_code
 from engine.context import Context
-from engine.errors import Conflict, Forbidden, InvalidInput, NoActiveVersion, NotFound
-from engine.formatting import number
+from engine.errors import Conflict, Forbidden, InvalidFields, InvalidInput, NoActiveVersion, NotFound
+from engine.formatting import local_time, number
+from engine.integrations.dvcqg import outbox as portal_outbox
 from engine.notify import notifications
 from engine.runtime import attachments
-from engine.runtime.access import require_view_item
+from engine.runtime.access import note_handler, require_view_item
+from engine.runtime.assignment import check_target, may_assign, require_assigner, target_officer
 from engine.runtime.attachments import Upload
 from engine.runtime.codes import next_dossier_code
+from engine.search_text import refresh_search_text
 from engine.urgency import is_late
 from engine.usecase import active_officer, require_aware, use_case
 from models import (
@@ -73,6 +77,8 @@ class Receipt:
     due_at: datetime
     work_item_ids: list[int] = field(default_factory=list)
     repeated: bool = False  # the same submission was received before; this is its receipt
+    forwarded: bool = False  # the desk's own step was completed with the receipt
+    next_steps: list[str] = field(default_factory=list)  # names of the steps the dossier went on to
 
 
 @dataclass
@@ -82,6 +88,10 @@ class Completion:
     dossier_code: str
     status: str
     opened_work_item_ids: list[int]
+    # The outcome sent the dossier back to an earlier step for rework.
+    sent_back: bool = False
+    # Who the opened steps were assigned to by the completing head (None: left in the pool).
+    assigned_to: str | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -112,6 +122,7 @@ def record_event(
     session.add(
         DossierEvent(dossier_id=dossier.id, at=now, officer_id=officer_id, kind=kind, payload=payload)
     )
+    portal_outbox.note(session, dossier, kind, now, payload)  # the national portal hears of it at commit
 
 
 def classify(finished: datetime, due: datetime | None, ctx: Context) -> str | None:
@@ -166,6 +177,7 @@ def projected_late_at(
 
 
 def legal_due(ctx: Context, procedure: Procedure, start: datetime) -> datetime:
+    """The legal due time of a dossier of `procedure` received at `start` (calendar and cut-off rule)."""
     if procedure.legal_time_unit == "hours":
         return ctx.calendar.due_time(start, hours=float(procedure.legal_time_value))
     return ctx.calendar.due_time(start, days=float(procedure.legal_time_value))
@@ -257,6 +269,7 @@ def project(
             counted=step.counted,
         )
         session.add(item)
+        note_handler(session, dossier, item.agency_id)
         opened.append(item)
         if step.kind == "return" and dossier.status == "processing":
             dossier.status = "result_ready"
@@ -332,6 +345,8 @@ TEXT_LIMITS = {
     "file_name": Attachment.file_name.type.length,
     # The nonce of a desk form or an API client's Idempotency-Key, as stored.
     "submission_key": Dossier.submission_key.type.length,
+    # The user name an officer is named by (the API's assignment).
+    "username": Officer.username.type.length,
 }
 DATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # What no column can hold: PostgreSQL refuses NUL in text, and a lone UTF-16 surrogate (JSON's
@@ -381,8 +396,9 @@ def check_data(data: dict[str, Any] | None) -> dict[str, Any]:
     return dict(data)
 
 
-def validate_applicant(applicant: Applicant) -> None:
-    """Check the applicant's details; the first bad field is named."""
+def applicant_problems(applicant: Applicant) -> dict[str, str]:
+    """Every bad field of the applicant's details, by field, each with its message."""
+    problems: dict[str, str] = {}
     for field_name, value in (
         ("applicant_name", applicant.name),
         ("applicant_id_number", applicant.id_number),
@@ -390,17 +406,60 @@ def validate_applicant(applicant: Applicant) -> None:
         ("applicant_email", applicant.email),
         ("applicant_address", applicant.address),
     ):
-        check_text(value, field_name)
-    if not applicant.name or not applicant.name.strip():
-        raise InvalidInput("Chưa nhập họ tên người nộp hồ sơ", "applicant_name")
-    if applicant.id_number and not ID_NUMBER.match(applicant.id_number):
-        raise InvalidInput("Số định danh cá nhân phải gồm đúng 12 chữ số", "applicant_id_number")
-    if applicant.phone and not PHONE.match(applicant.phone.replace(" ", "")):
-        raise InvalidInput(
-            "Số điện thoại không hợp lệ (10–11 chữ số, bắt đầu bằng 0 hoặc +84)", "applicant_phone"
+        try:
+            check_text(value, field_name)
+        except InvalidInput as exc:
+            problems[field_name] = exc.message
+    if "applicant_name" not in problems and (not applicant.name or not applicant.name.strip()):
+        problems["applicant_name"] = "Chưa nhập họ tên người nộp hồ sơ"
+    if (
+        "applicant_id_number" not in problems
+        and applicant.id_number
+        and not ID_NUMBER.match(applicant.id_number)
+    ):
+        problems["applicant_id_number"] = "Số định danh cá nhân phải gồm đúng 12 chữ số"
+    if (
+        "applicant_phone" not in problems
+        and applicant.phone
+        and not PHONE.match(applicant.phone.replace(" ", ""))
+    ):
+        problems["applicant_phone"] = "Số điện thoại không hợp lệ (10–11 chữ số, bắt đầu bằng 0 hoặc +84)"
+    if "applicant_email" not in problems and applicant.email and not EMAIL.match(applicant.email):
+        problems["applicant_email"] = "Địa chỉ thư điện tử không hợp lệ"
+    return problems
+
+
+def validate_applicant(applicant: Applicant) -> None:
+    """Check the applicant's details; the first bad field is named."""
+    problems = applicant_problems(applicant)
+    if problems:
+        field_name, message = next(iter(problems.items()))
+        raise InvalidInput(message, field_name)
+
+
+NO_CONTACT_MESSAGE = (
+    "Cần số điện thoại hoặc số định danh cá nhân để công dân tra cứu hồ sơ; nếu công dân không cung cấp, "
+    "đánh dấu “Công dân không cung cấp liên lạc”"
+)
+NO_DOCUMENT_MESSAGE = "Chưa đánh dấu thành phần hồ sơ nào đã nhận theo danh mục của thủ tục"
+
+
+def _desk_problems(
+    procedure_code: str, channel: str, applicant: Applicant, no_contact: bool
+) -> dict[str, str]:
+    """The receive form's field problems that need no database, in the form's order."""
+    problems: dict[str, str] = {}
+    if not procedure_code or not procedure_code.strip():
+        problems["procedure_code"] = "Chọn thủ tục hành chính"
+    if channel not in CHANNELS:
+        problems["channel"] = (
+            f"Kênh tiếp nhận không hợp lệ; chọn một trong: {', '.join(CHANNEL_LABELS.values())}"
         )
-    if applicant.email and not EMAIL.match(applicant.email):
-        raise InvalidInput("Địa chỉ thư điện tử không hợp lệ", "applicant_email")
+    problems |= applicant_problems(applicant)
+    # A typed but malformed phone or number is named on its own field; none at all is asked for here.
+    if not (applicant.phone or applicant.id_number or no_contact):
+        problems["contact"] = NO_CONTACT_MESSAGE
+    return problems
 
 
 def active_version(session: Session, procedure: Procedure) -> ProcessVersion:
@@ -418,6 +477,77 @@ def active_version(session: Session, procedure: Procedure) -> ProcessVersion:
     return version
 
 
+def receive_in(
+    ctx: Context,
+    session: Session,
+    *,
+    procedure: Procedure,
+    agency: Agency,
+    received_by_id: int | None,
+    applicant: Applicant,
+    channel: str,
+    now: datetime,
+    data: dict[str, Any] | None,
+    documents: list[str] | None,
+    uploads: Sequence[Upload],
+    submission_key: str | None,
+    received_note: dict[str, Any] | None = None,
+) -> tuple[Dossier, list[WorkItem], wf.CompiledProcess]:
+    """Create the dossier at `agency` inside the caller's transaction (the checks are the caller's):
+    code, legal due time, documents, workflow started, first steps projected, the applicant told.
+
+    `received_by_id` is the desk officer, or None for a dossier the national portal pushed;
+    `received_note` goes into the receipt's audit event (e.g. the portal's own code).
+    """
+    version = active_version(session, procedure)
+    compiled = compiled_process(ctx, session, version.id)
+    local_day = now.astimezone(ctx.calendar.tz).date()
+    code = next_dossier_code(session, agency, local_day)
+    due = legal_due(ctx, procedure, now)
+    workflow = wf.new_workflow(compiled, dict(data or {}, dossier_code=code, channel=channel))
+    dossier = Dossier(
+        code=code,
+        procedure_id=procedure.id,
+        process_version_id=version.id,
+        agency_id=agency.id,
+        applicant_name=applicant.name.strip(),
+        applicant_id_number=applicant.id_number,
+        applicant_phone=applicant.phone,
+        applicant_email=applicant.email,
+        applicant_address=applicant.address,
+        channel=channel,
+        received_at=now,
+        received_by_id=received_by_id,
+        clock_started_at=ctx.calendar.counting_start(now),
+        due_at=due,
+        original_due_at=due,
+        appointment_at=due,
+        status="processing",
+        workflow_state="",
+        submission_key=submission_key or None,
+    )
+    refresh_search_text(dossier)
+    session.add(dossier)
+    session.flush()
+    attachments.store_all(ctx.settings, session, dossier.id, "input", uploads, received_by_id, now)
+    record_event(
+        session,
+        dossier,
+        "received",
+        received_by_id,
+        now,
+        procedure=procedure.code,
+        process_version=version.number,
+        channel=channel,
+        due_at=due.isoformat(),
+        documents=[d.strip() for d in documents or [] if d and d.strip()],
+        **(received_note or {}),
+    )
+    opened = project(ctx, session, dossier, workflow, compiled, received_by_id, now)
+    notifications.notify_applicant(ctx, session, dossier, "received", now)
+    return dossier, opened, compiled
+
+
 def receive_dossier(
     ctx: Context,
     *,
@@ -430,22 +560,25 @@ def receive_dossier(
     documents: list[str] | None = None,
     uploads: Sequence[Upload] = (),
     submission_key: str | None = None,
+    no_contact: bool = False,
+    forward: bool = False,
 ) -> Receipt:
     """Receive a dossier at the desk: code, legal due time, workflow started, first steps projected.
 
-    `documents` is the checklist of documents handed in; `submission_key` makes a repeated
-    submission (double click, network retry) return the first dossier's receipt.
+    Only a desk whose agency may receive the procedure (engine.catalogue.competence) receives it.
+    `documents` is the checklist of documents handed in: when given, at least one of the procedure's
+    listed documents. A phone or an ID number is needed for the citizen's lookup unless `no_contact`
+    says the citizen gave none. Every field problem is reported at once (InvalidFields).
+    `submission_key` makes a repeated submission (double click, network retry) return the first
+    dossier's receipt. With `forward`, the desk's own first step is completed with its forwarding
+    outcome in the same transaction, so the dossier lands in the next officer's inbox.
     """
     require_aware(now)
-    if channel not in CHANNELS:
-        raise InvalidInput(
-            f"Kênh tiếp nhận không hợp lệ; chọn một trong: {', '.join(CHANNEL_LABELS.values())}", "channel"
-        )
-    validate_applicant(applicant)
     data = check_data(data)
     for document in documents or []:
         check_text(document, "reason")
     check_text(submission_key, "submission_key")
+    problems = _desk_problems(procedure_code, channel, applicant, no_contact)
     with use_case(ctx, "Tiếp nhận hồ sơ") as uow:
         session = uow.session
         officer = active_officer(session, officer_id)
@@ -465,55 +598,78 @@ def receive_dossier(
                 )
             if earlier is not None:
                 raise Conflict("Mã gửi biểu mẫu đã được dùng; vui lòng tải lại biểu mẫu")
+        if "procedure_code" in problems:
+            raise InvalidFields(problems)
         procedure = procedure_by_code(session, procedure_code)
-        version = active_version(session, procedure)
-        compiled = compiled_process(ctx, session, version.id)
         agency = session.get_one(Agency, officer.agency_id)
-        local_day = now.astimezone(ctx.calendar.tz).date()
-        code = next_dossier_code(session, agency, local_day)
-        due = legal_due(ctx, procedure, now)
-        workflow = wf.new_workflow(compiled, dict(data or {}, dossier_code=code, channel=channel))
-        dossier = Dossier(
-            code=code,
-            procedure_id=procedure.id,
-            process_version_id=version.id,
-            agency_id=agency.id,
-            applicant_name=applicant.name.strip(),
-            applicant_id_number=applicant.id_number,
-            applicant_phone=applicant.phone,
-            applicant_email=applicant.email,
-            applicant_address=applicant.address,
-            channel=channel,
-            received_at=now,
-            received_by_id=officer.id,
-            clock_started_at=ctx.calendar.counting_start(now),
-            due_at=due,
-            original_due_at=due,
-            appointment_at=due,
-            status="processing",
-            workflow_state="",
-            submission_key=submission_key or None,
-        )
-        session.add(dossier)
-        session.flush()
-        attachments.store_all(ctx.settings, session, dossier.id, "input", uploads, officer.id, now)
-        record_event(
+        require_competence(procedure, agency)
+        listed = set(procedure.required_documents or [])
+        if documents is not None and listed and not listed.intersection(d.strip() for d in documents if d):
+            problems["documents"] = NO_DOCUMENT_MESSAGE
+        if problems:
+            raise InvalidFields(problems)
+        dossier, opened, compiled = receive_in(
+            ctx,
             session,
-            dossier,
-            "received",
-            officer.id,
-            now,
-            procedure=procedure.code,
-            process_version=version.number,
+            procedure=procedure,
+            agency=agency,
+            received_by_id=officer.id,
+            applicant=applicant,
             channel=channel,
-            due_at=due.isoformat(),
-            documents=[d.strip() for d in documents or [] if d and d.strip()],
+            now=now,
+            data=data,
+            documents=documents,
+            uploads=uploads,
+            submission_key=submission_key,
         )
-        opened = project(ctx, session, dossier, workflow, compiled, officer.id, now)
-        notifications.notify_applicant(ctx, session, dossier, "received", now)
-        receipt = Receipt(dossier.id, code, now, due, [i.id for i in opened])
+        code, due = dossier.code, dossier.due_at
+        assert due is not None
+        if forward:
+            opened = _forward_from_desk(ctx, session, dossier, opened, compiled, officer, now)
+        receipt = Receipt(
+            dossier.id,
+            code,
+            now,
+            due,
+            [i.id for i in opened],
+            forwarded=forward,
+            next_steps=[i.task_name for i in opened] if forward else [],
+        )
         uow.commit()
     return receipt
+
+
+def _forward_from_desk(
+    ctx: Context,
+    session: Session,
+    dossier: Dossier,
+    opened: list[WorkItem],
+    compiled: wf.CompiledProcess,
+    officer: Officer,
+    now: datetime,
+) -> list[WorkItem]:
+    """Complete the desk's own first step with its forwarding outcome; the items that opens."""
+    item = next(
+        (i for i in opened if i.role == "desk" and i.kind is None and i.agency_id == officer.agency_id),
+        None,
+    )
+    if item is None:
+        raise Conflict(
+            f"Quy trình của thủ tục không có bước đầu tiên của Bộ phận Một cửa để chuyển xử lý hồ sơ "
+            f"{dossier.code}; chọn “Tiếp nhận”"
+        )
+    step = compiled.model.steps[item.task_id]
+    values = step.outcome_values()
+    if "forward" in values:
+        outcome: str | None = "forward"
+    elif not step.needs_outcome:
+        outcome = None
+    else:
+        raise Conflict(
+            f'Bước "{step.name}" không có kết quả chuyển xử lý mặc định; chọn “Tiếp nhận” rồi xử lý bước này'
+        )
+    _, next_items = _complete_in(ctx, session, item, officer, outcome, None, None, now)
+    return next_items
 
 
 # ---------------------------------------------------------------------------
@@ -571,6 +727,76 @@ def unclaim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> 
         uow.commit()
 
 
+def _assign_in(
+    ctx: Context,
+    session: Session,
+    item: WorkItem,
+    actor: Officer,
+    target: Officer,
+    now: datetime,
+    kind: str = "assigned",
+    field: str = "officer",
+) -> bool:
+    """Give an open item to the target inside the caller's transaction: recorded and notified.
+
+    False when the target already holds it (nothing to record).
+    """
+    check_target(item, target, field)
+    previous = item.assignee_id
+    if previous == target.id:
+        return False
+    item.assignee_id = target.id
+    item.claimed_at = now
+    dossier = session.get_one(Dossier, item.dossier_id)
+    record_event(
+        session,
+        dossier,
+        kind,
+        actor.id,
+        now,
+        work_item_id=item.id,
+        step=item.task_id,
+        name=item.task_name,
+        from_officer_id=previous,
+        to_officer_id=target.id,
+    )
+    due = f"; hạn xử lý bước {local_time(item.due_at, ctx.calendar.tz)}" if item.due_at else ""
+    notifications.notify_officers(
+        session,
+        [target],
+        key=f"assigned:{item.id}:{target.id}:{now.isoformat()}",
+        kind="assigned",
+        message=notifications.Message(
+            f"Được phân công xử lý hồ sơ {dossier.code}",
+            f'{actor.full_name} phân công cho {target.full_name} xử lý bước "{item.task_name}" của hồ sơ '
+            f"{dossier.code}{due}.",
+        ),
+        now=now,
+        dossier_id=dossier.id,
+    )
+    return True
+
+
+def assign(ctx: Context, work_item_id: int, actor_id: int, to_officer_id: int | str, now: datetime) -> bool:
+    """Phân công: a head or supervisor gives an open step of their agency to a named officer.
+
+    Works for pool items and for items someone holds (the history says from whom to whom); the
+    target (an id, or a user name) must be an active officer of the step's agency holding its role.
+    False when the target already held it.
+    """
+    require_aware(now)
+    with use_case(ctx, "Phân công xử lý") as uow:
+        session = uow.session
+        actor = active_officer(session, actor_id)
+        item = _work_item(session, work_item_id)
+        require_assigner(actor, item)
+        if not item.is_open:
+            raise Conflict("Bước xử lý này đã hoàn thành")
+        changed = _assign_in(ctx, session, item, actor, target_officer(session, to_officer_id), now)
+        uow.commit()
+    return changed
+
+
 def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id: int, now: datetime) -> None:
     """A supervisor moves an open item of their agency to another officer (e.g. sick leave)."""
     require_aware(now)
@@ -584,22 +810,8 @@ def reassign(ctx: Context, work_item_id: int, supervisor_id: int, to_officer_id:
             )
         if not item.is_open:
             raise Conflict("Bước xử lý này đã hoàn thành")
-        target = active_officer(session, to_officer_id)
-        _can_work(target, item)
-        previous = item.assignee_id
-        item.assignee_id = target.id
-        item.claimed_at = now
-        dossier = session.get_one(Dossier, item.dossier_id)
-        record_event(
-            session,
-            dossier,
-            "reassigned",
-            supervisor.id,
-            now,
-            work_item_id=item.id,
-            from_officer_id=previous,
-            to_officer_id=target.id,
-        )
+        target = target_officer(session, to_officer_id)
+        _assign_in(ctx, session, item, supervisor, target, now, kind="reassigned")
         uow.commit()
 
 
@@ -646,6 +858,10 @@ def _complete_in(
         raise InvalidInput(
             f'Kết quả xử lý "{outcome}" không áp dụng cho bước này; chọn một trong: {choices}', "outcome"
         )
+    chosen = compiled.model.outcome_of(step.id, outcome)
+    sent_back = chosen is not None and chosen.returns
+    if sent_back and not (comment and comment.strip()):
+        raise InvalidInput("Cần ghi lý do trả lại để xử lý lại", "comment")
     note_running_lateness(dossier, now)
     workflow = wf.load_state(dossier.workflow_state, compiled)
     task_data = dict(data or {})
@@ -677,6 +893,7 @@ def _complete_in(
         comment=comment,
         used_hours=item.used_hours,
         result_class=item.result_class,
+        **({"sent_back": True} if sent_back else {}),
     )
     opened = project(ctx, session, dossier, workflow, compiled, officer.id, now)
     return dossier, opened
@@ -692,8 +909,14 @@ def complete(
     comment: str | None = None,
     data: dict[str, Any] | None = None,
     uploads: Sequence[Upload] = (),
+    assign_to: int | str | None = None,
 ) -> Completion:
-    """Complete a step with its outcome; the workflow advances and the next steps are projected."""
+    """Complete a step with its outcome; the workflow advances and the next steps are projected.
+
+    An outcome that sends the dossier back to an earlier step needs the reason as `comment`. A head
+    or supervisor may pass `assign_to`: the steps this completion opens whose role that officer
+    holds are assigned to them in the same transaction (none fitting: nothing is done).
+    """
     require_aware(now)
     data = check_data(data)
     check_text(outcome, "outcome")
@@ -712,11 +935,53 @@ def complete(
             )
         if item.kind == "return":
             raise InvalidInput("Bước trả kết quả được hoàn thành bằng chức năng Trả kết quả", "work_item")
+        if assign_to is not None and not may_assign(officer, item.agency_id):
+            raise Forbidden(
+                "Chỉ lãnh đạo phòng hoặc cán bộ giám sát mới được giao bước tiếp theo cho cán bộ "
+                "khi hoàn thành bước"
+            )
         dossier, opened = _complete_in(ctx, session, item, officer, outcome, comment, data, now)
+        chosen = compiled_process(ctx, session, dossier.process_version_id).model.outcome_of(
+            item.task_id, outcome
+        )
+        result = Completion(
+            dossier.code,
+            dossier.status,
+            [i.id for i in opened],
+            sent_back=chosen is not None and chosen.returns,
+        )
+        if assign_to is not None:  # before the files are stored: a refusal stores nothing
+            result.assigned_to = _assign_opened(ctx, session, officer, opened, assign_to, now)
         attachments.store_all(ctx.settings, session, dossier.id, "result", uploads, officer.id, now, item.id)
-        result = Completion(dossier.code, dossier.status, [i.id for i in opened])
         uow.commit()
     return result
+
+
+def _assign_opened(
+    ctx: Context,
+    session: Session,
+    actor: Officer,
+    opened: Sequence[WorkItem],
+    to_officer_id: int | str,
+    now: datetime,
+) -> str:
+    """Assign the just-opened steps the target can work to them; InvalidInput "assign_to" if none fits."""
+    target = target_officer(session, to_officer_id)
+    human = [i for i in opened if i.kind is None and may_assign(actor, i.agency_id)]
+    fitting = [
+        i for i in human if i.agency_id == target.agency_id and target.has_role(i.role) and target.active
+    ]
+    if not fitting:
+        if human:
+            check_target(human[0], target, "assign_to")  # says why the first of them does not fit
+        raise InvalidInput(
+            "Bước tiếp theo không thuộc cơ quan của người phân công hoặc không phải bước xử lý; "
+            'chọn "Để danh sách chung"',
+            "assign_to",
+        )
+    for item in fitting:
+        _assign_in(ctx, session, item, actor, target, now, field="assign_to")
+    return target.full_name
 
 
 def supplement_request_is_late(ctx: Context, dossier: Dossier, now: datetime) -> bool:

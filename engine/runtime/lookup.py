@@ -51,6 +51,9 @@ class PublicStatus:
 
 
 def _matches(dossier: Dossier, last4: str) -> bool:
+    if not (dossier.applicant_phone or dossier.applicant_id_number):
+        # Received with "Công dân không cung cấp liên lạc": the receipt says the code alone finds it.
+        return True
     last4 = (last4 or "").strip()
     if len(last4) != 4 or not last4.isdigit():
         return False
@@ -58,8 +61,17 @@ def _matches(dossier: Dossier, last4: str) -> bool:
     return any(len(c) >= 4 and hmac.compare_digest(c[-4:], last4) for c in candidates)
 
 
+def normalise_code(code: str | None) -> str:
+    """A code as typed by a citizen, in the form codes are issued: no surrounding spaces, upper case."""
+    return (code or "").strip().upper()
+
+
 def _verified(session: Session, code: str, last4: str) -> Dossier:
-    dossier = session.scalars(select(Dossier).where(Dossier.code == (code or "").strip())).one_or_none()
+    typed = (code or "").strip()
+    # Codes are issued in upper case; the code as typed is tried too, so both stay index lookups.
+    dossier = session.scalars(
+        select(Dossier).where(Dossier.code.in_({typed, normalise_code(typed)})).order_by(Dossier.id).limit(1)
+    ).one_or_none()
     if dossier is None or not _matches(dossier, last4):
         raise NotFound(NOT_FOUND)
     return dossier

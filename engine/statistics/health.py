@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from engine.context import Context
 from engine.deadlines import watcher
 from engine.urgency import overdue_sql
-from models import Dossier, Notification, SchedulerHeartbeat, SlaAlert, WorkItem
+from models import Dossier, Notification, PortalMessage, SchedulerHeartbeat, SlaAlert, WorkItem
 from models.dossier import OPEN_STATUSES
 from models.migrate import current_revision, head_revision
 from models.sla import ALERT_KINDS
@@ -64,6 +64,11 @@ class Gauges:
     tick_age_seconds: float | None
     tick_duration_seconds: float | None
     history: History | None = None
+    # Messages for the national portal not sent yet, by status (the partial index on unsent rows).
+    portal: dict[str, int] | None = None
+
+
+UNSENT_PORTAL_STATUSES = ("queued", "sending", "uncertain", "retrying", "failed")
 
 
 @lru_cache(maxsize=1)
@@ -132,6 +137,13 @@ def gauges(ctx: Context, now: datetime, *, with_history: bool) -> Gauges:
                 select(func.count()).select_from(Notification).where(Notification.status == "sent")
             )
             history = History({kind: raised.get(kind, 0) for kind in ALERT_KINDS}, sent or 0)
+        portal = dict(
+            s.execute(
+                select(PortalMessage.status, func.count())
+                .where(PortalMessage.status != "sent")
+                .group_by(PortalMessage.status)
+            ).all()
+        )
         beat = s.get(SchedulerHeartbeat, watcher.HEARTBEAT)
         age = duration = None
         if beat is not None and beat.ticks:
@@ -146,4 +158,5 @@ def gauges(ctx: Context, now: datetime, *, with_history: bool) -> Gauges:
         tick_age_seconds=age,
         tick_duration_seconds=duration,
         history=history,
+        portal={status: int(portal.get(status, 0)) for status in UNSENT_PORTAL_STATUSES},
     )

@@ -64,6 +64,7 @@ from engine.statistics.periods import Period
 from engine.urgency import overdue_sql
 from engine.usecase import require_aware
 from models import Agency, ApologyLetter, Dossier, Procedure, Suspension
+from models.vocabulary import Level
 
 INTAKES = ("online", "in_person", "carried")
 CLASSES = (
@@ -91,12 +92,7 @@ CLASS_LABELS = {
     "supplement": "Chờ bổ sung",
 }
 GROUPINGS = ("field", "level", "agency")
-LEVEL_LABELS = {
-    "province": "Cấp tỉnh",
-    "department": "Cấp sở, ngành",
-    "district": "Cấp huyện",
-    "commune": "Cấp xã",
-}
+LEVEL_LABELS = Level.labels()
 GROUPING_LABELS = {"field": "Lĩnh vực", "level": "Cấp giải quyết", "agency": "Cơ quan tiếp nhận"}
 PROVINCE_NAME = "Toàn tỉnh"
 

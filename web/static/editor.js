@@ -15,7 +15,12 @@
       { name: "Step", superClass: ["Element"], properties: [{ name: "kind", isAttr: true, type: "String" }] },
     ],
   };
-  const modeler = new BpmnJS({ container: "#canvas", moddleExtensions: { mc: MC } });
+  // Tooltips, menus and the search box in Vietnamese (web/static/bpmn-vi.js).
+  const modeler = new BpmnJS({
+    container: "#canvas",
+    moddleExtensions: { mc: MC },
+    additionalModules: [{ translate: window.motcuaBpmnVi.translate }],
+  });
   const moddle = modeler.get("moddle");
   const modeling = modeler.get("modeling");
   const registry = modeler.get("elementRegistry");
@@ -112,10 +117,32 @@
     panel.querySelector("#f-outcome").addEventListener("change", write);
   }
 
+  // Task kinds no officer works: the engine would wait there for ever. bpmn.io draws a plain Task
+  // by default; the side form offers the change to a User Task (bpmnReplace, so undo works).
+  const NOT_HUMAN = {
+    "bpmn:Task": "tác vụ chưa có loại", "bpmn:ManualTask": "tác vụ thủ công", "bpmn:SendTask": "tác vụ gửi thông điệp",
+    "bpmn:ReceiveTask": "tác vụ nhận thông điệp", "bpmn:BusinessRuleTask": "tác vụ quy tắc nghiệp vụ",
+    "bpmn:ScriptTask": "tác vụ script", "bpmn:ServiceTask": "tác vụ dịch vụ",
+  };
+  function convertForm(element) {
+    panel.innerHTML = `
+      <p class="mb-1">${esc(element.businessObject.name || element.id)}</p>
+      <div class="alert alert-warning py-1 px-2 mb-2">Đây là ${esc(NOT_HUMAN[element.type])}: hệ thống không giao bước này
+        cho cán bộ nào nên quy trình chưa thể phê duyệt.</div>
+      <button class="btn btn-sm btn-outline-primary" type="button" id="f-to-user-task">Đổi thành User Task</button>`;
+    const button = panel.querySelector("#f-to-user-task");
+    if (!editable) { button.disabled = true; return; }
+    button.addEventListener("click", () => {
+      const replaced = modeler.get("bpmnReplace").replaceElement(element, { type: "bpmn:UserTask" });
+      modeler.get("selection").select(replaced);
+    });
+  }
+
   function showPanel(element) {
     current = element;
     if (!element) { panel.innerHTML = '<p class="text-muted mb-0">Chọn một bước (nhiệm vụ) hoặc một nhánh ra của điểm quyết định.</p>'; return; }
-    if (element.type === "bpmn:UserTask" || element.type === "bpmn:Task") taskForm(element);
+    if (NOT_HUMAN[element.type]) convertForm(element);
+    else if (element.type === "bpmn:UserTask") taskForm(element);
     else if (isDecisionFlow(element)) flowForm(element);
     else panel.innerHTML = `<p class="mb-0">${esc(element.businessObject.name || element.id)}</p><p class="text-muted mb-0">${esc(element.type.replace("bpmn:", ""))}</p>`;
   }
@@ -128,6 +155,12 @@
     const list = document.getElementById("problems");
     document.getElementById("problem-count").textContent = result.problems.length;
     list.innerHTML = result.problems.length ? "" : '<li class="list-group-item text-success">Không có lỗi.</li>';
+    (result.notes || []).forEach((note) => {
+      const li = document.createElement("li");
+      li.className = "list-group-item list-group-item-info";
+      li.textContent = note;
+      list.prepend(li);
+    });
     result.problems.forEach((p) => {
       const li = document.createElement("li");
       li.className = "list-group-item list-group-item-action";

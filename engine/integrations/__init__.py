@@ -1,0 +1,1 @@
+"""Connections to systems outside the province's one-stop engine."""

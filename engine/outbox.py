@@ -1,0 +1,140 @@
+"""The outbox: one row per recipient and channel, written in the transaction of the use case that
+causes it, under a unique dedupe key.
+
+It sits in the kernel, below every domain, so that any domain's use case can queue a message in
+its own transaction: the catalogue (a version submitted for approval) cannot import
+`engine.notify`, which sits above it. The templates, the officers' list and the dispatcher stay
+in `engine.notify.notifications`, which re-exports what is here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from models import Notification, Officer
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message in its three forms: e-mail subject and body (also in-app), and the short SMS."""
+
+    subject: str
+    body: str
+    sms: str = ""
+
+
+def outbox_row(
+    *,
+    dedupe_key: str,
+    channel: str,
+    kind: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    officer_id: int | None = None,
+    address: str | None = None,
+    dossier_id: int | None = None,
+) -> dict[str, object]:
+    """The column values of one outbox row."""
+    in_app = channel == "in_app"
+    return {
+        "dedupe_key": dedupe_key[:200],
+        "channel": channel,
+        "kind": kind,
+        "officer_id": officer_id,
+        "address": address,
+        "dossier_id": dossier_id,
+        "subject": subject[:255],
+        "body": body,
+        "created_at": now,
+        # An in-app row is delivered by being stored.
+        "status": "sent" if in_app else "pending",
+        "attempts": 0,
+        "next_attempt_at": None if in_app else now,
+        "sent_at": now if in_app else None,
+    }
+
+
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+def enqueue(session: Session, **fields: Any) -> int | None:
+    """Queue one message; returns its id, or None when its dedupe key was already queued.
+
+    Fields: dedupe_key, channel, kind, subject, body, now, and officer_id, address, dossier_id.
+    """
+    stmt = _insert(session).values(**outbox_row(**fields)).returning(Notification.id)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def enqueue_many(session: Session, rows: list[dict[str, object]]) -> int:
+    """Queue many messages in one statement; rows whose dedupe key exists are skipped."""
+    if rows:
+        session.execute(_insert(session), rows)
+    return len(rows)
+
+
+def officer_rows(
+    officers: Iterable[Officer],
+    *,
+    key: str,
+    kind: str,
+    message: Message,
+    now: datetime,
+    dossier_id: int | None = None,
+) -> list[dict[str, object]]:
+    """Outbox rows for officers: in-app for each, and e-mail for those with an address."""
+    rows = []
+    seen: set[int] = set()
+    for officer in officers:
+        if officer.id in seen or not officer.active:
+            continue
+        seen.add(officer.id)
+        common: dict[str, Any] = {"kind": kind, "subject": message.subject, "body": message.body, "now": now}
+        rows.append(
+            outbox_row(
+                dedupe_key=f"{key}:officer:{officer.id}:in_app",
+                channel="in_app",
+                officer_id=officer.id,
+                dossier_id=dossier_id,
+                **common,
+            )
+        )
+        if officer.email:
+            rows.append(
+                outbox_row(
+                    dedupe_key=f"{key}:officer:{officer.id}:email",
+                    channel="email",
+                    officer_id=officer.id,
+                    address=officer.email,
+                    dossier_id=dossier_id,
+                    **common,
+                )
+            )
+    return rows
+
+
+def notify_officers(
+    session: Session,
+    officers: Iterable[Officer],
+    *,
+    key: str,
+    kind: str,
+    message: Message,
+    now: datetime,
+    dossier_id: int | None = None,
+) -> int:
+    """In-app notification to each officer, and an e-mail to those with an address."""
+    rows = officer_rows(officers, key=key, kind=kind, message=message, now=now, dossier_id=dossier_id)
+    return enqueue_many(session, rows)
+
+
+__all__ = ["Message", "enqueue", "enqueue_many", "notify_officers", "officer_rows", "outbox_row"]
