@@ -466,3 +466,56 @@ def test_a_catalogue_entry_missing_a_key_names_it_instead_of_a_traceback(ctx, tm
     with pytest.raises(InvalidInput) as caught:
         load_text(ctx, tmp_path, ENTRY.replace('field = "Hộ tịch"\n', ""))
     assert caught.value.message == "catalogue.toml: thủ tục thứ 1 (2.000601): thiếu field"
+
+
+# ---------------------------------------------------------------------------
+# the JSON API
+
+
+@pytest.fixture
+def api(app):
+    """A token-signing client of the API (tests/test_api.py's)."""
+    from tests.test_api import Api
+
+    return Api(app)
+
+
+API_BODY = {
+    "code": "1.000555",
+    "name": "Thủ tục thêm qua API",
+    "field": "Việc làm",
+    "level": "province",
+    "legal_time": {"value": 15, "unit": "days"},
+    "owner_agency": SO_NOI_VU,
+    "required_documents": ["Đơn đề nghị"],
+    "receiving_agencies": [SO_NOI_VU],
+}
+
+
+def test_the_api_adds_and_edits_a_procedure(api) -> None:
+    created = api.post("/procedures", who="sonv.quytrinh", json=API_BODY)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["legal_time"] == {"value": 15.0, "unit": "days"}
+    assert created.get_json()["has_active_version"] is False
+    again = api.post("/procedures", who="sonv.quytrinh", json=API_BODY)
+    assert again.status_code == 422 and "đã có trong danh mục" in again.get_json()["fields"]["code"]
+    changed = api.call(
+        "PUT",
+        "/procedures/1.000555",
+        who="sonv.quytrinh",
+        json=API_BODY | {"legal_time": {"value": 96, "unit": "hours"}},
+    )
+    assert changed.status_code == 200 and changed.get_json()["legal_time"]["unit"] == "hours"
+    assert api.post("/procedures", who="sonv.motcua", json=API_BODY | {"code": "1.000556"}).status_code == 403
+    assert api.call("PUT", "/procedures/9.999", who="sonv.quytrinh", json=API_BODY).status_code == 404
+
+
+def test_the_api_names_every_bad_field_at_once(api) -> None:
+    body = API_BODY | {
+        "code": "1.000557",
+        "owner_agency": "Sở Không Có",
+        "receiving_agencies": ["000.01.25.H40"],
+    }
+    answer = api.post("/procedures", who="sonv.quytrinh", json=body)
+    assert answer.status_code == 422
+    assert set(answer.get_json()["fields"]) == {"owner_agency", "receiving_agencies"}

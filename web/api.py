@@ -23,7 +23,8 @@ from typing import Any
 from flask import Blueprint, Response, g, request, url_for
 
 from engine.accounts import token_holder
-from engine.catalogue.procedures import desk_catalogue
+from engine.catalogue.catalogue_admin import ProcedureInput, create_procedure, update_procedure
+from engine.catalogue.procedures import catalogue, desk_catalogue
 from engine.errors import InvalidFields, InvalidInput, NotFound, Unauthenticated
 from engine.runtime import dossiers as svc
 from engine.runtime.attachments import Upload
@@ -304,6 +305,70 @@ def _applicant(applicant: schema.Applicant) -> svc.Applicant:
         email=applicant.email or None,
         address=applicant.address or None,
     )
+
+
+def _procedure_input(json: schema.ProcedureIn) -> ProcedureInput:
+    return ProcedureInput(
+        code=json.code,
+        name=json.name,
+        field=json.field,
+        level=json.level,
+        legal_time_value=json.legal_time.value,
+        legal_time_unit=json.legal_time.unit,
+        owner_agency=json.owner_agency,
+        fee=json.fee,
+        required_documents=tuple(json.required_documents or ()),
+        online_level=json.online_level,
+        receiving_level=json.receiving_level,
+        receiving_agencies=tuple(json.receiving_agencies or ()),
+    )
+
+
+def _procedure_of(code: str) -> schema.Procedure:
+    entry = next(e for e in catalogue(engine_ctx(), uow=request_uow()) if e.code == code)
+    return schema.Procedure(
+        code=entry.code,
+        name=entry.name,
+        field=entry.field,
+        level=entry.level,
+        legal_time=schema.LegalTime(value=entry.legal_time_value, unit=entry.legal_time_unit),
+        fee=entry.fee,
+        required_documents=entry.required_documents,
+        online_level=entry.online_level,
+        owner_agency=entry.owner_agency_code,
+        receiving_level=entry.receiving_level,
+        receiving_agencies=list(entry.receiving_agencies),
+        has_active_version=entry.active_version is not None,
+        active_version=entry.active_version,
+    )
+
+
+@bp.post("/procedures")
+@operation(
+    "createProcedure",
+    CATALOGUE,
+    {201: (schema.Procedure, "Added to the catalogue, with no internal procedure yet.")},
+    403,
+)
+def create_procedure_api(json: schema.ProcedureIn) -> Any:
+    """Add a procedure (a process owner for their own agency, an administrator for any).
+
+    Every field problem comes in one 422 answer under `fields`. The new procedure has no active
+    version: its internal procedure is drafted, submitted and approved before dossiers arrive.
+    """
+    saved = create_procedure(engine_ctx(), g.api_officer_id, _procedure_input(json), now())
+    return _procedure_of(saved.code), 201
+
+
+@bp.put("/procedures/<code>")
+@operation("updateProcedure", CATALOGUE, {200: (schema.Procedure, "The procedure as saved.")}, 403, 404)
+def update_procedure_api(code: str, json: schema.ProcedureIn) -> schema.Procedure:
+    """Change a procedure's catalogue data; its code never changes (the body's code is ignored).
+
+    A new legal time applies to dossiers received from then on.
+    """
+    update_procedure(engine_ctx(), g.api_officer_id, code, _procedure_input(json), now())
+    return _procedure_of(code)
 
 
 @bp.post("/portal/dossiers")

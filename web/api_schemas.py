@@ -580,6 +580,29 @@ class Procedure(Shape):
     active_version: int | None
 
 
+class LegalTimeIn(Input):
+    """The time the law gives the procedure: working days (0 is "trong ngày") or working hours."""
+
+    value: Annotated[float, Field(ge=0, le=3650)]
+    unit: Literal["days", "hours"]
+
+
+class ProcedureIn(Input):
+    """A procedure to add to the catalogue, or its new data (the code of an existing one never changes)."""
+
+    code: Annotated[str, Field(min_length=1, max_length=40, examples=["1.001806"])]
+    name: Annotated[str, Field(min_length=1, max_length=2000)]
+    field: Annotated[str, Field(min_length=1, max_length=255)]
+    level: Literal["province", "district", "commune"]
+    legal_time: LegalTimeIn
+    owner_agency: Annotated[str, Field(min_length=1, max_length=255, description="Agency code or exact name")]
+    fee: Annotated[str, Field(max_length=2000)] = ""
+    required_documents: list[Annotated[str, Field(max_length=1000)]] = absent(max_length=100)
+    online_level: Literal["none", "partial", "full"] = "partial"
+    receiving_level: Literal["province", "department", "district", "commune"] | None = None
+    receiving_agencies: list[Annotated[str, Field(max_length=40)]] = absent(max_length=200)
+
+
 class Procedures(Shape):
     """The procedure catalogue."""
 
