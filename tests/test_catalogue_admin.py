@@ -70,6 +70,7 @@ def procedure_count(ctx) -> int:
         ("0,5 ngày", (0.5, "days")),
         ("8 giờ", (8.0, "hours")),
         ("96 giờ làm việc", (96.0, "hours")),
+        ("12 ngày làm việc (96 giờ làm việc)", (96.0, "hours")),
         ("Trong ngày", (0.0, "days")),
         ("TRONG NGÀY", (0.0, "days")),
         ("15 ngày kể từ ngày nhận đủ hồ sơ hợp lệ", (15.0, "days")),
@@ -325,6 +326,8 @@ def test_the_process_owner_adds_a_procedure_in_the_app(web, app) -> None:
     web.login("sonv.quytrinh")
     page = web.get("/quy-trinh/").get_data(as_text=True)
     assert "Thêm thủ tục" in page and "Nhập danh mục" in page
+    # A new procedure is the writer's own agency's unless they choose another.
+    assert f'value="{SO_NOI_VU}" selected' in web.get("/quy-trinh/danh-muc/moi").get_data(as_text=True)
     form = {
         "code": "1.000888",
         "name": "Thủ tục thêm trên trang",

@@ -15,7 +15,7 @@ from engine.integrations.dvcqg import sync as portal
 from engine.integrations.dvcqg.client import AdapterClient
 from engine.integrations.dvcqg.sync import _take
 from engine.runtime import dossiers as svc
-from models import Officer, PortalMapping, PortalMessage
+from models import Dossier, Officer, PortalMapping, PortalMessage
 from tests.conftest import at, open_items
 from tests.fake_dvcqg import FakeAdapter
 from tests.test_runtime import APPLICANT
@@ -406,3 +406,56 @@ def test_kill_9_of_the_sender_mid_send_never_sends_twice(pctx, officers, adapter
     report = portal.sync(pctx, at("2026-11-23 10:05"))
     assert report.recovered == 1 and [line.outcome for line in report.lines] == ["confirmed"]
     assert adapter.services(receipt.code) == ["DongBoHoSoMC"]
+
+
+def test_the_portal_hears_the_appointment_and_each_supplements_due_times(pctx, officers, adapter) -> None:
+    """NgayHenTra is the appointment; each supplement carries the legal due before and after it."""
+    receipt = receive(pctx, officers)
+    forward(pctx, officers, receipt.dossier_id, at("2026-11-23 09:00"))
+    (assign,) = open_items(pctx, receipt.dossier_id)
+    svc.complete(pctx, assign.id, officers["sonv.truongphong"], now=at("2026-11-23 10:00"))
+    (work,) = open_items(pctx, receipt.dossier_id)
+    svc.request_supplement(
+        pctx,
+        work.id,
+        officers["sonv.chuyenvien1"],
+        missing=["Bản sao hợp đồng lao động"],
+        reason="Thiếu hợp đồng",
+        now=at("2026-11-24 09:00"),
+    )
+    portal.sync(pctx, at("2026-11-24 09:05"))
+    assert adapter.records[receipt.code]["TrangThaiHoSo"] == "5"
+    svc.resume(pctx, receipt.code, officers["sonv.motcua"], at("2026-11-26 09:00"))
+    svc.move_appointment(
+        pctx,
+        receipt.code,
+        officers["sonv.motcua"],
+        new_due=at("2026-12-23 16:00"),
+        reason="Cần xác minh tại cơ sở",
+        now=at("2026-11-27 09:00"),
+    )
+    portal.sync(pctx, at("2026-11-27 09:05"))
+    record = adapter.records[receipt.code]
+    with pctx.uow() as uow:
+        dossier = uow.session.get(Dossier, receipt.dossier_id)
+    assert record["TrangThaiHoSo"] == "4"
+    assert record["NgayHenTra"] == "20261223160000"  # the moved appointment, not the legal due time
+    assert dossier.due_at != dossier.appointment_at
+    (supplement,) = record["DanhSachHoSoBoSung"]
+    assert supplement["NgayHenTraTruoc"] == messages_time(receipt.due_at)
+    assert supplement["NgayHenTraMoi"] == messages_time(dossier.due_at)
+    assert supplement["NgayTiepNhanBoSung"] == "20261126090000"
+
+
+def messages_time(moment) -> str:
+    from engine.integrations.dvcqg.messages import portal_time
+
+    return portal_time(moment)
+
+
+def test_the_mappings_name_our_states_in_vietnamese(pctx) -> None:
+    from engine.integrations.dvcqg.mappings import mapping_rows
+
+    rows = {row.local: row for row in mapping_rows(pctx) if row.kind == "status"}
+    assert rows["received"].local_label == "Mới tiếp nhận" and rows["received"].portal == "2"
+    assert rows["supplement"].local_label == "Chờ bổ sung"

@@ -24,7 +24,7 @@ from flask import Blueprint, Response, g, request, url_for
 
 from engine.accounts import token_holder
 from engine.catalogue.catalogue_admin import ProcedureInput, create_procedure, update_procedure
-from engine.catalogue.procedures import catalogue, desk_catalogue
+from engine.catalogue.procedures import CatalogueEntry, catalogue_entry, desk_catalogue
 from engine.errors import InvalidFields, InvalidInput, NotFound, Unauthenticated
 from engine.runtime import dossiers as svc
 from engine.runtime.attachments import Upload
@@ -274,25 +274,24 @@ def procedures() -> schema.Procedures:
     catalogue's receiving level and agencies), with legal times, fees, required documents and
     active versions. A procedure not listed is refused by `receiveDossier` with 403."""
     entries = desk_catalogue(engine_ctx(), g.api_officer_id, uow=request_uow())
-    return schema.Procedures(
-        procedures=[
-            schema.Procedure(
-                code=e.code,
-                name=e.name,
-                field=e.field,
-                level=e.level,
-                legal_time=schema.LegalTime(value=e.legal_time_value, unit=e.legal_time_unit),
-                fee=e.fee,
-                required_documents=e.required_documents,
-                online_level=e.online_level,
-                owner_agency=e.owner_agency_code,
-                receiving_level=e.receiving_level,
-                receiving_agencies=list(e.receiving_agencies),
-                has_active_version=e.active_version is not None,
-                active_version=e.active_version,
-            )
-            for e in entries
-        ]
+    return schema.Procedures(procedures=[_procedure(e) for e in entries])
+
+
+def _procedure(entry: CatalogueEntry) -> schema.Procedure:
+    return schema.Procedure(
+        code=entry.code,
+        name=entry.name,
+        field=entry.field,
+        level=entry.level,
+        legal_time=schema.LegalTime(value=entry.legal_time_value, unit=entry.legal_time_unit),
+        fee=entry.fee,
+        required_documents=entry.required_documents,
+        online_level=entry.online_level,
+        owner_agency=entry.owner_agency_code,
+        receiving_level=entry.receiving_level,
+        receiving_agencies=list(entry.receiving_agencies),
+        has_active_version=entry.active_version is not None,
+        active_version=entry.active_version,
     )
 
 
@@ -325,22 +324,7 @@ def _procedure_input(json: schema.ProcedureIn) -> ProcedureInput:
 
 
 def _procedure_of(code: str) -> schema.Procedure:
-    entry = next(e for e in catalogue(engine_ctx(), uow=request_uow()) if e.code == code)
-    return schema.Procedure(
-        code=entry.code,
-        name=entry.name,
-        field=entry.field,
-        level=entry.level,
-        legal_time=schema.LegalTime(value=entry.legal_time_value, unit=entry.legal_time_unit),
-        fee=entry.fee,
-        required_documents=entry.required_documents,
-        online_level=entry.online_level,
-        owner_agency=entry.owner_agency_code,
-        receiving_level=entry.receiving_level,
-        receiving_agencies=list(entry.receiving_agencies),
-        has_active_version=entry.active_version is not None,
-        active_version=entry.active_version,
-    )
+    return _procedure(catalogue_entry(engine_ctx(), code, uow=request_uow()))
 
 
 @bp.post("/procedures")

@@ -34,6 +34,7 @@ ONLINE_LEVEL_LABELS = {
 CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,39}$")
 # Legal times as catalogues write them: "3 ngày làm việc", "03 ngày", "0,5 ngày", "8 giờ", "Trong ngày".
 _TIME = re.compile(r"(\d+(?:[.,]\d+)?)\s*(ngay|gio|days?|hours?|h)?\b")
+_STATED_HOURS = re.compile(r"\((\d+(?:[.,]\d+)?)\s*(gio)\b")
 
 
 def fold(text: str) -> str:
@@ -57,7 +58,9 @@ def parse_legal_time(text: str | float | int | None) -> tuple[float, str] | None
         return None
     if folded.startswith("trong ngay") or folded in ("ngay", "giai quyet ngay"):
         return 0.0, "days"
-    match = _TIME.search(folded)
+    # "12 ngày làm việc (96 giờ làm việc)", as engine.formatting.legal_time writes hours: the hours.
+    stated = _STATED_HOURS.search(folded)
+    match = stated or _TIME.search(folded)
     if match is None:
         return None
     value = float(match.group(1).replace(",", "."))
@@ -310,7 +313,10 @@ def procedure_form(
         agencies = [(a.code, a.name, a.level) for a in session.scalars(select(Agency).order_by(Agency.code))]
         if code is None:
             _require_editor(officer, officer.agency_id)
-            return ProcedureForm(None, agencies)
+            # A new procedure is owned by the writer's own agency unless they choose another.
+            own = session.get_one(Agency, officer.agency_id).code
+            blank = ProcedureInput("", "", "", "province", None, "days", own)
+            return ProcedureForm(blank, agencies)
         procedure = session.scalars(select(Procedure).where(Procedure.code == code)).one_or_none()
         if procedure is None:
             raise NotFound(f"Thủ tục {code} không có trong danh mục thủ tục hành chính")

@@ -31,7 +31,7 @@ from engine.catalogue.catalogue_admin import (
 )
 from engine.context import Context
 from engine.errors import DomainError, InvalidInput
-from engine.formatting import number
+from engine.formatting import legal_time
 from engine.usecase import active_officer, reading, require_aware, use_case
 from models import Agency, Officer, Procedure, UnitOfWork
 from models.vocabulary import Level
@@ -297,13 +297,6 @@ def _same(procedure: Procedure, values: dict[str, object]) -> bool:
     return all(getattr(procedure, name) == value for name, value in values.items())
 
 
-def _legal_text(procedure: Procedure) -> str:
-    value = float(procedure.legal_time_value)
-    if value <= 0:
-        return "Trong ngày"
-    return f"{number(value)} {'giờ' if procedure.legal_time_unit == 'hours' else 'ngày'} làm việc"
-
-
 def export_catalogue(ctx: Context, *, uow: UnitOfWork | None = None) -> bytes:
     """Danh mục thủ tục as XLSX, with the headers the import reads, so the file goes back in unchanged."""
     with reading(ctx, uow) as session:
@@ -321,7 +314,7 @@ def export_catalogue(ctx: Context, *, uow: UnitOfWork | None = None) -> bytes:
                     p.name,
                     p.field,
                     Level(p.level).label if p.level in Level.values() else p.level,
-                    _legal_text(p),
+                    legal_time(float(p.legal_time_value), p.legal_time_unit, ctx.settings.hours_per_day),
                     data.owner_agency,
                     p.fee or "",
                     "\n".join(data.required_documents),

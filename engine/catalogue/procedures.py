@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from engine.catalogue.competence import may_receive
@@ -33,9 +33,11 @@ class CatalogueEntry:
     receiving_agencies: tuple[str, ...] = ()
 
 
-def procedure_catalogue(session: Session, *, receiving_agency: Agency | None = None) -> list[CatalogueEntry]:
+def procedure_catalogue(
+    session: Session, *, receiving_agency: Agency | None = None, code: str | None = None
+) -> list[CatalogueEntry]:
     """Every procedure by code, with its legal time, fee, documents and active process version;
-    with `receiving_agency`, only those its desk may receive."""
+    with `receiving_agency`, only those its desk may receive; with `code`, that one only."""
     active = (
         select(ProcessVersion.procedure_id, ProcessVersion.number)
         .where(ProcessVersion.status == "active")
@@ -45,6 +47,7 @@ def procedure_catalogue(session: Session, *, receiving_agency: Agency | None = N
         select(Procedure, Agency.code, active.c.number)
         .join(Agency, Agency.id == Procedure.owner_agency_id)
         .outerjoin(active, active.c.procedure_id == Procedure.id)
+        .where(Procedure.code == code if code is not None else true())
         .order_by(Procedure.code)
     )
     return [
@@ -72,6 +75,15 @@ def catalogue(ctx: Context, *, uow: UnitOfWork | None = None) -> list[CatalogueE
     """Danh mục thủ tục hành chính: public information, for any signed-in officer or API caller."""
     with reading(ctx, uow) as session:
         return procedure_catalogue(session)
+
+
+def catalogue_entry(ctx: Context, code: str, *, uow: UnitOfWork | None = None) -> CatalogueEntry:
+    """One procedure of the catalogue as `catalogue` lists it, or NotFound."""
+    with reading(ctx, uow) as session:
+        found = procedure_catalogue(session, code=code)
+    if not found:
+        raise NotFound(f"Thủ tục {code} không có trong danh mục thủ tục hành chính")
+    return found[0]
 
 
 def desk_catalogue(ctx: Context, officer_id: int, *, uow: UnitOfWork | None = None) -> list[CatalogueEntry]:

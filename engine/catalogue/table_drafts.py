@@ -27,12 +27,12 @@ from engine.catalogue.step_table import (
     read_step_table,
     role_table,
 )
-from engine.catalogue.versions import DraftResult, add_version, is_owner, record_check
+from engine.catalogue.versions import DraftResult, require_owner, store_draft
 from engine.context import Context
-from engine.errors import DomainError, Forbidden, InvalidStepTable, NotFound, TooLarge
-from engine.formatting import number
+from engine.errors import DomainError, InvalidStepTable, NotFound, TooLarge
+from engine.formatting import legal_time, number
 from engine.usecase import active_officer, reading, require_aware, use_case
-from models import Agency, Officer, Procedure, UnitOfWork
+from models import Agency, Procedure, UnitOfWork
 
 TABLE_SUFFIXES = (".csv", ".xlsx", ".xlsm")
 NAME_LIMIT = 255
@@ -110,11 +110,8 @@ def shown_name(filename: str) -> str:
 
 
 def legal_text(procedure: Procedure) -> str:
-    """The legal time as the decision writes it: "3 ngày làm việc", "8 giờ làm việc", "trong ngày"."""
-    value = float(procedure.legal_time_value)
-    if procedure.legal_time_unit == "hours":
-        return f"{number(value, 2)} giờ làm việc"
-    return "trong ngày" if value <= 0 else f"{number(value, 2)} ngày làm việc"
+    """The legal time as the law states it (engine.formatting.legal_time)."""
+    return legal_time(float(procedure.legal_time_value), procedure.legal_time_unit)
 
 
 def _agencies(session: Session) -> dict[str, str]:
@@ -133,15 +130,6 @@ def _procedure(session: Session, code: str, *, lock: bool = False) -> Procedure:
         raise NotFound(
             f"{exc.message}; hãy thêm thủ tục vào danh mục trước khi nhập bảng các bước của nó"
         ) from exc
-
-
-def _require_owner(officer: Officer, procedure: Procedure) -> None:
-    # The same rule as every draft (engine/catalogue/versions.py): the owner agency's process owners.
-    if not is_owner(officer, procedure):
-        raise Forbidden(
-            f"Chỉ cán bộ quản lý quy trình của cơ quan chủ trì thủ tục {procedure.code} "
-            "mới được nhập bảng các bước thành bản nháp quy trình"
-        )
 
 
 def _read(
@@ -211,7 +199,7 @@ def upload_page(
     with reading(ctx, uow) as session:
         officer = active_officer(session, officer_id)
         procedure = _procedure(session, procedure_code)
-        _require_owner(officer, procedure)
+        require_owner(officer, procedure)
         phrases: dict[str, list[str]] = {}
         for _, role, phrase in role_table(ctx.settings.workflows_dir).phrases:
             phrases.setdefault(role, []).append(phrase)
@@ -231,7 +219,7 @@ def preview_table(
     with reading(ctx, uow) as session:
         officer = active_officer(session, officer_id)
         procedure = _procedure(session, procedure_code)
-        _require_owner(officer, procedure)
+        require_owner(officer, procedure)
         report, roles = _read(ctx, session, procedure, data, filename)
         preview = TablePreview(
             procedure.code,
@@ -275,7 +263,7 @@ def draft_from_table(
         session = uow.session
         procedure = _procedure(session, procedure_code, lock=True)
         if officer_id is not None:
-            _require_owner(active_officer(session, officer_id), procedure)
+            require_owner(active_officer(session, officer_id), procedure)
         report, roles = _read(ctx, session, procedure, data, filename)
         if not report.ok:
             raise InvalidStepTable(report.message(), report.errors)
@@ -284,26 +272,15 @@ def draft_from_table(
         result = check_bpmn(
             text, filename=f"{procedure.code}.bpmn", legal_hours=legal, max_bytes=max(len(text), 1) * 4
         )
-        version = add_version(
+        draft = store_draft(
+            ctx,
             session,
             procedure,
             text,
-            process_id=result.model.process_id if result.model else "",
-            action="created" if officer_id is not None else "imported",
+            result,
             officer_id=officer_id,
             now=now,
             note=f"Lập từ bảng các bước {shown}",
-        )
-        record_check(version, result, legal, now)
-        draft = DraftResult(
-            version_id=version.id,
-            procedure_code=procedure.code,
-            number=version.number,
-            status=version.status,
-            sha256=version.sha256,
-            problems=list(result.problems),
-            counted_hours=result.model.longest_counted_hours if result.model else None,
-            legal_hours=legal,
         )
         uow.commit()
     return draft

@@ -281,7 +281,7 @@ def is_owner(officer: Officer, procedure: Procedure) -> bool:
     return officer.has_role("process_owner") and officer.agency_id == procedure.owner_agency_id
 
 
-def _require_owner(officer: Officer, procedure: Procedure) -> None:
+def require_owner(officer: Officer, procedure: Procedure) -> None:
     if not officer.has_role("process_owner"):
         raise Forbidden("Chỉ cán bộ quản lý quy trình mới được soạn, sửa và trình quy trình nội bộ")
     if officer.agency_id != procedure.owner_agency_id:
@@ -591,24 +591,48 @@ def create_draft(
         session = uow.session
         officer = active_officer(session, officer_id)
         procedure = procedure_by_code(session, procedure_code, lock=True)
-        _require_owner(officer, procedure)
+        require_owner(officer, procedure)
         name = _file_name(procedure, filename)
         result, text = _check(ctx, session, procedure, bpmn, name)
-        process_id = result.model.process_id if result.model else ""
-        version = add_version(
+        draft = store_draft(
+            ctx,
             session,
             procedure,
             text,
-            process_id=process_id,
-            action="created",
+            result,
             officer_id=officer.id,
             now=now,
             note=f"Tải lên tệp {name}" if filename else None,
         )
-        record_check(version, result, _legal_hours(ctx, procedure), now)
-        draft = _draft_result(ctx, procedure, version, result)
         uow.commit()
     return draft
+
+
+def store_draft(
+    ctx: Context,
+    session: Session,
+    procedure: Procedure,
+    text: str,
+    result: CheckResult,
+    *,
+    officer_id: int | None,
+    now: datetime,
+    note: str | None,
+) -> DraftResult:
+    """A checked text stored as a new draft with its check result, inside the caller's transaction;
+    without an officer (the command line) it is recorded as imported."""
+    version = add_version(
+        session,
+        procedure,
+        text,
+        process_id=result.model.process_id if result.model else "",
+        action="created" if officer_id is not None else "imported",
+        officer_id=officer_id,
+        now=now,
+        note=note,
+    )
+    record_check(version, result, _legal_hours(ctx, procedure), now)
+    return _draft_result(ctx, procedure, version, result)
 
 
 def new_draft_from_active(ctx: Context, procedure_code: str, officer_id: int, now: datetime) -> DraftResult:
@@ -618,7 +642,7 @@ def new_draft_from_active(ctx: Context, procedure_code: str, officer_id: int, no
         session = uow.session
         officer = active_officer(session, officer_id)
         procedure = procedure_by_code(session, procedure_code, lock=True)
-        _require_owner(officer, procedure)
+        require_owner(officer, procedure)
         active = session.scalars(
             select(ProcessVersion).where(
                 ProcessVersion.procedure_id == procedure.id, ProcessVersion.status == "active"
@@ -665,7 +689,7 @@ def save_draft(
         officer = active_officer(session, officer_id)
         version = _version(session, version_id)
         procedure = session.get_one(Procedure, version.procedure_id)
-        _require_owner(officer, procedure)
+        require_owner(officer, procedure)
         if version.status != "draft":
             raise _status_conflict(version, "sửa")
         if base_sha256 is not None and base_sha256 != version.sha256:
@@ -697,7 +721,7 @@ def submit(
         officer = active_officer(session, officer_id)
         version = _version(session, version_id)
         procedure = session.get_one(Procedure, version.procedure_id)
-        _require_owner(officer, procedure)
+        require_owner(officer, procedure)
         if version.status != "draft":
             raise _status_conflict(version, "trình")
         result = _require_valid(ctx, session, procedure, version, "trình phê duyệt")
@@ -750,7 +774,7 @@ def withdraw_submission(
         if officer.has_role("approver"):
             action = "returned"
         else:
-            _require_owner(officer, procedure)
+            require_owner(officer, procedure)
             action = "withdrawn"
         if version.status != "submitted":
             raise _status_conflict(version, "rút lại")

@@ -14,7 +14,10 @@ from engine.integrations.dvcqg.messages import MAPPING_KINDS, STATUS_DEFAULTS
 from engine.usecase import reading
 from models import UnitOfWork
 from models.portal import PortalMapping
+from models.vocabulary import Channel, DossierStatus
 
+# The states the portal hears of: the dossier statuses, and "received" for a dossier just received.
+STATE_LABELS = {"received": "Mới tiếp nhận", **DossierStatus.labels()}
 KIND_LABELS = {
     "status": "Trạng thái hồ sơ (TrangThaiHoSo)",
     "agency": "Mã đơn vị của cơ quan (madonvi)",
@@ -33,6 +36,15 @@ class MappingRow:
     local: str
     portal: str
     default: bool = False
+
+    @property
+    def local_label(self) -> str:
+        """Our value as officers read it (a state's Vietnamese name), else the value itself."""
+        if self.kind == "status":
+            return STATE_LABELS.get(self.local, self.local)
+        if self.kind == "channel":
+            return Channel.labels().get(self.local, self.local)
+        return self.local
 
 
 def mapping_rows(

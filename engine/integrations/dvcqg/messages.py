@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.catalogue.procedure_model import ROLE_LABELS
-from models import Agency, Dossier, Officer, Procedure, Suspension, WorkItem
+from models import Agency, Dossier, DossierEvent, Officer, Procedure, Suspension, WorkItem
 from models.portal import PortalMapping
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -100,11 +100,24 @@ def dossier_payload(session: Session, dossier: Dossier, state: str, mappings: Ma
         .limit(1)
     )
     holder = session.get(Agency, holder_id or dossier.agency_id)
-    supplements = session.scalars(
-        select(Suspension)
-        .where(Suspension.dossier_id == dossier.id, Suspension.kind == "supplement")
-        .order_by(Suspension.id)
+    supplements = list(
+        session.scalars(
+            select(Suspension)
+            .where(Suspension.dossier_id == dossier.id, Suspension.kind == "supplement")
+            .order_by(Suspension.id)
+        )
     )
+    # The legal due time before each supplement and after it: the one computed at receipt, then the
+    # one each complete supplement set (its supplement_received event), in order.
+    dues: list[datetime | None] = [dossier.original_due_at]
+    dues += [
+        datetime.fromisoformat(payload["due_at"]) if payload.get("due_at") else None
+        for payload in session.scalars(
+            select(DossierEvent.payload)
+            .where(DossierEvent.dossier_id == dossier.id, DossierEvent.kind == "supplement_received")
+            .order_by(DossierEvent.id)
+        )
+    ]
     return {
         "MaHoSo": dossier.code,
         "MaTTHC": mappings.get("procedure", procedure.code, procedure.code),
@@ -131,10 +144,10 @@ def dossier_payload(session: Session, dossier: Dossier, state: str, mappings: Ma
                 "NgayYeuCau": portal_time(s.started_at),
                 "NgayTiepNhanBoSung": portal_time(s.ended_at),
                 "NoiDungBoSung": note("; ".join(s.details or []) or s.reason),
-                "NgayHenTraTruoc": portal_time(dossier.original_due_at),
-                "NgayHenTraMoi": portal_time(dossier.due_at) if s.ended_at is not None else "",
+                "NgayHenTraTruoc": portal_time(dues[n] if n < len(dues) else None),
+                "NgayHenTraMoi": portal_time(dues[n + 1] if n + 1 < len(dues) else None),
             }
-            for s in supplements
+            for n, s in enumerate(supplements)
         ],
         "DanhSachGiayToKetQua": [],
     }
