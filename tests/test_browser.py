@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -95,8 +96,7 @@ def work_step(page, code: str, button: str | None = None) -> None:
         page.locator("#outcomes").get_by_role("button", name=button).click()
     else:
         page.locator("#outcomes button").first.click()
-    page.wait_for_load_state()
-    assert "Đã hoàn thành bước xử lý" in page.content()
+    expect(page.locator("body")).to_contain_text("Đã hoàn thành bước xử lý")
 
 
 def test_whole_journey_in_the_browser(page, backend, clock, csp_violations) -> None:
@@ -163,14 +163,13 @@ def test_whole_journey_in_the_browser(page, backend, clock, csp_violations) -> N
     shot(page, "06-citizen-lookup", backend)
     page.check("#sat-yes")
     page.get_by_role("button", name="Gửi đánh giá").click()
-    assert "Cảm ơn ông/bà đã đánh giá" in page.content()
+    expect(page.locator("body")).to_contain_text("Cảm ơn ông/bà đã đánh giá")
     assert csp_violations == []
 
 
 def test_process_owner_edits_submits_and_approver_activates(
     page, backend, app, clock, csp_violations
 ) -> None:
-    from playwright.sync_api import expect
     from sqlalchemy import select
 
     from engine.runtime import dossiers as svc
@@ -238,18 +237,18 @@ def test_process_owner_edits_submits_and_approver_activates(
 
     page.locator("h1 a").click()
     page.get_by_role("button", name="Trình phê duyệt").click()
-    assert "Chờ phê duyệt" in page.locator("#version-status").inner_text() or "Đã trình" in page.content()
+    expect(page.locator("#version-status")).to_contain_text("Chờ phê duyệt")
     version_url = page.url
 
     sign_in(page, "vp.pheduyet")
     page.goto(version_url)
     page.get_by_role("button", name="Phê duyệt và áp dụng").click()
-    assert "Chưa nhập số quyết định" in page.content()
+    expect(page.locator("body")).to_contain_text("Chưa nhập số quyết định")
     page.fill("#decision_number", "125/QĐ-UBND")
     page.fill("#decision_date", "2026-11-20")
     page.get_by_role("button", name="Phê duyệt và áp dụng").click()
     page.get_by_role("button", name="Xác nhận phê duyệt và áp dụng").click()
-    assert "Đã phê duyệt" in page.content()
+    expect(page.locator("body")).to_contain_text("Đã phê duyệt")
     shot(page, "09-approved", backend)
 
     later = svc.receive_dossier(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from engine.runtime import dossiers as svc
 from tests.conftest import Officers, at, open_items
 from tests.test_browser import ARTIFACTS, page, pytestmark, server, sign_in  # noqa: F401 (fixtures)
@@ -61,8 +63,9 @@ def test_the_head_picks_a_specialist_with_their_load_and_the_specialist_finds_it
     page.select_option("#assign_to", label="Lê Thị Thu Hà (0 việc đang xử lý)")
     page.screenshot(path=str(ARTIFACTS / f"assignment-{backend}-01-head-picks.png"), full_page=True)
     page.locator("#outcomes button").first.click()
-    page.wait_for_load_state()
-    assert f"Đã hoàn thành bước xử lý hồ sơ {code} và giao cho Lê Thị Thu Hà." in page.content()
+    expect(page.locator("body")).to_contain_text(
+        f"Đã hoàn thành bước xử lý hồ sơ {code} và giao cho Lê Thị Thu Hà."
+    )
 
     sign_in(page, "sonv.chuyenvien1")
     page.goto("/?scope=mine")

@@ -3,6 +3,8 @@ by officer with a hand-over from the list. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests import test_browser as browser
 from tests.test_browser import ARTIFACTS, sign_in
 
@@ -89,7 +91,7 @@ def test_approver_finds_the_submitted_version_and_confirms_before_activation(
     assert "đang áp dụng sẽ ngừng áp dụng" in page.locator("#confirm-summary").inner_text()
     shot(page, "05-approval-confirmation", backend)
     page.get_by_role("button", name="Xác nhận phê duyệt và áp dụng").click()
-    assert "Đã phê duyệt" in page.content()
+    expect(page.locator("body")).to_contain_text("Đã phê duyệt")
     assert page.locator("#version-status").inner_text() == "Đang áp dụng"
     assert page.locator("#worklist-count").count() == 0
     assert csp_violations == []
