@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test demo setup db lint bench clean browser scan
+.PHONY: run test demo setup db lint bench clean browser scan install-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,16 +30,22 @@ setup: $(STAMP) $(NODE_STAMP)
 
 browser: $(CHROMIUM)
 
-# Migrate the database, load the sample procedures and demo officers.
+# Migrate the database.
 db: setup
 	$(BIN)/motcua db upgrade
-	$(BIN)/motcua load
 
-# The main job on the embedded default: SQLite file under instance/, two weeks of demo dossiers
-# worked up to now, then the web app with the in-process scheduler on http://127.0.0.1:8000/.
+# The main job on the embedded default: SQLite file under instance/, the demo organisation and
+# sample procedures, two weeks of demo dossiers worked up to now (only into a database without
+# dossiers), then the web app with the in-process scheduler on http://127.0.0.1:8000/.
+# `motcua demo load` refuses, writing nothing, a database that holds a real organisation's officers.
 run: db
-	@if [ ! -f instance/.demo-loaded ]; then $(BIN)/motcua demo --count 150 --until-now && touch instance/.demo-loaded; fi
+	$(BIN)/motcua demo load --count 150
 	$(BIN)/motcua serve --host $(HOST) --port $(PORT)
+
+# A production install checked as a host would get it: the wheel built from this checkout into a
+# fresh virtual environment outside it, then a page and a front-end file requested (docs/deploy.md).
+install-check: setup
+	$(BIN)/python scripts/install_check.py
 
 # The suite in parallel pytest-xdist workers (one per CPU; each has a PostgreSQL database and a
 # SQLite template of its own, see tests/conftest.py), then the tests marked `serial` alone (one

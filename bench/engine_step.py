@@ -52,7 +52,8 @@ from models.migrate import upgrade
 PROCEDURES = ("1.001806", "NA.3854", "1.001193")
 START = datetime(2026, 11, 23, 8, 0, tzinfo=timezone(timedelta(hours=7)))
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench"
-GOAL = 3.0
+GOAL = 2.5  # SQLite
+PG_GOAL = 5.0
 Echo = Callable[[str], None]
 APPLICANT = svc.Applicant(name="Nguyễn Văn An", id_number="001203004567", phone="0912345678")
 
@@ -346,12 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, echo)
     echo("")
     echo(f"total time {time.perf_counter() - started:.1f} s")
-    pg_rows = [r for r in rows if r.db == "postgres"]
-    sqlite_rows = [r for r in rows if r.db == "sqlite"]
-    if pg_rows and sqlite_rows:
-        echo(f"worst ratio on PostgreSQL: {max(r.ratio for r in pg_rows):.2f} (no goal)")
-    worst = max(r.ratio for r in (sqlite_rows or rows))
-    echo(f"worst ratio: {worst:.2f} (goal <= {GOAL:g} on SQLite)")
+    for db, goal in (("sqlite", GOAL), ("postgres", PG_GOAL)):
+        ratios = [r.ratio for r in rows if r.db == db]
+        if ratios:
+            worst = max(ratios)
+            met = "met" if worst <= goal else "not met"
+            echo(f"worst ratio on {db}: {worst:.2f} (goal <= {goal:g}: {met})")
     return 0
 
 

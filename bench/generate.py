@@ -1,6 +1,7 @@
 """Data generator: dossiers over years, with the rows the service functions would write, in bulk.
 
-    .venv/bin/python -m bench.generate --count 1000000 --years 3 --db URL [--seed 2026]
+    .venv/bin/python -m bench.generate --count 1000000 --years 3 --db URL [--seed 2026] [--jobs N]
+        [--no-baseline]
 
 Each dossier is first *planned*: a procedure, a receiving desk, a channel, a receipt time and the
 list of actions officers take on it (complete a step with an outcome, request a supplement, the
@@ -16,7 +17,11 @@ is run once with the real engine (`engine.catalogue.workflow_state`) and the ser
 action is kept as a template; a dossier's state is its template with fresh task ids, its code and
 its channel put in. Work items, due times, used hours, classes, suspensions and audit events are
 computed exactly as `engine/runtime/dossiers.py` computes them, with the same working-time calendar, and
-written with COPY on PostgreSQL or executemany on SQLite.
+written with COPY on PostgreSQL or executemany on SQLite (bench/bulk.py).
+
+On PostgreSQL `--jobs` processes (default: one per CPU) write contiguous slices of the days, taking
+ids in blocks from shared counters; afterwards the command times a plain COPY of the same rows
+into empty tables with the same indexes and prints the ratio generator / COPY.
 
 The mix follows DOMAIN.md and the demo organisation: commune birth registrations dominate, then
 the department's and the two-level procedures; about 30 % online and 5 % by post; about 6 %
@@ -27,10 +32,12 @@ which get an apology letter (a moved appointment) first.
 from __future__ import annotations
 
 import argparse
-import json
+import multiprocessing
+import os
 import random
 import re
 import sys
+import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -42,6 +49,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from bench.bulk import bulk_transaction, copy_rows
+from bench.digitisation import add_digitised_documents
+from bench.payments import add_payments, settle_before_handover
+from bench.postal import add_postal_items
 from config import Settings
 from engine.catalogue import workflow_state as wf
 from engine.catalogue.loader import load_all
@@ -64,7 +75,9 @@ from models.migrate import upgrade
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench_report"
 DEFAULT_END = date(2026, 12, 31)
 # Share of dossiers per procedure (birth registrations at the commune dominate, as in the seeds).
-PROCEDURE_MIX = {"1.001193": 0.60, "1.001806": 0.25, "NA.3854": 0.15}
+# Copies of civil-status extracts (2.000635, the sample with a fee) are asked for about half as often as
+# birth registrations.
+PROCEDURE_MIX = {"1.001193": 0.45, "2.000635": 0.20, "1.001806": 0.22, "NA.3854": 0.13}
 CHANNEL_MIX = {"in_person": 0.65, "online": 0.30, "postal": 0.05}
 P_SUPPLEMENT = 0.06
 P_REFUSE = 0.02
@@ -271,7 +284,9 @@ class Environment:
             session = uow.session
             self.agency_ids = {a.code: a.id for a in session.scalars(select(Agency))}
             self.agency_codes = {v: k for k, v in self.agency_ids.items()}
-            for procedure in session.scalars(select(Procedure).order_by(Procedure.code)):
+            # No desk receives citizens' feedback (docs/feedback.md).
+            administrative = select(Procedure).where(Procedure.kind != "feedback")
+            for procedure in session.scalars(administrative.order_by(Procedure.code)):
                 version = svc.active_version(session, procedure)
                 compiled = svc.compiled_process(ctx, session, version.id)
                 desk_id = desk_for(ctx, session, procedure)
@@ -439,10 +454,8 @@ def plan_dossier(
     return Plan(procedure_code, name, channel, received_at, _applicant(rng), actions)
 
 
-def receipt_times(
-    rng: random.Random, count: int, first: date, last: date, cal: Any
-) -> Iterator[tuple[datetime, str]]:
-    """`count` receipt moments over the working days (online also at night and at weekends), in order."""
+def day_counts(rng: random.Random, count: int, first: date, last: date, cal: Any) -> list[tuple[date, int]]:
+    """How many of `count` dossiers each day from `first` to `last` receives (working days far more)."""
     days = []
     day = first
     while day <= last:
@@ -452,10 +465,24 @@ def receipt_times(
     per_day: dict[date, int] = defaultdict(int)
     for d in rng.choices(days, weights=weights, k=count):
         per_day[d] += 1
+    return [(d, per_day.get(d, 0)) for d in days]
+
+
+def receipt_times(
+    rng: random.Random, count: int, first: date, last: date, cal: Any
+) -> Iterator[tuple[datetime, str]]:
+    """`count` receipt moments over the working days (online also at night and at weekends), in order."""
+    return moments_of(rng, day_counts(rng, count, first, last, cal), cal)
+
+
+def moments_of(
+    rng: random.Random, counts: list[tuple[date, int]], cal: Any
+) -> Iterator[tuple[datetime, str]]:
+    """The receipt moments and channels of the days' counts, in order."""
     tz = cal.tz
-    for d in days:
+    for d, n in counts:
         moments = []
-        for _ in range(per_day.get(d, 0)):
+        for _ in range(n):
             channel = _pick(rng, CHANNEL_MIX)
             if channel == "online" or not cal.is_working_day(d):
                 channel = "online"
@@ -473,9 +500,16 @@ def plan_many(
     env: Environment, rng: random.Random, count: int, first: date, last: date, until: datetime
 ) -> Iterator[Plan]:
     """Plans for `count` dossiers received between `first` and `last`, in receipt order."""
+    return plan_days(env, rng, day_counts(rng, count, first, last, env.calendar), until)
+
+
+def plan_days(
+    env: Environment, rng: random.Random, counts: list[tuple[date, int]], until: datetime
+) -> Iterator[Plan]:
+    """Plans for the dossiers of the days' counts, in receipt order."""
     codes = list(PROCEDURE_MIX)
     weights = list(PROCEDURE_MIX.values())
-    for moment, channel in receipt_times(rng, count, first, last, env.calendar):
+    for moment, channel in moments_of(rng, counts, env.calendar):
         procedure = rng.choices(codes, weights=weights)[0]
         yield plan_dossier(env, rng, procedure, moment, channel, until)
 
@@ -493,7 +527,9 @@ class BulkWriter:
 
     TABLES = ("dossier", "work_item", "suspension", "dossier_event")
 
-    def __init__(self, env: Environment, rng: random.Random, batch: int = 2000) -> None:
+    def __init__(
+        self, env: Environment, rng: random.Random, batch: int = 2000, ids: IdBlocks | None = None
+    ) -> None:
         self.env = env
         self.cal = env.calendar
         self.rng = rng
@@ -514,9 +550,16 @@ class BulkWriter:
             }
         self.touched_days: set[tuple[int, str]] = set()
         self.columns = {t: [c.name for c in _TABLES[t].columns] for t in self.TABLES}
+        # With several writers the ids come in blocks from counters they share; alone, from max(id).
+        self.ids = ids
+        self.id_limit = {t: 0 if ids else sys.maxsize for t in self.TABLES}
 
     def _id(self, table: str) -> int:
         value = self.next_id[table]
+        if value > self.id_limit[table]:
+            assert self.ids is not None
+            value = self.ids.take(table)
+            self.id_limit[table] = value + self.ids.size - 1
         self.next_id[table] = value + 1
         return value
 
@@ -855,6 +898,7 @@ class BulkWriter:
         if not self.pending:
             return
         with self.db.begin() as conn:
+            bulk_transaction(conn)
             if self.postgres:
                 self._copy(conn)
             else:
@@ -866,19 +910,9 @@ class BulkWriter:
         self.pending = 0
 
     def _copy(self, conn: Any) -> None:
-        raw = conn.connection.dbapi_connection
-        with raw.cursor() as cursor:
-            for table in self.TABLES:
-                rows = self.rows[table]
-                if not rows:
-                    continue
-                columns = self.columns[table]
-                json_columns = {c.name for c in _TABLES[table].columns if c.type.__class__.__name__ == "JSON"}
-                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(
-                            [json.dumps(row[c]) if c in json_columns else row.get(c) for c in columns]
-                        )
+        for table in self.TABLES:
+            if self.rows[table]:
+                copy_rows(conn, _TABLES[table], self.columns[table], self.rows[table])
 
     def _sequences(self, conn: Any) -> None:
         if not self.touched_days:
@@ -904,26 +938,50 @@ class BulkWriter:
     def finish(self) -> None:
         """Write what is left, note the agencies handling others' dossiers, move the id sequences."""
         self.flush()
-        with self.db.begin() as conn:
-            # What engine.runtime.access.note_handler records when a step opens.
-            conn.execute(
-                text(
-                    "INSERT INTO dossier_handler (agency_id, dossier_id) "
-                    "SELECT DISTINCT w.agency_id, w.dossier_id FROM work_item w "
-                    "JOIN dossier d ON d.id = w.dossier_id WHERE w.agency_id <> d.agency_id "
-                    "AND NOT EXISTS (SELECT 1 FROM dossier_handler h "
-                    "WHERE h.agency_id = w.agency_id AND h.dossier_id = w.dossier_id)"
-                )
+        settle(self.db)
+
+
+class IdBlocks:
+    """Ids handed out in blocks from counters shared by writer processes forked after it is made."""
+
+    size = 4096
+
+    def __init__(self, start: dict[str, int]) -> None:
+        mp = multiprocessing.get_context("fork")
+        self.lock = mp.Lock()
+        self.counters = {t: mp.RawValue("q", v) for t, v in start.items()}
+
+    def take(self, table: str) -> int:
+        """The first id of a fresh block of `size` ids of the table."""
+        with self.lock:
+            counter = self.counters[table]
+            value = int(counter.value)
+            counter.value = value + self.size
+        return value
+
+
+def settle(db: Engine) -> None:
+    """After the dossiers: note the agencies handling others' dossiers, move the id sequences."""
+    with db.begin() as conn:
+        # What engine.runtime.access.note_handler records when a step opens.
+        conn.execute(
+            text(
+                "INSERT INTO dossier_handler (agency_id, dossier_id) "
+                "SELECT DISTINCT w.agency_id, w.dossier_id FROM work_item w "
+                "JOIN dossier d ON d.id = w.dossier_id WHERE w.agency_id <> d.agency_id "
+                "AND NOT EXISTS (SELECT 1 FROM dossier_handler h "
+                "WHERE h.agency_id = w.agency_id AND h.dossier_id = w.dossier_id)"
             )
-        if self.postgres:
-            with self.db.begin() as conn:
-                for table in self.TABLES:
-                    conn.execute(
-                        text(
-                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"(SELECT coalesce(max(id), 1) FROM {table}))"
-                        )
+        )
+    if db.dialect.name == "postgresql":
+        with db.begin() as conn:
+            for table in BulkWriter.TABLES:
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT coalesce(max(id), 1) FROM {table}))"
                     )
+                )
 
 
 _TABLES = {
@@ -994,6 +1052,7 @@ def replay(env: Environment, plan: Plan) -> str:
         elif action.kind == "refuse":
             svc.refuse(ctx, item_id, action.officer_id, reason=REFUSAL_REASON, now=action.at)
         elif action.kind == "return":
+            settle_before_handover(ctx, receipt.code, action.officer_id, action.at)
             svc.return_result(
                 ctx, item_id, action.officer_id, collected_by=plan.applicant.name, now=action.at
             )
@@ -1044,10 +1103,31 @@ def prepare_database(url: str) -> Context:
     return ctx
 
 
+COPIED_TABLES = (
+    "dossier",
+    "work_item",
+    "suspension",
+    "dossier_event",
+    "attachment",
+    "payment",
+    "postal_item",
+)
+
+
 def generate(
-    ctx: Context, count: int, years: int, seed: int, end: date = DEFAULT_END, progress: bool = True
+    ctx: Context,
+    count: int,
+    years: int,
+    seed: int,
+    end: date = DEFAULT_END,
+    progress: bool = True,
+    jobs: int = 1,
 ) -> tuple[int, float]:
-    """Generate `count` dossiers received over `years` years up to `end`; returns (count, seconds)."""
+    """Generate `count` dossiers received over `years` years up to `end`; returns (count, seconds).
+
+    With `jobs` > 1 on PostgreSQL, that many processes write the days in contiguous slices, each with
+    its own random stream: the same seed then gives other (equally distributed) dossiers than one job.
+    """
     from tqdm import tqdm
 
     rng = random.Random(seed)
@@ -1058,13 +1138,122 @@ def generate(
         else end - timedelta(days=365 * years)
     )
     until = datetime(end.year, end.month, end.day, 17, 0, tzinfo=env.calendar.tz)
-    writer = BulkWriter(env, rng)
     started = time.perf_counter()
-    plans: Iterable[Plan] = plan_many(env, rng, count, first, end, until)
-    for plan in tqdm(plans, total=count, unit="hồ sơ", disable=not progress, mininterval=1.0):
-        writer.add(plan)
-    writer.finish()
+    counts = day_counts(rng, count, first, end, env.calendar)
+    if jobs > 1 and ctx.db.dialect.name == "postgresql":
+        _write_in_parallel(env, counts, seed, until, jobs)
+        settle(ctx.db)
+    else:
+        writer = BulkWriter(env, rng)
+        plans: Iterable[Plan] = plan_days(env, rng, counts, until)
+        for plan in tqdm(plans, total=count, unit="hồ sơ", disable=not progress, mininterval=1.0):
+            writer.add(plan)
+        writer.finish()
+    add_payments(ctx, rng, until)  # phí, lệ phí: cash, transfer and online payments (at the hand-over)
+    add_postal_items(ctx, rng, until)  # bưu chính công ích: items in and out, deliveries after it
+    add_digitised_documents(ctx, rng, until)  # số hóa: scanned documents, results, signatures, reuse
     return count, time.perf_counter() - started
+
+
+def _slices(counts: list[tuple[date, int]], jobs: int) -> list[list[tuple[date, int]]]:
+    """The days cut into `jobs` contiguous slices of about the same number of dossiers."""
+    total = sum(n for _, n in counts) or 1
+    slices: list[list[tuple[date, int]]] = [[] for _ in range(jobs)]
+    seen = 0
+    for day, n in counts:
+        slices[min(jobs - 1, seen * jobs // total)].append((day, n))
+        seen += n
+    return [s for s in slices if s]
+
+
+def _write_in_parallel(
+    env: Environment, counts: list[tuple[date, int]], seed: int, until: datetime, jobs: int
+) -> None:
+    """Fork `jobs` writers, one per slice of days (the per-day code sequences never overlap)."""
+    with env.ctx.db.connect() as conn:
+        start = {
+            t: (conn.execute(text(f"SELECT max(id) FROM {t}")).scalar() or 0) + 1 for t in BulkWriter.TABLES
+        }
+    ids = IdBlocks(start)
+    env.ctx.db.dispose()
+    mp = multiprocessing.get_context("fork")
+    workers = [
+        mp.Process(target=_write_days, args=(env, part, f"{seed}:{index}", until, ids), daemon=True)
+        for index, part in enumerate(_slices(counts, jobs))
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    failed = [w.exitcode for w in workers if w.exitcode]
+    if failed:
+        raise RuntimeError(f"{len(failed)} writer process(es) failed (exit codes {failed})")
+
+
+def _write_days(
+    env: Environment, counts: list[tuple[date, int]], seed: str, until: datetime, ids: IdBlocks
+) -> None:
+    """One writer process: plan and write the dossiers of its days."""
+    env.ctx.db.dispose(close=False)  # the parent's pooled connections are not this process's
+    rng = random.Random(seed)
+    writer = BulkWriter(env, rng, ids=ids)
+    for plan in plan_days(env, rng, counts, until):
+        writer.add(plan)
+    writer.flush()
+    env.ctx.db.dispose()
+
+
+def first_ids(db: Engine) -> dict[str, int]:
+    """The id the next generated row of each table will have (max + 1), to find this run's rows."""
+    with db.connect() as conn:
+        return {t: (conn.execute(text(f"SELECT max(id) FROM {t}")).scalar() or 0) + 1 for t in COPIED_TABLES}
+
+
+def copy_baseline(db: Engine, since: dict[str, int]) -> tuple[int, float]:
+    """Seconds PostgreSQL takes to COPY this run's rows into empty tables with the same indexes.
+
+    The rows (ids from `since`) are first read out in COPY's binary format to a temporary file; only
+    writing them back is timed, into `bench_copy_*` tables made LIKE the real ones (defaults and
+    indexes, no foreign keys), dropped afterwards. Returns (rows, seconds).
+    """
+    raw = db.raw_connection()
+    try:
+        connection: Any = raw.driver_connection
+        rows = 0
+        with tempfile.TemporaryDirectory() as folder:
+            for table in COPIED_TABLES:
+                with open(os.path.join(folder, table), "wb") as out, connection.cursor() as cursor:
+                    rows_of = f"SELECT * FROM {table} WHERE id >= {int(since[table])}"
+                    query = f"COPY ({rows_of}) TO STDOUT (FORMAT BINARY)"
+                    with cursor.copy(query) as copy:
+                        for block in copy:
+                            out.write(block)
+                    rows += cursor.rowcount
+                with connection.cursor() as cursor:
+                    cursor.execute(f"DROP TABLE IF EXISTS bench_copy_{table}")
+                    cursor.execute(
+                        f"CREATE TABLE bench_copy_{table} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES)"
+                    )
+            connection.commit()
+            started = time.perf_counter()
+            for table in COPIED_TABLES:
+                statement = f"COPY bench_copy_{table} FROM STDIN (FORMAT BINARY)"
+                with (
+                    open(os.path.join(folder, table), "rb") as source,
+                    connection.cursor() as cursor,
+                    cursor.copy(statement) as copy,
+                ):
+                    while block := source.read(1 << 20):
+                        copy.write(block)
+            connection.commit()
+            seconds = time.perf_counter() - started
+        with connection.cursor() as cursor:
+            for table in COPIED_TABLES:
+                cursor.execute(f"DROP TABLE bench_copy_{table}")
+        connection.commit()
+    finally:
+        raw.close()
+    return rows, seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1074,15 +1263,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=DEFAULT_DB, help=f"database URL (default {DEFAULT_DB})")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--end", type=date.fromisoformat, default=DEFAULT_END, help="last day of receipts")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="writer processes on PostgreSQL (default: CPUs)"
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip timing a plain COPY of the same rows afterwards"
+    )
     args = parser.parse_args(argv)
-    if args.count < 1 or args.years < 1:
-        parser.error("--count and --years must be at least 1")
+    if args.count < 1 or args.years < 1 or args.jobs < 1:
+        parser.error("--count, --years and --jobs must be at least 1")
     ctx = prepare_database(args.db)
     try:
-        count, seconds = generate(ctx, args.count, args.years, args.seed, args.end)
+        since = first_ids(ctx.db)
+        count, seconds = generate(ctx, args.count, args.years, args.seed, args.end, jobs=args.jobs)
+        print(f"{count} dossiers in {seconds:.1f} s ({count / seconds:.0f} per second)")
+        if ctx.db.dialect.name == "postgresql" and not args.no_baseline:
+            rows, copy_seconds = copy_baseline(ctx.db, since)
+            print(
+                f"baseline: COPY of the same {rows} rows in {copy_seconds:.1f} s "
+                f"({count / copy_seconds:.0f} dossiers per second); "
+                f"generator / COPY = {seconds / copy_seconds:.2f}"
+            )
     finally:
         ctx.db.dispose()
-    print(f"{count} dossiers in {seconds:.1f} s ({count / seconds:.0f} per second)")
     return 0
 
 

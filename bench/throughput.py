@@ -38,6 +38,9 @@ DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/motcua_bench_tp"
 PROCEDURES = ("1.001193", "1.001806", "NA.3854")
 BASELINE_TABLE = "bench_tp_baseline"
 WARMUP = 3
+# Goals: baseline operations per second / measured, with 4 processes.
+GOAL_COMPLETE = 6.0
+GOAL_RECEIVE = 8.0
 
 
 def _context(url: str):
@@ -300,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"scaling {name:9} {last[0]} procs / {first[0]} proc: "
                 f"{last[1][name]['rate'] / first[1][name]['rate']:.2f}x"
             )
+    procs, phases = rows[-1]
+    print("")
+    for name, goal in (("complete", GOAL_COMPLETE), ("receive", GOAL_RECEIVE)):
+        ratio = phases["baseline"]["rate"] / phases[name]["rate"]
+        met = "met" if ratio <= goal else "not met"
+        print(f"ratio {name:9} {procs} procs: {ratio:.1f} (goal <= {goal:g} with 4 processes: {met})")
     return 0
 
 

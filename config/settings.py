@@ -84,9 +84,26 @@ class Settings:
     bpmn_max_bytes: int = 2 * 1024 * 1024
     workflows_dir: str = str(PROJECT_ROOT / "workflows")
     attachments_dir: str = str(PROJECT_ROOT / "instance" / "attachments")
+    # Where documents (scans, results, forms, feedback files) are kept (engine/storage/): "dir" is
+    # `attachments_dir` (a shared file system with several hosts), "s3" an S3-compatible object store.
+    # Empty means "dir" on a laptop; a production instance must choose (docs/deploy.md).
+    document_store: str = ""
+    s3_endpoint_url: str = ""  # empty: AWS itself; e.g. https://s3.example.gov.vn for MinIO, Ceph
+    s3_bucket: str = ""
+    s3_region: str = ""
+    s3_prefix: str = ""  # prepended to every object's key, e.g. "motcua/"
+    # Empty: boto3's own chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ~/.aws, an instance role).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
 
     # Web app. An empty secret key means: generate one once and keep it in instance/secret_key.
     secret_key: str = ""
+    # Earlier secret keys (comma separated), still accepted for cookies signed before a rotation;
+    # new cookies are signed with `secret_key` only (docs/deploy.md, secret rotation).
+    secret_key_fallbacks: tuple[str, ...] = ()
+    # The front-end files served at /vendor/ (a directory laid out like node_modules). Empty: the
+    # copy inside an installed wheel (web/vendor_assets), else the checkout's node_modules.
+    assets_dir: str = ""
     public_base_url: str = "http://127.0.0.1:8000"
     # The place name (địa danh) printed before the date on every form: "<place>, ngày ... tháng ...".
     # Empty prints a dotted blank to fill in by hand rather than some other province's name.
@@ -95,8 +112,19 @@ class Settings:
     upload_types: str = "pdf,jpg,jpeg,png,doc,docx,xls,xlsx,odt,ods,zip"
     login_rate_limit: str = "10 per minute"
     lookup_rate_limit: str = "20 per minute"
+    # The public procedure catalogue (/thu-tuc, /api/v1/public/procedures): requests per client
+    # address, and how long browsers and proxies may keep a page or answer (seconds).
+    public_catalogue_rate_limit: str = "120 per minute"
+    public_catalogue_max_age: int = 300
+    # Citizens' feedback (/phan-anh): submissions per client address, the content's length in
+    # characters, and each attachment's size (PDF, JPEG or PNG, at most three files).
+    feedback_rate_limit: str = "5 per hour"
+    feedback_max_chars: int = 4000
+    feedback_upload_max_bytes: int = 5 * 1024 * 1024
     # memory:// is per process; production uses e.g. redis://127.0.0.1:6379.
     ratelimit_storage_uri: str = "memory://"
+    # Prepended to every rate-limit key: instances sharing one Redis count apart.
+    ratelimit_key_prefix: str = ""
     session_cookie_secure: bool = False
     # A session ends after this many minutes without a request, and this many hours after sign-in.
     session_idle_minutes: int = 30
@@ -146,6 +174,29 @@ class Settings:
     # "http://host" (a portal inside the province's network).
     dvcqg_document_hosts: str = ""
 
+    # The online payment gateway adapter (engine/payments/gateway.py, docs/payments.md). An empty URL
+    # turns online payment and the reconciliation job off. The secret signs requests and callbacks
+    # (HMAC-SHA256); a payment still pending after `payment_pending_minutes` is asked about.
+    payment_gateway_url: str = ""
+    payment_merchant_id: str = ""
+    payment_secret: str = ""
+    payment_pending_minutes: int = 15
+    payment_timeout_seconds: float = 10.0
+    # A signed callback older or newer than this many seconds is refused (with its nonce, replay-safe).
+    payment_callback_max_age_seconds: int = 300
+    payment_callback_rate_limit: str = "60 per minute"
+
+    # Signing digitised documents and results (PAdES; engine/documents/signing.py, docs/digitisation.md).
+    # The agency's PKCS#12 file: "{agency}" in the path is replaced by the signing agency's code, so
+    # each agency has its own certificate; empty turns signing off. The certificate's organisation (O)
+    # must be the agency's name, or the name `signing_organisations` maps its code to
+    # ("CODE=Organisation;CODE2=..."). Trust roots: a PEM file of CA certificates; empty trusts the CA
+    # certificates inside the agency's PKCS#12 file.
+    signing_pkcs12: str = ""
+    signing_password: str = ""
+    signing_organisations: str = ""
+    signing_trust_roots: str = ""
+
     # Operations. An empty metrics token serves /metrics to loopback clients only (and to nobody
     # behind a trusted proxy, where the proxy's own address is loopback).
     metrics_token: str = ""
@@ -155,6 +206,12 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields changed (tests and the CLI use this)."""
         return replace(self, **changes)
+
+    @property
+    def production(self) -> bool:
+        """A production instance: one served over HTTPS (MOTCUA_SESSION_COOKIE_SECURE=true, as every
+        production instance sets it, docs/deploy.md) must name its choices rather than run on defaults."""
+        return self.session_cookie_secure
 
 
 def _parse_bool(text: str) -> bool:
@@ -172,10 +229,14 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "hours_per_day": int,
     "bpmn_max_bytes": int,
     "upload_max_bytes": int,
+    "public_catalogue_max_age": int,
+    "feedback_max_chars": _parse_positive(int),
+    "feedback_upload_max_bytes": _parse_positive(int),
     "session_cookie_secure": _parse_bool,
     "session_idle_minutes": _parse_positive(int),
     "session_max_hours": _parse_positive(float),
     "trusted_proxies": _parse_proxies,
+    "secret_key_fallbacks": lambda text: tuple(key.strip() for key in text.split(",") if key.strip()),
     "warning_hours": float,
     "apology_window_hours": float,
     "supplement_window_days": float,
@@ -190,6 +251,9 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "dvcqg_max_attempts": _parse_positive(int),
     "dvcqg_backoff_seconds": _parse_positive(int),
     "dvcqg_workers": _parse_positive(int),
+    "payment_pending_minutes": _parse_positive(int),
+    "payment_timeout_seconds": _parse_positive(float),
+    "payment_callback_max_age_seconds": _parse_positive(int),
     "log_level": str.upper,
 }
 
@@ -197,6 +261,7 @@ _CHOICES = {
     "due_convention": ("hours", "days"),
     "supplement_mode": ("restart", "pause"),
     "scheduler": ("inprocess", "off"),
+    "document_store": ("dir", "s3"),
     "log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,23 +41,90 @@ def db() -> None:
     """Database schema."""
 
 
-@db.command("upgrade")
-def db_upgrade() -> None:
-    """Apply the Alembic migrations up to the newest schema."""
-    from models.migrate import current_revision, upgrade
+def _migration_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The lock options of `db upgrade` and `db downgrade` (PostgreSQL; SQLite ignores them)."""
+    command = click.option(
+        "--lock-timeout",
+        type=click.FloatRange(0.1, 600),
+        default=5.0,
+        show_default=True,
+        help="Seconds a migration statement waits for its table lock before the attempt gives up.",
+    )(command)
+    command = click.option(
+        "--attempts", type=click.IntRange(1, 100), default=5, show_default=True, help="Attempts in all."
+    )(command)
+    return click.option(
+        "--pause",
+        type=click.FloatRange(0, 600),
+        default=5.0,
+        show_default=True,
+        help="Seconds between attempts.",
+    )(command)
+
+
+def _run_migration(step: str, revision: str, lock_timeout: float, attempts: int, pause: float) -> None:
+    from alembic.util import CommandError
+
+    from models import migrate
 
     ctx = _context()
-    upgrade(ctx.db)
-    click.echo(f"database at revision {current_revision(ctx.db)}")
+    run = migrate.upgrade if step == "upgrade" else migrate.downgrade
+    try:
+        run(ctx.db, revision, lock_timeout=lock_timeout, attempts=attempts, pause=pause, echo=click.echo)
+    except migrate.MigrationLockTimeout as exc:
+        raise click.ClickException(str(exc)) from exc
+    except CommandError as exc:
+        raise click.ClickException(f"revision {revision!r}: {exc}") from exc
+    click.echo(f"database at revision {migrate.current_revision(ctx.db)}")
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@_migration_options
+def db_upgrade(revision: str, lock_timeout: float, attempts: int, pause: float) -> None:
+    """Apply the migrations up to REVISION (default: head), one migrator at a time."""
+    _run_migration("upgrade", revision, lock_timeout, attempts, pause)
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@_migration_options
+def db_downgrade(revision: str, lock_timeout: float, attempts: int, pause: float) -> None:
+    """Undo the migrations above REVISION (back up first: downgrades drop columns and tables)."""
+    _run_migration("downgrade", revision, lock_timeout, attempts, pause)
+
+
+@db.command("current")
+def db_current() -> None:
+    """The revision the database is at, and whether it is the code's newest."""
+    from models.migrate import current_revision, head_revision
+
+    current, head = current_revision(_context().db), head_revision()
+    state = "head" if current == head else f"behind: the code's newest is {head}"
+    click.echo(f"{current or 'empty (no revision)'} ({state})")
+
+
+@db.command("history")
+def db_history() -> None:
+    """Every migration shipped with the code, newest first; the database's own is marked."""
+    from models.migrate import current_revision, history
+
+    current = current_revision(_context().db)
+    for revision, down, title in history():
+        mark = " (current)" if revision == current else ""
+        click.echo(f"{down or '<base>'} -> {revision}{mark}: {title}")
 
 
 @main.command("load")
 def load() -> None:
-    """Load the demo organisation, demo officers and the sample procedures."""
+    """Load the demo organisation, demo officers and the sample procedures (refused when the database
+    holds a real organisation's officers)."""
     from engine.catalogue.loader import DEMO_PASSWORD, load_all
+    from engine.demo_data import refuse_real_organisation
 
     ctx = _context()
     try:
+        refuse_real_organisation(ctx)
         report = load_all(ctx, datetime.now(UTC))
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
@@ -139,6 +207,31 @@ def dvcqg_sync(now_text: str | None) -> None:
     click.echo(
         f"sent {report.count('sent')}, confirmed {report.count('confirmed')}, "
         f"retrying {report.count('retrying')}, failed {report.count('failed')}"
+    )
+
+
+@main.group()
+def payment() -> None:
+    """Fees paid online: reconcile the payments whose gateway callback never came."""
+
+
+@payment.command("reconcile")
+@click.option("--now", "now_text", default=None, help="ISO date-time of the run (default: now).")
+def payment_reconcile(now_text: str | None) -> None:
+    """Ask the gateway about every online payment still pending after MOTCUA_PAYMENT_PENDING_MINUTES."""
+    from engine.payments.online import reconcile
+
+    ctx = _context()
+    if not ctx.settings.payment_gateway_url:
+        raise click.ClickException("MOTCUA_PAYMENT_GATEWAY_URL is not set: online payment is off")
+    now = _aware(now_text, ctx.calendar.tz) if now_text else datetime.now(UTC)
+    report = reconcile(ctx, now)
+    for reference, outcome in report.lines:
+        click.echo(f"{reference} {outcome}")
+    click.echo(
+        f"asked {len(report.lines)}, paid {report.count('paid')}, failed {report.count('failed')}, "
+        f"cancelled {report.count('cancelled')}, still pending {report.count('unchanged')}, "
+        f"errors {report.count('error') + report.count('refused')}"
     )
 
 
@@ -477,7 +570,7 @@ def calendar_due(received: str, days: float | None, hours: float | None) -> None
     click.echo(due.isoformat())
 
 
-@main.command("demo")
+@main.group("demo", invoke_without_command=True)
 @click.option("--count", default=300, show_default=True, help="Dossiers to run through the samples.")
 @click.option("--seed", default=2026, show_default=True)
 @click.option(
@@ -485,15 +578,44 @@ def calendar_due(received: str, days: float | None, hours: float | None) -> None
     is_flag=True,
     help="Receive the dossiers over the last two weeks and work them only up to now (open inboxes).",
 )
-def demo(count: int, seed: int, until_now: bool) -> None:
-    """Run dossiers through the sample procedures with random outcomes and print a summary."""
+@click.pass_context
+def demo(click_ctx: click.Context, count: int, seed: int, until_now: bool) -> None:
+    """Run dossiers through the sample procedures with random outcomes and print a summary (refused
+    when the database holds a real organisation's officers); `motcua demo load` seeds a demo database."""
+    if click_ctx.invoked_subcommand is not None:
+        return
     from engine.demo import run_demo
+    from engine.demo_data import refuse_real_organisation
 
     ctx = _context()
     try:
+        refuse_real_organisation(ctx)
         run_demo(ctx, count=count, seed=seed, echo=click.echo, until=datetime.now(UTC) if until_now else None)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
+
+
+@demo.command("load")
+@click.option("--count", default=150, show_default=True, help="Demo dossiers, when there is none yet.")
+@click.option("--seed", default=2026, show_default=True)
+def demo_load(count: int, seed: int) -> None:
+    """The laptop demo (`make run`): the demo organisation, its officers and the sample procedures, then
+    two weeks of demo dossiers worked up to now unless the database holds dossiers already. Refused,
+    with nothing written, when the database holds officers of a real organisation."""
+    from engine.catalogue.loader import DEMO_PASSWORD
+    from engine.demo_data import load_demo
+
+    ctx = _context()
+    try:
+        done = load_demo(ctx, datetime.now(UTC), count=count, seed=seed, echo=click.echo)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    if done.dossiers_before:
+        click.echo(f"demo dossiers: none added, the database holds {done.dossiers_before} already")
+    click.echo(
+        f"demo: officers +{done.officers_added}, procedures +{done.procedures_added}, "
+        f"dossiers +{done.dossiers_added}; demo officers' password: {DEMO_PASSWORD}"
+    )
 
 
 @main.command("report")
@@ -599,7 +721,8 @@ def scheduler() -> None:
 
     ctx = _context()
     configure_logging(ctx.settings)
-    Scheduler(ctx, echo=lambda line: click.echo(line)).run_forever()
+    # Its lines go through the logger, so they are JSON like the web processes' (no echo to stdout).
+    Scheduler(ctx).run_forever()
 
 
 @main.group()
@@ -645,14 +768,29 @@ def scenario_run(files: tuple[str, ...], database_url: str | None, check: bool) 
 @click.option("--open-only", is_flag=True, help="Check only the open dossiers (the fast daily run).")
 @click.option("--limit", type=int, default=None, help="Check at most this many dossiers.")
 @click.option("--batch", default=500, show_default=True, help="Dossiers read per transaction.")
-def check(open_only: bool, limit: int | None, batch: int) -> None:
-    """Verify every dossier's workflow state, work items, events and suspensions; exit 1 if any is broken."""
+@click.option(
+    "--documents/--no-documents",
+    default=True,
+    show_default=True,
+    help="Also check that every document's file is in the store with its sha256.",
+)
+def check(open_only: bool, limit: int | None, batch: int, documents: bool) -> None:
+    """Verify every dossier's workflow state, work items, events and suspensions, and every document's
+    file and hash; exit 1 if any is broken."""
     from engine.runtime.consistency import check_all
+    from engine.storage.check import check_documents
 
-    report = check_all(_context(), batch=batch, open_only=open_only, limit=limit)
+    ctx = _context()
+    report = check_all(ctx, batch=batch, open_only=open_only, limit=limit)
     for line in report.lines():
         click.echo(line)
-    sys.exit(0 if report.ok else 1)
+    ok = report.ok
+    if documents:
+        files = check_documents(ctx, batch=batch, open_only=open_only)
+        for line in files.lines():
+            click.echo(line)
+        ok = ok and files.ok
+    sys.exit(0 if ok else 1)
 
 
 @main.command("repair")

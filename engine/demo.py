@@ -16,8 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.catalogue.competence import may_receive
+from engine.catalogue.fees import total_due
 from engine.catalogue.procedure_model import ProcedureModel
 from engine.context import Context
+from engine.demo_fees import DemoFees
 from engine.errors import NotFound
 from engine.runtime import dossiers as svc
 from engine.runtime.control_sheet import control_sheet, format_control_sheet
@@ -92,8 +94,10 @@ def run_one(
     officers: dict[tuple[int, str], list[int]],
     timings: list[float],
     stop_at: datetime | None = None,
+    fees: DemoFees | None = None,
 ) -> str:
-    """Receive one dossier and work it with random outcomes to the end, or until `stop_at`."""
+    """Receive one dossier and work it with random outcomes to the end, or until `stop_at`; with
+    `fees`, the dossier's fee is paid (at the desk or online), waived or left due (engine/demo_fees.py)."""
     applicant = svc.Applicant(
         name=rng.choice(APPLICANTS),
         id_number="".join(rng.choice("0123456789") for _ in range(12)),
@@ -109,6 +113,8 @@ def run_one(
         now=received_at,
     )
     now = received_at
+    if fees is not None:
+        fees.received(receipt.code, channel, applicant.phone or "", desk_id, now, stop_at)
     if rng.random() < 0.02:
         svc.withdraw(
             ctx, receipt.code, desk_id, reason="Công dân xin rút hồ sơ", now=now + timedelta(hours=2)
@@ -131,6 +137,8 @@ def run_one(
         if item.kind == "supplement":
             svc.resume(ctx, receipt.code, worker, now, note="Công dân đã nộp bổ sung")
         elif item.kind == "return":
+            if fees is not None and not fees.before_handover(receipt.code, worker, now):
+                break  # the citizen has not paid yet: the result waits at the hand-over
             svc.return_result(ctx, item.id, worker, collected_by=applicant.name, now=now)
         else:
             if model is None:
@@ -185,10 +193,17 @@ def run_demo(
     rng = random.Random(seed)
     officers = officers_by_role(ctx)
     with ctx.uow() as uow:
-        procedures = list(uow.session.scalars(select(Procedure).order_by(Procedure.code)))
+        # Citizens' feedback arrives through /phan-anh, never at a desk (docs/feedback.md).
+        procedures = list(
+            uow.session.scalars(
+                select(Procedure).where(Procedure.kind != "feedback").order_by(Procedure.code)
+            )
+        )
         if not procedures:
             raise NotFound("Chưa nạp thủ tục hành chính nào: hãy chạy `motcua load` trước")
         desks = {p.code: desk_for(ctx, uow.session, p) for p in procedures}
+        charging = {p.code for p in procedures if total_due(p.fees) > 0}
+    fees = DemoFees(ctx, random.Random(seed + 1), officers)
     tz = ctx.calendar.tz
     if until is None:
         clock = ctx.calendar.next_open(datetime.now(tz).replace(second=0, microsecond=0))
@@ -206,10 +221,22 @@ def run_demo(
         if until is not None and clock > until:
             break
         codes.append(
-            run_one(ctx, rng, procedure.code, clock, desks[procedure.code], officers, timings, stop_at=until)
+            run_one(
+                ctx,
+                rng,
+                procedure.code,
+                clock,
+                desks[procedure.code],
+                officers,
+                timings,
+                stop_at=until,
+                fees=fees if procedure.code in charging else None,
+            )
         )
     elapsed = time.perf_counter() - started
     _summary(ctx, codes, elapsed, timings, echo)
+    if charging:
+        echo(fees.summary(codes))
     with ctx.uow() as uow:
         dossiers = list(uow.session.scalars(select(Dossier).where(Dossier.code.in_(codes))))
         shown = max(dossiers, key=lambda d: len(control_sheet(uow.session, d)))

@@ -18,6 +18,14 @@ from typing import Any
 
 from config import Settings
 
+# The attributes every log record has; anything else on a record was given as `extra=` and is logged.
+_RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "dossier",
+}
+
 # A mutable box per scope, so a tag set deep inside a use case is seen until the scope ends.
 _DOSSIER: ContextVar[list[str | None] | None] = ContextVar("motcua_dossier", default=None)
 
@@ -76,7 +84,8 @@ class DossierFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """time, level, logger, message, dossier (when known) and the exception, as one JSON line."""
+    """time, level, logger, message, dossier (when known), the fields given as `extra=` and the
+    exception, as one JSON line."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""
@@ -89,6 +98,9 @@ class JsonFormatter(logging.Formatter):
         dossier = getattr(record, "dossier", None) or current_dossier()
         if dossier:
             entry["dossier"] = dossier
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_FIELDS and key not in entry and not key.startswith("_"):
+                entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)

@@ -30,7 +30,7 @@ from engine.catalogue.loader import load_all
 from engine.context import Context
 from engine.deadlines.watcher import tick
 from engine.errors import Conflict, DomainError, Forbidden, NotFound
-from engine.runtime import apology
+from engine.runtime import apology, postal
 from engine.runtime import dossiers as svc
 from engine.statistics import reports
 from engine.statistics.agreement import disagreements
@@ -63,7 +63,18 @@ _TARGET = ("dossier", "step")
 EVENT_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "receive": (
         ("by",),
-        ("dossier", "procedure", "applicant", "id_number", "phone", "email", "address", "channel"),
+        (
+            "dossier",
+            "procedure",
+            "applicant",
+            "id_number",
+            "phone",
+            "email",
+            "address",
+            "channel",
+            "postal_item",
+            "delivery_address",
+        ),
     ),
     "claim": (("by",), _TARGET),
     "complete": (("by",), (*_TARGET, "outcome", "comment")),
@@ -74,6 +85,8 @@ EVENT_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "issue_apology": (("by",), ("dossier",)),
     "return": (("by",), (*_TARGET, "collected_by")),
     "withdraw": (("by",), ("dossier", "reason")),
+    "post": (("by", "item_number"), ("dossier",)),
+    "delivered": (("by", "item_number"), ("dossier", "status")),
     "tick": ((), ()),
     "report": (("period",), ("agency",)),
 }
@@ -519,6 +532,13 @@ class _Run:
             now=event.at,
             # A scenario's applicant left no phone or ID number unless the event names one.
             no_contact=not (event.get("phone") or event.get("id_number")),
+            postal=postal.PostalIntake(
+                item_number=event.get("postal_item"),
+                result_by_post=bool(event.get("delivery_address")),
+                delivery_address=event.get("delivery_address"),
+            )
+            if event.get("postal_item") or event.get("delivery_address")
+            else None,
         )
         self.dossier_ids[event.label or ""] = receipt.dossier_id
 
@@ -594,6 +614,24 @@ class _Run:
             applicant = self.dossier(uow.session, event).applicant_name
         svc.return_result(
             self.ctx, item.id, officer_id, collected_by=event.get("collected_by", applicant), now=event.at
+        )
+
+    def do_post(self, event: Event) -> None:
+        postal.hand_to_post(
+            self.ctx,
+            self.code(event),
+            self.officer(event).id,
+            item_number=event.get("item_number"),
+            now=event.at,
+        )
+
+    def do_delivered(self, event: Event) -> None:
+        postal.record_delivery(
+            self.ctx,
+            self.officer(event).id,
+            event.get("item_number"),
+            status=event.get("status", "delivered"),
+            now=event.at,
         )
 
     def do_withdraw(self, event: Event) -> None:

@@ -11,8 +11,12 @@ from models.dossier import (
     Suspension,
     WorkItem,
 )
+from models.feedback import Feedback
 from models.notification import Notification
+from models.payment import Payment, PaymentNonce
 from models.portal import PortalMapping, PortalMessage
+from models.postal import PostalItem
+from models.publication import ProcedureForm
 from models.session import UnitOfWork, create_db_engine, make_session_factory
 from models.sla import ApologyLetter, SchedulerHeartbeat, SchedulerLease, SlaAlert
 from models.versioning import ProcessVersionEvent
@@ -28,11 +32,16 @@ __all__ = [
     "Dossier",
     "DossierEvent",
     "DossierSequence",
+    "Feedback",
     "Notification",
     "Officer",
+    "Payment",
+    "PaymentNonce",
     "PortalMapping",
     "PortalMessage",
+    "PostalItem",
     "Procedure",
+    "ProcedureForm",
     "ProcessVersion",
     "ProcessVersionEvent",
     "Rating",

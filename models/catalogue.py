@@ -98,6 +98,9 @@ class Procedure(Base):
     legal_time_value: Mapped[float] = mapped_column(Numeric(8, 2, asdecimal=False))
     legal_time_unit: Mapped[str] = mapped_column(String(10))  # "days" | "hours"
     fee: Mapped[str] = mapped_column(Text, default="")
+    # Each fee or charge as data: [{"name": "Lệ phí cấp giấy phép", "amount": 50000, "exempt": "..."}],
+    # amounts in đồng; read through engine.catalogue.fees. `fee` keeps the catalogue's own wording.
+    fees: Mapped[list[dict]] = mapped_column(JSON, default=list)
     required_documents: Mapped[list[str]] = mapped_column(JSON, default=list)
     online_level: Mapped[str] = mapped_column(String(10), default="partial")
     owner_agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
@@ -107,6 +110,9 @@ class Procedure(Base):
         String(20), default=lambda context: context.get_current_parameters()["level"]
     )
     receiving_agencies: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # "tthc": an administrative procedure; "feedback": the handling of citizens' feedback (phản ánh,
+    # kiến nghị), run by the engine like a procedure but never counted as an administrative dossier.
+    kind: Mapped[str] = mapped_column(String(20), default="tthc", server_default="tthc")
 
     owner_agency: Mapped[Agency] = relationship()
     versions: Mapped[list[ProcessVersion]] = relationship(

@@ -110,6 +110,8 @@ class Dossier(Base):
             postgresql_using="gin",
             postgresql_ops={"search_text": "public.gin_trgm_ops"},
         ),
+        # The applicant's earlier digitised documents offered for reuse at the desk; migration 0019.
+        Index("ix_dossier_applicant_id_number", "applicant_id_number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -315,10 +317,21 @@ class DossierEvent(Base):
 
 
 class Attachment(Base):
-    """A document of a dossier: an input the applicant gave, or a result."""
+    """A document of a dossier: an input the applicant gave, or a result.
+
+    Digitisation (engine/documents): an input scan names the checklist item it digitises
+    (`document_name`, one of the procedure's required documents) and is digitised when attached;
+    a result is digitised when issued. A PDF may carry a signature, checked when it is stored or
+    signed: `signature_status` is None (not a PDF), "unsigned", "valid" or "invalid". A document
+    reused from an earlier dossier of the same applicant names the attachment it copies.
+    """
 
     __tablename__ = "attachment"
-    __table_args__ = (Index("ix_attachment_dossier", "dossier_id"),)
+    __table_args__ = (
+        Index("ix_attachment_dossier", "dossier_id"),
+        # The digitised documents of a dossier (the QĐ 766 counts and the reuse offer); migration 0019.
+        Index("ix_attachment_dossier_digitised", "dossier_id", "kind", "digitised_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dossier_id: Mapped[int] = mapped_column(ForeignKey("dossier.id"))
@@ -331,3 +344,12 @@ class Attachment(Base):
     stored_path: Mapped[str] = mapped_column(Text)
     uploaded_at: Mapped[datetime]
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("officer.id"))
+    document_name: Mapped[str | None] = mapped_column(String(1000))
+    digitised_at: Mapped[datetime | None]
+    reused_from_attachment_id: Mapped[int | None] = mapped_column(ForeignKey("attachment.id"))
+    signature_status: Mapped[str | None] = mapped_column(String(10))
+    signer_name: Mapped[str | None] = mapped_column(String(255))
+    signer_organisation: Mapped[str | None] = mapped_column(String(255))
+    signed_at: Mapped[datetime | None]
+    signature_checked_at: Mapped[datetime | None]
+    signature_note: Mapped[str | None] = mapped_column(Text)

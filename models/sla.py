@@ -121,7 +121,8 @@ class ApologyLetter(Base):
 
 
 class SchedulerLease(Base):
-    """The leader lease of the scheduler on SQLite (PostgreSQL uses an advisory lock instead)."""
+    """The scheduler's leader lease: the leader renews it at every run; once it has expired another
+    scheduler takes it over, with the next `term` (the fencing token every job's transaction checks)."""
 
     __tablename__ = "scheduler_lease"
 
@@ -129,6 +130,11 @@ class SchedulerLease(Base):
     holder: Mapped[str] = mapped_column(String(120))
     acquired_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+    # Raised by one at every change of holder: a job runs only while the lease still has its term.
+    term: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The last renewal, and the leader's own interval (the health probe judges the heartbeat by it).
+    renewed_at: Mapped[datetime | None]
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class SchedulerHeartbeat(Base):

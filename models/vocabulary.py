@@ -126,6 +126,54 @@ class EventKind(Vocabulary):
     APOLOGY_ISSUED = "apology_issued", "Ký phát hành phiếu xin lỗi"
     REPAIRED = "repaired", "Sửa dữ liệu hồ sơ cho khớp quy trình"
     RATED = "rated", "Công dân đánh giá"
+    # The result goes back by post (bưu chính công ích): asked for, delivered, sent back undelivered.
+    POSTAL_REQUESTED = "postal_requested", "Đăng ký nhận kết quả qua bưu chính"
+    POSTAL_DELIVERED = "postal_delivered", "Bưu chính đã phát kết quả"
+    POSTAL_RETURNED = "postal_returned", "Bưu gửi kết quả bị chuyển hoàn"
+    PAYMENT_RECORDED = "payment_recorded", "Thu phí, lệ phí"
+    FEE_WAIVED = "fee_waived", "Miễn thu phí, lệ phí"
+    DOCUMENT_DIGITISED = "document_digitised", "Số hóa thành phần hồ sơ"
+    DOCUMENT_SIGNED = "document_signed", "Ký số tài liệu"
+
+
+# ---------------------------------------------------------------------------
+# fees and payments
+
+
+class PaymentMethod(Vocabulary):
+    """Hình thức nộp phí, lệ phí."""
+
+    CASH = "cash", "Tiền mặt"
+    TRANSFER = "transfer", "Chuyển khoản"
+    ONLINE = "online", "Thanh toán trực tuyến"
+
+
+class PaymentStatus(Vocabulary):
+    """The life of a payment: pending until paid, failed or cancelled."""
+
+    PENDING = "pending", "Chờ thanh toán"
+    PAID = "paid", "Đã thanh toán"
+    FAILED = "failed", "Không thành công"
+    CANCELLED = "cancelled", "Đã hủy"
+
+
+class PostalDirection(Vocabulary):
+    """Which way a postal item goes (bưu chính công ích)."""
+
+    INBOUND = "inbound", "Hồ sơ gửi đến qua bưu chính"
+    OUTBOUND = "outbound", "Kết quả gửi đi qua bưu chính"
+
+
+class PostalStatus(Vocabulary):
+    """Trạng thái bưu gửi: inbound items are received; outbound ones are prepared, handed to the
+    post, then delivered or returned to the sender (or cancelled before the hand-over)."""
+
+    RECEIVED = "received", "Đã nhận từ bưu chính"
+    PREPARED = "prepared", "Chờ chuyển bưu chính"
+    HANDED_OVER = "handed_over", "Đã giao bưu chính"
+    DELIVERED = "delivered", "Đã phát thành công"
+    RETURNED_TO_SENDER = "returned_to_sender", "Chuyển hoàn (không phát được)"
+    CANCELLED = "cancelled", "Hủy gửi qua bưu chính"
 
 
 # ---------------------------------------------------------------------------
@@ -197,6 +245,10 @@ VOCABULARIES: tuple[type[Vocabulary], ...] = (
     Level,
     WorkItemKind,
     EventKind,
+    PaymentMethod,
+    PaymentStatus,
+    PostalDirection,
+    PostalStatus,
     ProcessStatus,
     VersionAction,
     AlertKind,
@@ -212,6 +264,10 @@ __all__ = [
     "EventKind",
     "LetterStatus",
     "Level",
+    "PaymentMethod",
+    "PaymentStatus",
+    "PostalDirection",
+    "PostalStatus",
     "ProcessStatus",
     "ResultClass",
     "Urgency",

@@ -183,9 +183,9 @@ class FakeAdapter:
                 except ValueError:
                     body = {}
                 adapter.arrived.append(str(body.get("service", self.path)))
-                if adapter.delay:
-                    time.sleep(adapter.delay)
                 status, answer = adapter._answer(self.path, body)
+                if adapter.delay:
+                    time.sleep(adapter.delay)  # handled at once, answered slowly
                 if answer is None:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return

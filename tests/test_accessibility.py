@@ -102,6 +102,8 @@ def test_the_main_pages_have_no_serious_or_critical_axe_violations(axe_page, app
     page.get_by_role("button", name="Tra cứu").click()
     page.wait_for_selector("#lookup-result")
     found["citizen-lookup-result"] = axe_violations(page)
+    check("public-catalogue", "/thu-tuc?q=khai+sinh")
+    check("public-procedure", "/thu-tuc/1.001806", "#canvas[data-rendered=true]")
 
     sign_in(page, "sonv.chuyenvien1")
     check("inbox", "/")
@@ -128,5 +130,5 @@ def test_the_main_pages_have_no_serious_or_critical_axe_violations(axe_page, app
         for name, violations in found.items()
         for v in violations
     ]
-    assert len(found) == 11
+    assert len(found) == 13
     assert problems == [], "\n".join(problems)

@@ -28,6 +28,11 @@ PDF = base64.b64encode(b"%PDF-1.4\n%test\n").decode()
 PUBLIC = {"/health", "/openapi.json"}
 
 
+def is_public(path: str) -> bool:
+    """Operations anyone may call without a token: the document, the health check and /public/..."""
+    return path in PUBLIC or path.startswith("/public/")
+
+
 class Api:
     """A test client of the API that signs each request with a token of the named officer."""
 
@@ -129,7 +134,7 @@ def dossier_count(api: Api) -> int:
 def test_the_document_describes_every_route_of_the_api_and_nothing_else(app, api):
     routes = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("api."):
+        if rule.rule.startswith(PREFIX + "/"):  # every blueprint's routes under the API's prefix
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).removeprefix(PREFIX)
             routes |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
     doc = api.get("/openapi.json", who=None).get_json()
@@ -144,7 +149,7 @@ def test_the_document_describes_every_route_of_the_api_and_nothing_else(app, api
     for path, methods in doc["paths"].items():
         for method, op in methods.items():
             statuses = set(op["responses"])
-            if path in PUBLIC:
+            if is_public(path):
                 assert op["security"] == [], path
             else:
                 assert "401" in statuses, (method, path)
@@ -391,17 +396,20 @@ def test_the_inbox_lists_my_items_and_my_pool_with_counts_and_filters(api, clock
 
 
 def test_the_catalogue_lists_procedures_with_their_legal_time_and_active_version(api):
-    # Each caller sees what its desk may receive: the Sở 1.001806, the commune the other two.
+    # Each caller sees what its desk may receive: the Sở 1.001806, the commune the other three.
     procedures = {
         p["code"]: p
         for who in ("sonv.chuyenvien1", "xa.motcua")
         for p in api.get("/procedures", who).get_json()["procedures"]
     }
-    assert set(procedures) == {"1.001806", "NA.3854", "1.001193"}
+    assert set(procedures) == {"1.001806", "NA.3854", "1.001193", "2.000635"}
     allowance = procedures["NA.3854"]
     assert allowance["legal_time"] == {"value": 96.0, "unit": "hours"}
     assert (allowance["has_active_version"], allowance["active_version"]) == (True, 1)
-    assert procedures["1.001193"]["fee"] == "Miễn lệ phí"
+    assert procedures["1.001193"]["fee"] == "Miễn lệ phí" and procedures["1.001193"]["fees"] == []
+    assert procedures["2.000635"]["fees"] == [
+        {"name": "Phí cấp bản sao trích lục hộ tịch", "amount": 8000, "exempt": ""}
+    ]
     assert len(procedures["1.001806"]["required_documents"]) == 4
 
 
@@ -416,7 +424,7 @@ def test_health_and_the_document_need_no_token(api):
 def _operations(doc: dict):
     for path, methods in doc["paths"].items():
         for method in methods:
-            if path not in PUBLIC:
+            if not is_public(path):
                 yield method.upper(), path.replace("{code}", "X").replace("{item_id}", "1")
 
 

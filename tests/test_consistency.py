@@ -240,7 +240,10 @@ def test_check_and_repair_commands_exit_non_zero_while_a_dossier_is_broken(make_
     receipt = receive(ctx, officers, when="2026-03-02 08:00")  # before the wall clock the command repairs at
     runner = CliRunner()
     result = runner.invoke(main, ["check"])
-    assert (result.exit_code, result.output) == (0, "Đã kiểm tra 1 hồ sơ, 0 hồ sơ không nhất quán\n")
+    assert (result.exit_code, result.output) == (
+        0,
+        "Đã kiểm tra 1 hồ sơ, 0 hồ sơ không nhất quán\nĐã kiểm tra 0 tài liệu, 0 tài liệu lỗi\n",
+    )
     with ctx.uow() as uow:
         uow.session.delete(
             uow.session.scalars(select(WorkItem).where(WorkItem.dossier_id == receipt.dossier_id)).one()

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -100,8 +100,9 @@ def test_sigkill_of_the_web_process_mid_burst_leaves_nothing_half_applied(make_c
     killer = threading.Thread(target=kill_after_some)
     killer.start()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for status in pool.map(lambda i: _complete(port, token, i), items.values()):
-            answered.append(status)
+        # Count answers as they come, not in submission order: a slow first answer must not hide the rest.
+        for future in as_completed([pool.submit(_complete, port, token, i) for i in items.values()]):
+            answered.append(future.result())
     killed.set()
     killer.join()
     process.wait(timeout=30)

@@ -24,7 +24,10 @@ from sqlalchemy import select
 from engine.catalogue.versions import activate_version
 from engine.cli import main
 from engine.context import Context
+from engine.demo_fees import DemoGateway
 from engine.errors import InvalidInput, NotFound
+from engine.payments.desk import record_desk_payment
+from engine.payments.online import settle_from_gateway, start_online_payment
 from engine.runtime import apology
 from engine.runtime import dossiers as svc
 from engine.statistics import indicators as ind
@@ -52,8 +55,13 @@ from models import ApologyLetter, Dossier, Officer, Procedure, Rating, WorkItem
 from tests.conftest import VN, Officers, at, open_items
 
 SO = "000.00.12.H40"  # Sở Nội vụ: receives 1.001806 (Việc làm, province level)
-XA = "000.01.25.H40"  # the commune: receives 1.001193 (Hộ tịch, commune level)
-DESK_OF = {"1.001806": "sonv.motcua", "1.001193": "xa.motcua", "NA.3854": "xa.motcua"}
+XA = "000.01.25.H40"  # the commune: receives 1.001193 and 2.000635 (Hộ tịch, commune level)
+DESK_OF = {
+    "1.001806": "sonv.motcua",
+    "1.001193": "xa.motcua",
+    "NA.3854": "xa.motcua",
+    "2.000635": "xa.motcua",
+}
 SKIPPED_OUTCOMES = ("supplement", "refuse", "rework")
 OCTOBER = parse_period("2026-10")
 NOVEMBER = parse_period("2026-11")
@@ -529,17 +537,73 @@ def test_indicators_agree_with_the_report(ctx, scenario):
     assert (province.agency_code, province.received, province.resolved, province.overdue) == (None, 13, 7, 2)
     assert xa_counts.online_share == 1 / 2 and xa_counts.late == 1
     groups = {g.key: g for g in scores[SO].groups}
-    assert groups["publicity"].score is None and "Chưa có dữ liệu" in groups["publicity"].reason
+    # No procedure of the demo catalogue has its forms published yet: 18 x 0 complete / its procedures.
+    assert groups["publicity"].score == 0 and "= 18 × 0 / " in groups["publicity"].formula
     # 20 x (1 early + 1 on time) / (4 resolved + 2 overdue + 1 late while waiting)
     assert groups["progress"].score == pytest.approx(20 * 2 / 7)
     assert "= 20 × 2 / 7 = 5,71" in groups["progress"].formula
     assert groups["satisfaction"].score == pytest.approx(9.0)
     assert groups["online"].score == pytest.approx(11 * 2 / 11)
-    assert "chưa có dữ liệu" in groups["online"].reason
+    # Sở Nội vụ's procedure charges no fee: its online-payment half has nothing to score (the commune's
+    # is scored in the test below).
+    assert "không có hồ sơ phải nộp phí" in groups["online"].reason
     assert groups["digitisation"].score == 0
     assert scores[SO].total == pytest.approx(20 * 2 / 7 + 9 + 2)
-    assert scores[SO].points_with_data == 20 + 22 + 11 + 18
+    assert scores[SO].points_with_data == 18 + 20 + 22 + 11 + 18
     assert scores[XA].groups[-1].score is None  # no ratings at the commune
+
+
+def test_the_online_payment_half_scores_the_dossiers_with_a_fee(ctx, officers):
+    """QĐ 766, online group: 11 × online / received + 11 × paid online (by the moment) / with a fee due."""
+    h = History(ctx, officers)
+    h.receive("U", "2.000635", "2026-10-05 08:00", "online")  # paid online at once
+    h.receive("V", "2.000635", "2026-10-06 08:00")  # paid in cash at the desk
+    h.receive("W", "2.000635", "2026-10-07 08:00", "online")  # paid online on 26/10 only
+    h.receive("X", "1.001193", "2026-10-08 08:00")  # free: not in the online-payment half
+    gateway = DemoGateway()
+    online = replace(
+        ctx, settings=replace(ctx.settings, payment_gateway_url="https://cong.test", payment_merchant_id="M")
+    )
+
+    def pay_online(name: str, when: str) -> None:
+        checkout = start_online_payment(
+            online,
+            h.codes[name],
+            "0000",
+            now=at(when),
+            return_url="/r?ref=REF",
+            callback_url="/c",
+            gateway=gateway,
+        )
+        assert (
+            settle_from_gateway(online, checkout.reference, at(when) + timedelta(minutes=2), gateway)
+            == "paid"
+        )
+
+    pay_online("U", "2026-10-05 08:10")
+    record_desk_payment(
+        ctx,
+        h.codes["V"],
+        officers["xa.motcua"],
+        amount=8000,
+        method="cash",
+        receipt_number="BL-1",
+        now=at("2026-10-06 08:05"),
+    )
+    pay_online("W", "2026-10-26 09:00")
+
+    def online_group(now: datetime) -> tuple[float, str]:
+        with ctx.uow() as uow:
+            scores = {x.agency_code: x for x in ind.qd766_scores(uow.session, OCTOBER, XA, now=now)}
+        (group,) = [g for g in scores[XA].groups if g.key == "online"]
+        assert group.points_with_data == 22 and not group.reason
+        return group.score, group.formula
+
+    # As of 20/10, W's fee is still due: 11 × 2 online / 4 received + 11 × 1 paid online / 3 with a fee.
+    score, formula = online_group(at("2026-10-20 08:00"))
+    assert score == pytest.approx(11 * 2 / 4 + 11 * 1 / 3) and "= 11 × 2 / 4 + 11 × 1 / 3 = " in formula
+    score, formula = online_group(AFTERWARDS)
+    assert score == pytest.approx(11 * 2 / 4 + 11 * 2 / 3) and "= 11 × 2 / 4 + 11 × 2 / 3 = " in formula
 
 
 def test_step_indicator_shows_which_step_made_dossiers_late(ctx, scenario):

@@ -6,6 +6,7 @@ A new GET route fails `test_every_get_route_is_checked` until it has a line in R
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from collections.abc import Callable
@@ -16,11 +17,15 @@ from sqlalchemy import select
 
 from engine.accounts import issue_token
 from engine.deadlines.watcher import tick
+from engine.feedback.service import FeedbackInput, submit_feedback
+from engine.publication.forms import add_form
+from engine.runtime.attachments import Upload
 from engine.runtime.counter import issue_counter_slip
 from engine.runtime.dossiers import Applicant
 from engine.statistics.reports import COLUMNS
 from models import ApologyLetter, Dossier, Officer, Procedure, ProcessVersion
 from tests.conftest import WebClient, at, open_items
+from tests.test_payments import paid_online
 from tests.test_web import PDF, receive_form
 
 
@@ -36,6 +41,8 @@ class Site:
     slip_id: int
     version_id: int
     token: str
+    feedback_code: str = ""  # a citizen's feedback (phản ánh, kiến nghị)
+    payment_reference: str = ""  # a fee paid online (the gateway's return page)
 
 
 DESK, LEADER, OWNER, ADMIN = "sonv.motcua", "sonv.lanhdao", "sonv.quytrinh", "sonv.giamsat"
@@ -50,9 +57,15 @@ ROUTES: dict[str, tuple[str | None, Callable[[Site], str]]] = {
     "desk.receive": (DESK, lambda s: "/mot-cua/tiep-nhan"),
     "desk.checklist": (DESK, lambda s: "/mot-cua/thanh-phan-ho-so?procedure_code=1.001806"),
     "desk.appointment": (DESK, lambda s: "/mot-cua/hen-tra?procedure_code=1.001806"),
+    "desk.reusable": (
+        DESK,
+        lambda s: "/mot-cua/giay-to-da-so-hoa?procedure_code=1.001806&applicant_id_number=001203004005",
+    ),
     "desk.resume": (DESK, lambda s: f"/mot-cua/ho-so/{s.code}/bo-sung"),
     "desk.withdraw": (DESK, lambda s: f"/mot-cua/ho-so/{s.code}/rut-ho-so"),
     "desk.return_result": (DESK, lambda s: f"/mot-cua/ho-so/{s.code}/tra-ket-qua"),
+    "postal.request_return": (DESK, lambda s: f"/mot-cua/ho-so/{s.code}/buu-chinh/dang-ky"),
+    "postal.hand_over": (DESK, lambda s: f"/mot-cua/ho-so/{s.code}/buu-chinh/giao"),
     "counter.issue": (DESK, lambda s: "/mot-cua/phieu-tai-quay/"),
     "counter.print_slip": (DESK, lambda s: f"/mot-cua/phieu-tai-quay/{s.slip_id}"),
     "dossiers.search": (DESK, lambda s: "/ho-so/?q=Lan"),
@@ -90,6 +103,20 @@ ROUTES: dict[str, tuple[str | None, Callable[[Site], str]]] = {
     "register.page": (DESK, lambda s: "/so-theo-doi/?period=2026-11"),
     "register.xlsx": (DESK, lambda s: "/so-theo-doi/so-theo-doi-ho-so.xlsx?period=2026-11"),
     "public.lookup": (ANONYMOUS, lambda s: f"/tra-cuu?ma={s.code}"),
+    "payments.fees": (DESK, lambda s: f"/ho-so/{s.code}/phi"),
+    "payments.returned": (ANONYMOUS, lambda s: f"/tra-cuu/thanh-toan/ket-qua?ref={s.payment_reference}"),
+    "feedback.form": (ANONYMOUS, lambda s: "/phan-anh"),
+    "feedback.follow": (ANONYMOUS, lambda s: f"/phan-anh/{s.feedback_code}"),
+    "feedback_api.status_api": (ANONYMOUS, lambda s: f"/api/v1/public/feedback/{s.feedback_code}"),
+    "public_catalogue.index": (ANONYMOUS, lambda s: "/thu-tuc?q=khai+sinh"),
+    "public_catalogue.procedure": (ANONYMOUS, lambda s: "/thu-tuc/1.001806"),
+    "public_catalogue.diagram": (ANONYMOUS, lambda s: "/thu-tuc/1.001806/so-do.bpmn"),
+    "public_catalogue.form_file": (
+        ANONYMOUS,
+        lambda s: f"/thu-tuc/1.001806/bieu-mau/{hashlib.sha256(PDF).hexdigest()[:16]}",
+    ),
+    "public_api.procedures": (ANONYMOUS, lambda s: "/api/v1/public/procedures?q=khai"),
+    "public_api.procedure_json": (ANONYMOUS, lambda s: "/api/v1/public/procedures/1.001806"),
     "health.healthz": (ANONYMOUS, lambda s: "/healthz"),
     "health.livez": (ANONYMOUS, lambda s: "/livez"),
     "health.metrics": (ANONYMOUS, lambda s: "/metrics"),
@@ -105,9 +132,26 @@ ROUTES: dict[str, tuple[str | None, Callable[[Site], str]]] = {
 }
 
 # Files the same for everybody, which browsers may keep; everything else carries personal data.
-CACHEABLE = {"static", "vendor.asset", "favicon"}
+CACHEABLE = {
+    "static",
+    "vendor.asset",
+    "favicon",
+    # the public procedure catalogue: the same for everybody
+    "public_catalogue.form_file",
+    "public_catalogue.index",
+    "public_catalogue.procedure",
+    "public_catalogue.diagram",
+    "public_api.procedures",
+    "public_api.procedure_json",
+}
 # Raw XML and documents keep the sandboxing policy their views set.
-SANDBOXED = {"dossiers.bpmn", "dossiers.attachment", "processes.xml"}
+SANDBOXED = {
+    "dossiers.bpmn",
+    "dossiers.attachment",
+    "processes.xml",
+    "public_catalogue.diagram",
+    "public_catalogue.form_file",
+}
 PAGE_POLICY = {
     "default-src": "'self'",
     "script-src": "'self'",
@@ -186,6 +230,7 @@ def site(app, web, clock) -> Site:
         officers = {o.username: o for o in uow.session.scalars(select(Officer))}
         officers[ADMIN].roles = [*officers[ADMIN].roles, "admin"]
         desk_id = officers[DESK].id
+        owner_id = officers[OWNER].id
         dossier_id = uow.session.scalar(select(Dossier.id).where(Dossier.code == code))
         version_id = uow.session.scalar(
             select(ProcessVersion.id)
@@ -193,6 +238,7 @@ def site(app, web, clock) -> Site:
             .where(Procedure.code == "1.001806", ProcessVersion.status == "active")
         )
         uow.commit()
+    add_form(ctx, owner_id, "1.001806", "Tờ khai", Upload("to-khai.pdf", PDF), clock.moment)
     slip = issue_counter_slip(
         ctx,
         kind="supplement",
@@ -215,6 +261,10 @@ def site(app, web, clock) -> Site:
         slip_id=slip.id,
         version_id=version_id,
         token=issue_token(ctx, DESK, "kiểm thử tiêu đề", clock.moment),
+        feedback_code=submit_feedback(
+            ctx, FeedbackInput(name="Trần Thị Bình", content="Góp ý", email="b@example.vn"), now=clock.moment
+        ).code,
+        payment_reference=paid_online(ctx, dossier_id, clock.moment),
     )
 
 

@@ -79,7 +79,7 @@ def test_approver_sees_the_province_and_the_indicators_and_dashboard_render(web,
     page = web.get("/bao-cao/?period=2026-11&by=agency").get_data(as_text=True)
     assert "Toàn tỉnh" in page and "Sở Nội vụ" in page
     quality = web.get("/bao-cao/chi-so?period=2026-11").get_data(as_text=True)
-    assert "QĐ 766" in quality and "Chưa có dữ liệu" in quality
+    assert "QĐ 766" in quality and "18 × thủ tục công khai đủ thông tin" in quality
     dashboard = web.get("/bao-cao/tong-quan")
     assert dashboard.status_code == 200
     assert "chart.umd.js" in dashboard.get_data(as_text=True)

@@ -16,8 +16,10 @@ from flask import Flask
 
 from config import PROJECT_ROOT, Settings, load_settings
 from engine.context import Context
+from engine.storage import check_configuration as check_store_configuration
 from web import errors, filters, guards, helpers, proxies, security
 from web.extensions import csrf, limiter, login_manager
+from web.vendor import assets_dir
 
 
 def _secret_key(settings: Settings, instance: Path) -> str:
@@ -39,10 +41,13 @@ def create_app(
 ) -> Flask:
     """Build the web app for these settings (default: from the environment)."""
     settings = settings or (ctx.settings if ctx else load_settings())
+    check_store_configuration(settings)  # production names its document store (docs/deploy.md)
     instance = PROJECT_ROOT / "instance"
     app = Flask(__name__, instance_path=str(instance))
     app.config.from_mapping(
         SECRET_KEY=_secret_key(settings, instance),
+        # Cookies signed with an earlier key stay valid through a key rotation (docs/deploy.md).
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
         # Several documents per form: the cap per file is checked by the engine.
         MAX_CONTENT_LENGTH=settings.upload_max_bytes * 5 + 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
@@ -53,8 +58,13 @@ def create_app(
         PERMANENT_SESSION_LIFETIME=int(settings.session_max_hours * 3600),  # the cookie's signature age
         WTF_CSRF_TIME_LIMIT=8 * 3600,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
         RATELIMIT_HEADERS_ENABLED=True,
-        NODE_MODULES=str(PROJECT_ROOT / "node_modules"),
+        # With the shared store (Redis) away, limits are counted per process in memory and the
+        # store is retried, rather than every limited page (sign-in) failing.
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_SWALLOW_ERRORS=True,
+        NODE_MODULES=str(assets_dir(settings)),
         MOTCUA_CLOCK=lambda: datetime.now(UTC),
         MOTCUA_SCHEDULER=False,
     )
@@ -76,8 +86,10 @@ def create_app(
         catalogue_admin,
         counter,
         desk,
+        documents,
         dossiers,
         dvcqg,
+        feedback,
         health,
         inbox,
         processes,
@@ -98,9 +110,23 @@ def create_app(
     app.register_blueprint(step_tables.bp)  # a province's step table to a draft, with a preview
     app.register_blueprint(dvcqg.bp)  # the administrator's page of the national portal sync
     app.register_blueprint(catalogue_admin.bp)  # create and edit procedures, import and export the catalogue
+    app.register_blueprint(documents.bp)  # digitise, sign and reuse a dossier's documents
+    from web import postal  # bưu chính công ích: results sent back by post, the carrier's reports
+
+    app.register_blueprint(postal.bp)
+    from web import payments  # fees: at the desk, waivers, online payment and the gateway's callback
+
+    app.register_blueprint(payments.bp)
+    from web import public_catalogue  # the public procedure catalogue, its API and the owners' forms
+
+    for module_bp in (public_catalogue.bp, public_catalogue.api_bp, public_catalogue.owner_bp):
+        app.register_blueprint(module_bp)
     app.add_url_rule("/favicon.ico", "favicon", vendor.favicon)  # asked for by every browser
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # token-authenticated, no cookies
+    app.register_blueprint(feedback.bp)  # citizens' feedback (phản ánh, kiến nghị), no sign-in
+    app.register_blueprint(feedback.api_bp)
+    csrf.exempt(feedback.api_bp)  # JSON without cookies; rate-limited per address
 
     filters.register(app)
     app.before_request(alerts.load_header_state)

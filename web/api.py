@@ -31,7 +31,9 @@ from engine.runtime.attachments import Upload
 from engine.runtime.dossier_lists import ListQuery, dossier_list
 from engine.runtime.dossier_views import EVENT_LABELS, DossierView, dossier_page, task_page
 from engine.runtime.inbox import officer_inbox
+from engine.runtime.postal import PostalIntake
 from models.dossier import STATUS_LABELS
+from models.vocabulary import PostalStatus
 from web import api_schemas as schema
 from web.alerts import READ_ONLY_METHODS
 from web.api_spec import CATALOGUE, DOSSIERS, META, PREFIX, WORK_ITEMS, document, operation, refuse_nul
@@ -285,6 +287,7 @@ def _procedure(entry: CatalogueEntry) -> schema.Procedure:
         level=entry.level,
         legal_time=schema.LegalTime(value=entry.legal_time_value, unit=entry.legal_time_unit),
         fee=entry.fee,
+        fees=[schema.FeeLine(name=f.name, amount=f.amount, exempt=f.exempt) for f in entry.fees],
         required_documents=entry.required_documents,
         online_level=entry.online_level,
         owner_agency=entry.owner_agency_code,
@@ -316,6 +319,7 @@ def _procedure_input(json: schema.ProcedureIn) -> ProcedureInput:
         legal_time_unit=json.legal_time.unit,
         owner_agency=json.owner_agency,
         fee=json.fee,
+        fees=tuple(line.model_dump() for line in json.fees or ()),
         required_documents=tuple(json.required_documents or ()),
         online_level=json.online_level,
         receiving_level=json.receiving_level,
@@ -436,6 +440,9 @@ def receive_dossier(json: schema.ReceiveDossier, headers: schema.ReceiveHeaders)
                 submission_key=f"api:{g.api_officer_id}:{key}" if key else None,
                 no_contact=json.no_contact,
                 forward=json.forward,
+                postal=PostalIntake(
+                    json.postal_item_number, None, json.result_by_post, json.delivery_address
+                ),
             )
         except NotFound as exc:
             raise InvalidInput(exc.message, "procedure_code") from exc
@@ -513,6 +520,51 @@ def withdraw_dossier(code: str, json: schema.Withdraw) -> schema.Dossier:
     with _api_fields():
         svc.withdraw(engine_ctx(), code, g.api_officer_id, reason=json.reason, now=now())
     return _dossier_of(code)
+
+
+@bp.post("/postal-items/<item_number>/status")
+@operation(
+    "reportPostalItem",
+    DOSSIERS,
+    {200: (schema.PostalItemState, "The item as it stands (also when the report was recorded before).")},
+    403,
+    404,
+    409,
+)
+def report_postal_item(item_number: str, json: schema.PostalReport) -> schema.PostalItemState:
+    """The carrier reports a result it was handed as delivered or returned to the sender (its service
+    account, role "postal", or the receiving desk). Idempotent: the same report again changes nothing.
+    An unknown item number is 404, a malformed one 422, any other change of a reported item 409."""
+    from engine.runtime import postal
+
+    moment = None
+    if json.at is not None:
+        try:
+            moment = datetime.fromisoformat(json.at)
+        except ValueError as exc:
+            raise InvalidInput(
+                "Thời điểm không đúng định dạng ISO 8601, ví dụ 2026-11-25T10:00:00+07:00", "at"
+            ) from exc
+    update = postal.record_delivery(
+        engine_ctx(),
+        g.api_officer_id,
+        item_number,
+        status=json.status,
+        now=now(),
+        at=moment,
+        carrier=json.carrier,
+        note=json.note,
+    )
+    return schema.PostalItemState(
+        item_number=update.item_number,
+        carrier=update.carrier,
+        dossier_code=update.dossier_code,
+        status=update.status,
+        status_label=PostalStatus.label_of(update.status),
+        handed_at=_time(update.handed_at),
+        closed_at=_time(update.closed_at),
+        changed=update.changed,
+    )
 
 
 @bp.get("/work-items")
@@ -638,7 +690,8 @@ def refuse_work_item(item_id: int, json: schema.Refuse) -> schema.Completion:
 @bp.post("/work-items/<int:item_id>/return")
 @operation("returnResult", WORK_ITEMS, STEP_DONE, 403, 404, 409)
 def return_result(item_id: int, json: schema.ReturnResult) -> schema.Completion:
-    """Hand the result (or the refusal) over; the dossier is finished."""
+    """Hand the result (or the refusal) over; the dossier is finished. Refused with 409 while the
+    dossier's fee is neither paid in full nor waived (docs/payments.md)."""
     with _api_fields():
         result = svc.return_result(
             engine_ctx(),

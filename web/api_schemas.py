@@ -83,6 +83,16 @@ WorkItemId = Annotated[int, Field(ge=1, le=MAX_ID, description="Work item id.")]
 PATH_PARAMETERS: dict[str, tuple[Any, str]] = {
     "code": (DossierCode, "Không tìm thấy hồ sơ {}"),
     "item_id": (WorkItemId, "Không tìm thấy bước xử lý số {}"),
+    "procedure_code": (
+        Annotated[str, Field(min_length=1, max_length=40, description="Procedure code (mã thủ tục).")],
+        "Không tìm thấy thủ tục {}",
+    ),
+    "item_number": (
+        Annotated[
+            str, Field(min_length=1, max_length=40, description="Postal item number (số hiệu bưu gửi).")
+        ],
+        "Không có bưu gửi số hiệu {}",
+    ),
 }
 
 
@@ -190,6 +200,14 @@ class ReceiveDossier(Input):
         description="Also complete the desk's first step with its forwarding outcome, in the same "
         "transaction: the dossier lands in the next officer's inbox.",
     )
+    postal_item_number: text(40) | None = absent(
+        description="The item number (số hiệu bưu gửi) the dossier came under; required with channel "
+        "postal (docs/postal.md).",
+    )
+    result_by_post: bool = Field(
+        False, description="The applicant asks for the result by post, to delivery_address."
+    )
+    delivery_address: text(1000) | None = absent()
 
 
 class ReceiveHeaders(Parameters):
@@ -246,6 +264,30 @@ class ReturnResult(Input):
     """Who collected the result."""
 
     collected_by: text("collected_by")
+
+
+class PostalReport(Input):
+    """A carrier's report on a result it was handed: delivered, or returned to the sender."""
+
+    status: Literal["delivered", "returned_to_sender"]
+    # When it happened, ISO 8601 with its offset; the time of the request when left out.
+    at: Annotated[str, Field(max_length=40, json_schema_extra={"format": "date-time"})] | None = absent()
+    # The carrier's name, needed only when two carriers used the same number.
+    carrier: text(120) | None = absent()
+    note: text("note") | None = absent()
+
+
+class PostalItemState(Shape):
+    """A postal item as it stands; `changed` is false when the report had been recorded before."""
+
+    item_number: str
+    carrier: str
+    dossier_code: str
+    status: str
+    status_label: str
+    handed_at: str | None
+    closed_at: str | None
+    changed: bool
 
 
 class Resume(Input):
@@ -560,6 +602,22 @@ class LegalTime(Shape):
     unit: Literal["days", "hours"]
 
 
+class FeeLine(Shape):
+    """One fee or charge (phí, lệ phí) of a procedure."""
+
+    name: str
+    amount: int = Field(description="In đồng")
+    exempt: str = Field(description="Who is exempt from it (empty: nobody)")
+
+
+class FeeLineIn(Input):
+    """One fee or charge (phí, lệ phí) of a procedure."""
+
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    amount: Annotated[int, Field(ge=0, le=1_000_000_000, description="In đồng")]
+    exempt: Annotated[str, Field(max_length=1000)] = ""
+
+
 class Procedure(Shape):
     """A procedure of the catalogue."""
 
@@ -569,6 +627,7 @@ class Procedure(Shape):
     level: str
     legal_time: LegalTime
     fee: str
+    fees: list[FeeLine] = Field(description="Each fee or charge in đồng; empty when free")
     required_documents: list[str]
     online_level: str
     owner_agency: str
@@ -597,6 +656,7 @@ class ProcedureIn(Input):
     legal_time: LegalTimeIn
     owner_agency: Annotated[str, Field(min_length=1, max_length=255, description="Agency code or exact name")]
     fee: Annotated[str, Field(max_length=2000)] = ""
+    fees: list[FeeLineIn] = absent(max_length=20)
     required_documents: list[Annotated[str, Field(max_length=1000)]] = absent(max_length=100)
     online_level: Literal["none", "partial", "full"] = "partial"
     receiving_level: Literal["province", "department", "district", "commune"] | None = None

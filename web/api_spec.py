@@ -39,6 +39,7 @@ ERRORS = {
     409: "Xung đột: bước đã hoàn thành, đã được người khác nhận, hoặc trạng thái không cho phép.",
     413: "Nội dung yêu cầu hoặc tệp tải lên vượt quá dung lượng cho phép.",
     422: "Dữ liệu chưa hợp lệ; `field` nêu trường có lỗi.",
+    429: "Quá nhiều yêu cầu từ cùng một địa chỉ; thử lại sau thời gian nêu trong Retry-After.",
 }
 TYPE_NAMES = {
     "string_type": "phải là chuỗi ký tự",

@@ -8,6 +8,7 @@ anywhere, new password, account disabled), after the idle timeout, and after the
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
@@ -25,6 +26,7 @@ from web.helpers import OfficerUser, engine_ctx, now, officer, request_uow
 from web.redirects import redirect_back
 
 bp = Blueprint("auth", __name__)
+LOG = logging.getLogger(__name__)
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Vui lòng đăng nhập để tiếp tục."
@@ -124,6 +126,16 @@ def login():
             user = OfficerUser(found)
         except (Unauthenticated, Forbidden) as exc:
             error, status = exc.message, exc.http_status
+            # Who tried and from where, never what password: an operator's trail of guessing.
+            LOG.warning(
+                "sign-in refused",
+                extra={
+                    "event": "sign_in_failed",
+                    "username": (form.username.data or "")[:80],
+                    "address": request.remote_addr,
+                    "reason": type(exc).__name__,
+                },
+            )
         else:
             session.clear()
             login_user(user)

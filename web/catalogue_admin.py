@@ -26,6 +26,21 @@ def _lines(name: str) -> tuple[str, ...]:
     return tuple(line.strip() for line in (request.form.get(name) or "").splitlines() if line.strip())
 
 
+def _fee_rows() -> tuple[dict[str, object], ...]:
+    """The fee rows typed in the form (name, amount, exempt), blank rows left out."""
+    rows = zip(
+        request.form.getlist("fee_name"),
+        request.form.getlist("fee_amount"),
+        request.form.getlist("fee_exempt"),
+        strict=False,
+    )
+    return tuple(
+        {"name": name, "amount": amount.strip(), "exempt": exempt}
+        for name, amount, exempt in rows
+        if name.strip() or amount.strip() or exempt.strip()
+    )
+
+
 def _posted(code: str | None = None) -> ProcedureInput:
     """The form's fields as the engine takes them; the legal time is typed the way catalogues write it."""
     unit = request.form.get("legal_time_unit", "days")
@@ -43,6 +58,7 @@ def _posted(code: str | None = None) -> ProcedureInput:
         legal_time_unit=unit,
         owner_agency=request.form.get("owner_agency") or "",
         fee=request.form.get("fee") or "",
+        fees=_fee_rows(),
         required_documents=_lines("required_documents"),
         online_level=request.form.get("online_level") or "",
         receiving_level=request.form.get("receiving_level") or None,
@@ -50,7 +66,13 @@ def _posted(code: str | None = None) -> ProcedureInput:
     )
 
 
-def _render(code: str | None, values: ProcedureInput | None, errors: dict[str, str], status: int = 200):
+def _render(
+    code: str | None,
+    values: ProcedureInput | None,
+    errors: dict[str, str],
+    status: int = 200,
+    blank_fee_rows: int = 1,
+):
     form = procedure_form(engine_ctx(), officer().id, code, uow=request_uow())
     return (
         render_template(
@@ -62,6 +84,7 @@ def _render(code: str | None, values: ProcedureInput | None, errors: dict[str, s
             errors=errors,
             levels=PROCEDURE_LEVELS,
             online_levels=ONLINE_LEVEL_LABELS,
+            blank_fee_rows=blank_fee_rows,
         ),
         status,
     )
@@ -85,6 +108,8 @@ def new():
 def create():
     """Add the procedure; its internal procedure is drafted next on the procedure's page."""
     data = _posted()
+    if request.form.get("action") == "add_fee_row":
+        return _render(None, data, {}, blank_fee_rows=2)
     try:
         saved = create_procedure(engine_ctx(), officer().id, data, now())
     except DomainError as exc:
@@ -109,8 +134,10 @@ def edit(code: str):
 @bp.post("/<code>/sua")
 @roles_required(*CATALOGUE_EDITORS)
 def update(code: str):
-    """Save the procedure's catalogue data."""
+    """Save the procedure's catalogue data ("Thêm dòng phí" shows the form again with one more row)."""
     data = _posted(code)
+    if request.form.get("action") == "add_fee_row":
+        return _render(code, data, {}, blank_fee_rows=2)
     try:
         saved = update_procedure(engine_ctx(), officer().id, code, data, now())
     except DomainError as exc:

@@ -29,8 +29,10 @@ def serve(host: str, port: int, no_scheduler: bool) -> None:
     configure_logging(settings)
     app = create_app(settings)
     ctx = app.extensions["motcua"]
+    from engine.demo_data import real_officers
+
     accounts = active_accounts(ctx)
-    if accounts:
+    if accounts and not real_officers(ctx):  # a real organisation's accounts are not listed
         click.echo(f"Demo accounts (password {DEMO_PASSWORD}):")
         for a in accounts:
             click.echo(f"  {a.username:<22} {', '.join(a.roles):<28} {a.full_name} · {a.agency_name}")

@@ -6,9 +6,11 @@ import uuid
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
+from engine.documents.digitisation import reusable_for_applicant
 from engine.errors import DomainError, InvalidFields
 from engine.runtime import dossiers as svc
 from engine.runtime.desk import appointment_preview, desk_checklist, desk_dossier, desk_page, receive_form
+from engine.runtime.postal import PostalIntake
 from models.dossier import CHANNEL_LABELS
 from web.counter import counter_form
 from web.helpers import engine_ctx, now, officer, request_uow, roles_required
@@ -33,6 +35,29 @@ def checklist():
         engine_ctx(), officer().id, request.args.get("procedure_code"), uow=request_uow()
     )
     return render_template("_checklist.html", documents=documents, checked=[], errors={})
+
+
+@bp.get("/giay-to-da-so-hoa")
+@roles_required("desk")
+def reusable():
+    """The applicant's earlier digitised documents, offered for the chosen procedure's checklist (htmx)."""
+    ctx, uow = engine_ctx(), request_uow()
+    found = reusable_for_applicant(ctx, officer().id, request.args.get("applicant_id_number"), uow=uow)
+    documents = (
+        desk_checklist(ctx, officer().id, request.args.get("procedure_code"), uow=uow) if found else []
+    )
+    return render_template(
+        "_reusable.html", reusable=found if documents else [], documents=documents, values={}
+    )
+
+
+def _reuse_choices() -> list[tuple[int, str]]:
+    """The earlier digitised documents chosen on the receiving form: (attachment id, checklist item)."""
+    return [
+        (int(key[6:]), value)
+        for key, value in request.form.items()
+        if key.startswith("reuse_") and key[6:].isdigit() and len(key) < 20 and value
+    ]
 
 
 @bp.get("/hen-tra")
@@ -76,6 +101,12 @@ def receive():
                 submission_key=values.get("submission_key") or None,
                 no_contact=bool(values.get("no_contact")),
                 forward=forward,
+                reuse=_reuse_choices(),
+                postal=PostalIntake(
+                    item_number=values.get("postal_item_number", "").strip() or None,
+                    result_by_post=bool(values.get("result_by_post")),
+                    delivery_address=values.get("delivery_address", "").strip() or None,
+                ),
             )
         except InvalidFields as exc:
             status = exc.http_status
@@ -95,11 +126,19 @@ def receive():
     form = receive_form(
         engine_ctx(), officer().id, values.get("procedure_code"), now=now(), uow=request_uow()
     )
+    reusable = (
+        reusable_for_applicant(
+            engine_ctx(), officer().id, values.get("applicant_id_number"), uow=request_uow()
+        )
+        if form.documents
+        else []
+    )
     html = render_template(
         "receive.html",
         procedures=form.procedures,
         preview=form.preview,
         documents=form.documents,
+        reusable=reusable,
         checked=checked,
         values=values,
         errors=errors,

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import login_required
 from markupsafe import Markup
 
+from engine.documents.digitisation import digitisation_panel
 from engine.errors import InvalidInput
 from engine.runtime.dossier_lists import (
     DEFAULT_SORT,
@@ -133,7 +134,8 @@ def export():
 def show(code: str):
     """Everything about one dossier."""
     view = dossier_page(engine_ctx(), officer().id, code, uow=request_uow())
-    return render_template("dossier.html", d=view)
+    panel = digitisation_panel(engine_ctx(), officer().id, code, uow=request_uow())
+    return render_template("dossier.html", d=view, digitisation=panel)
 
 
 @bp.get("/<code>/quy-trinh.bpmn")
@@ -157,8 +159,9 @@ def attachment(code: str, attachment_id: int):
     """Download one document of the dossier."""
     found = dossier_attachment(engine_ctx(), officer().id, code, attachment_id, uow=request_uow())
     response = send_file(
-        found.path, mimetype=found.media_type, as_attachment=True, download_name=found.file_name
+        found.stream, mimetype=found.media_type, as_attachment=True, download_name=found.file_name
     )
+    response.content_length = found.size
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -8,6 +8,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import DomainError
+from engine.storage import StoreError
 
 MESSAGES = {
     400: "Yêu cầu không hợp lệ.",
@@ -85,6 +86,15 @@ def register(app: Flask) -> None:
         # The database went away (restart, failover, network): nothing was written, try again.
         app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
         body, code = error_response(503, "unavailable", MESSAGES[503])
+        return body, code, {"Retry-After": "5"}
+
+    @app.errorhandler(StoreError)
+    def store_unavailable(exc: StoreError):
+        # The document store (shared directory, object store) did not answer: the use case's transaction
+        # was rolled back, nothing recorded; /healthz reports it down (docs/deploy.md, Documents).
+        app.logger.warning("document store unavailable on %s %s: %s", request.method, request.path, exc)
+        message = "Kho lưu trữ tài liệu tạm thời không truy cập được; vui lòng thử lại sau."
+        body, code = error_response(503, "unavailable", message)
         return body, code, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from engine import formatting
+from engine.catalogue.fees import format_vnd, total_due
 from engine.catalogue.procedure_model import ROLE_LABELS
 from engine.runtime.forms import place_date_line
 from models.vocabulary import (
@@ -75,6 +76,8 @@ def register(app: Flask) -> None:
         legal_time=legal_time,
         level=level_label,
         role=role_label,
+        vnd=format_vnd,
+        fee_total=total_due,
     )
     # Every value set by its class name (DossierStatus, EventKind, ...), and the label dictionaries
     # the templates read, all from models.vocabulary.

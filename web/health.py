@@ -1,4 +1,5 @@
-"""Health and metrics: `/livez` (static), `/healthz` (database, migrations, scheduler), `/metrics`.
+"""Health and metrics: `/livez` (static), `/healthz` (database, migrations, scheduler, installed files,
+rate-limit store), `/metrics`.
 
 `/metrics` speaks the Prometheus text format. The gauges are counted when Prometheus scrapes,
 with index-backed COUNT queries, never per request; request latency is a histogram recorded
@@ -8,18 +9,20 @@ around every request by the hooks `register(app)` installs.
 from __future__ import annotations
 
 import hmac
+import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from engine.context import Context
 from engine.statistics import health
+from web import install_health
 from web.extensions import limiter
 
 bp = Blueprint("health", __name__)
@@ -44,19 +47,28 @@ def _now() -> datetime:
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """Readiness: 200 when the database answers and migrations are current; 503 otherwise."""
+    """Readiness: 200 when the database answers, migrations are current and the templates and front-end
+    files are installed; 503 otherwise."""
     found = health.readiness(_ctx(), _now())
     beat = found.scheduler
     body: dict = {
         "status": found.status,
         "database": "ok" if found.database_ok else "unreachable",
         "migrations": {"current": found.current_revision, "head": found.head_revision},
+        # Judged by the leader's own interval; stale makes the status "degraded" (200), not 503: the
+        # web process itself serves, the operator's alert fires on status != ok (docs/deploy.md).
         "scheduler": {
             "last_tick": beat.ran_at.isoformat() if beat and beat.ran_at else None,
             "stale": beat.stale if beat else None,
+            "holder": beat.holder if beat else None,
+            "interval_seconds": beat.interval_seconds if beat else None,
         },
     }
-    return jsonify(body), 503 if found.status == "down" else 200
+    installed, install_status = install_health.checks(current_app)
+    body.update(installed)
+    ranks = ("ok", "degraded", "down")
+    body["status"] = max(body["status"], install_status, key=ranks.index)
+    return jsonify(body), 503 if body["status"] == "down" else 200
 
 
 class DossierCollector(Collector):
@@ -128,14 +140,20 @@ def _registry() -> tuple[CollectorRegistry, Histogram]:
 
 
 def _build_registry(app: Flask) -> tuple[CollectorRegistry, Histogram]:
+    """The app's registry. Under gunicorn with PROMETHEUS_MULTIPROC_DIR (web/gunicorn_conf.py) every
+    worker writes its histogram to that directory and a scrape adds up all workers' files, so the
+    counts never go backwards when the scrape lands on another worker."""
     registry = CollectorRegistry(auto_describe=False)
+    shared = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     latency = Histogram(
         "motcua_http_request_duration_seconds",
         "HTTP request latency by blueprint, endpoint and status",
         ["blueprint", "endpoint", "status"],
-        registry=registry,
+        registry=None if shared else registry,
         buckets=LATENCY_BUCKETS,
     )
+    if shared:
+        multiprocess.MultiProcessCollector(registry)
     registry.register(DossierCollector(app.extensions["motcua"], app.config["MOTCUA_CLOCK"]))
     app.extensions["motcua_metrics"] = (registry, latency)
     return registry, latency

@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from engine.errors import DomainError
+from engine.feedback.handling import feedback_data, feedback_panel
 from engine.runtime import dossiers as svc
 from engine.runtime.attachments import Upload
 from engine.runtime.dossier_views import next_task, task_page
@@ -117,6 +118,7 @@ def _render_task(item_id: int, status: int = 200, errors: dict | None = None, va
         assign_candidates=page.assign_candidates,
         handover=page.handover,
         sent_back=page.sent_back,
+        feedback=feedback_panel(engine_ctx(), officer().id, item_id, uow=request_uow()),
         errors=errors or {},
         values=values or {},
     )
@@ -153,6 +155,7 @@ def complete(item_id: int):
             comment=comment,
             uploads=uploads_from_request(),
             assign_to=assign_to,
+            data=feedback_data(request.form),
         )
     except DomainError as exc:
         if exc.http_status == 409:
@@ -162,7 +165,7 @@ def complete(item_id: int):
             item_id,
             exc.http_status,
             {getattr(exc, "field", None) or "form": exc.message},
-            {"comment": comment or "", "assign_to": assign_to},
+            {"comment": comment or "", "assign_to": assign_to, **(feedback_data(request.form) or {})},
         )
     if result.sent_back:
         message = f"Đã trả lại hồ sơ {result.dossier_code} để xử lý lại."

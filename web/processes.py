@@ -19,6 +19,8 @@ from engine.catalogue.version_views import (
 )
 from engine.catalogue.versions import VERSION_READERS
 from engine.errors import DomainError, InvalidInput
+from engine.publication.completeness import MISSING_LABELS, catalogue_completeness
+from engine.publication.forms import owned_forms
 from web.dossiers import xml_response
 from web.helpers import engine_ctx, now, officer, request_uow, roles_required
 
@@ -30,7 +32,15 @@ bp = Blueprint("processes", __name__, url_prefix="/quy-trinh")
 def index():
     """The catalogue: procedures with their running version."""
     rows = catalogue_page(engine_ctx(), officer().id, uow=request_uow())
-    return render_template("processes.html", rows=rows)
+    missing = catalogue_completeness(engine_ctx(), officer().id, uow=request_uow())
+    lacking = request.args.get("thieu", "")
+    if lacking == "all":
+        rows = [r for r in rows if missing.get(r.code)]
+    elif lacking in MISSING_LABELS:
+        rows = [r for r in rows if lacking in missing.get(r.code, [])]
+    return render_template(
+        "processes.html", rows=rows, missing=missing, missing_labels=MISSING_LABELS, lacking=lacking
+    )
 
 
 @bp.get("/<code>")
@@ -39,7 +49,13 @@ def procedure(code: str):
     """One procedure's versions, each with what changed against the previous one."""
     page = procedure_page(engine_ctx(), officer().id, code, uow=request_uow(), now=now())
     return render_template(
-        "procedure.html", procedure=page.procedure, details=page.details, may_edit=page.may_edit
+        "procedure.html",
+        procedure=page.procedure,
+        details=page.details,
+        may_edit=page.may_edit,
+        forms=owned_forms(engine_ctx(), code, uow=request_uow()),
+        missing=catalogue_completeness(engine_ctx(), officer().id, code=code, uow=request_uow()).get(code),
+        missing_labels=MISSING_LABELS,
     )
 
 

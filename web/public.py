@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from engine.errors import DomainError
+from engine.payments.online import lookup_fees
 from engine.runtime.lookup import public_status, rate
 from web.extensions import limiter
 from web.helpers import engine_ctx, now
@@ -27,15 +28,16 @@ def lookup():
     """The lookup form and, with both factors, the dossier's progress in plain words."""
     code = (request.values.get("ma") or request.form.get("code") or "").strip()
     last4 = (request.form.get("last4") or "").strip()
-    found, error, status = None, None, 200
+    found, fees, error, status = None, None, None, 200
     if request.method == "POST":
         try:
             with engine_ctx().uow() as uow:
                 found = public_status(uow.session, code, last4)
+            fees = lookup_fees(engine_ctx(), code, last4)  # phí, lệ phí and online payment (engine/payments)
         except DomainError as exc:
             error, status = exc.message, exc.http_status
     response = render_template(
-        "lookup.html", code=code, last4=last4 if found else "", found=found, error=error
+        "lookup.html", code=code, last4=last4 if found else "", found=found, fees=fees, error=error
     )
     return response, status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 

@@ -118,6 +118,7 @@ def quality():
         scores=page.scores,
         args=request.args,
         agencies=page.agencies,
+        feedback=page.feedback,
     )
 
 

@@ -53,7 +53,21 @@ WIDENED: dict[str, dict[str, str]] = {
 }
 
 # Files that are the same for everybody and may be cached; everything else carries personal data.
-CACHEABLE_ENDPOINTS = frozenset({"static", "vendor.asset", "favicon"})
+CACHEABLE_ENDPOINTS = frozenset(
+    {
+        "static",
+        "vendor.asset",
+        "favicon",
+        # The public procedure catalogue sets its own caching (web/public_catalogue.py): public for
+        # everybody, private when a page names the signed-in officer.
+        "public_catalogue.index",
+        "public_catalogue.procedure",
+        "public_catalogue.diagram",
+        "public_catalogue.form_file",
+        "public_api.procedures",
+        "public_api.procedure_json",
+    }
+)
 
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 

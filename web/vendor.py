@@ -1,4 +1,9 @@
-"""Front-end packages served from node_modules (installed from the npm registry by the set-up)."""
+"""Front-end packages (Bootstrap, htmx, bpmn-js, Chart.js) at /vendor/.
+
+In a checkout they are served from node_modules (installed from the npm registry by the set-up); an
+installed wheel carries the files the pages use in web/vendor_assets (setup.py copies them at build
+time); MOTCUA_ASSETS_DIR points elsewhere (a directory laid out like node_modules).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,28 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, send_from_directory
 
+from config import PROJECT_ROOT, Settings
+from web.vendor_files import FILES, PACKAGES
+
 bp = Blueprint("vendor", __name__, url_prefix="/vendor")
 
 # Only the built distributions of the packages the pages use; nothing else of node_modules.
-ALLOWED = ("bootstrap/dist/", "htmx.org/dist/", "bpmn-js/dist/", "chart.js/dist/")
+ALLOWED = PACKAGES
+PACKAGED = Path(__file__).resolve().parent / "vendor_assets"
+
+
+def assets_dir(settings: Settings) -> Path:
+    """Where the front-end files are read from: the setting, else the wheel's copy, else node_modules."""
+    if settings.assets_dir:
+        return Path(settings.assets_dir)
+    if PACKAGED.is_dir():
+        return PACKAGED
+    return PROJECT_ROOT / "node_modules"
+
+
+def missing_assets(root: Path) -> list[str]:
+    """The files the pages link to that are not under `root` (checked by /healthz)."""
+    return [str(root / name) for name in FILES if not (root / name).is_file()]
 
 
 @bp.get("/<path:filename>")

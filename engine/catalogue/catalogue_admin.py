@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.catalogue.fees import fee_lines, parse_fee_lines
 from engine.context import Context
-from engine.errors import Forbidden, InvalidFields, NotFound
+from engine.errors import Forbidden, InvalidFields, InvalidInput, NotFound
 from engine.usecase import active_officer, reading, require_aware, use_case
 from models import Agency, Officer, Procedure, UnitOfWork
 from models.catalogue import ONLINE_LEVELS, RECEIVING_AGENCY_LEVELS
@@ -31,6 +33,8 @@ ONLINE_LEVEL_LABELS = {
     "partial": "Trực tuyến một phần",
     "full": "Trực tuyến toàn trình",
 }
+MAX_FEE_LINES = 20
+MAX_FEE_AMOUNT = 1_000_000_000
 CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,39}$")
 # Legal times as catalogues write them: "3 ngày làm việc", "03 ngày", "0,5 ngày", "8 giờ", "Trong ngày".
 _TIME = re.compile(r"(\d+(?:[.,]\d+)?)\s*(ngay|gio|days?|hours?|h)?\b")
@@ -116,6 +120,8 @@ class ProcedureInput:
     online_level: str = "partial"
     receiving_level: str | None = None  # default: the procedure's level
     receiving_agencies: tuple[str, ...] = ()
+    # Each fee or charge: {"name", "amount" (đồng: int or "50.000 đồng"), "exempt"}; see catalogue/fees.py.
+    fees: tuple[Mapping[str, object], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,17 @@ def check_input(session: Session, data: ProcedureInput) -> tuple[dict[str, str],
     documents = [" ".join(d.split()) for d in data.required_documents if d and d.strip()]
     if any(len(d) > 1000 for d in documents):
         errors["required_documents"] = "Mỗi thành phần hồ sơ tối đa 1.000 ký tự"
+    fee_values: list[dict[str, object]] = []
+    try:
+        fee_values = [line.as_data() for line in parse_fee_lines(data.fees)]
+    except InvalidInput as exc:
+        errors["fees"] = exc.message
+    if len(fee_values) > MAX_FEE_LINES:
+        errors["fees"] = f"Tối đa {MAX_FEE_LINES} khoản phí, lệ phí"
+    elif any(len(str(line["name"])) > 255 or len(str(line["exempt"])) > 1000 for line in fee_values):
+        errors["fees"] = "Tên khoản phí tối đa 255 ký tự, đối tượng miễn tối đa 1.000 ký tự"
+    elif any(int(str(line["amount"])) > MAX_FEE_AMOUNT for line in fee_values):
+        errors["fees"] = "Số tiền một khoản phí, lệ phí không quá 1 tỷ đồng"
     values: dict[str, object] = {
         "code": code,
         "name": name,
@@ -209,6 +226,7 @@ def check_input(session: Session, data: ProcedureInput) -> tuple[dict[str, str],
         "legal_time_value": data.legal_time_value,
         "legal_time_unit": data.legal_time_unit,
         "fee": data.fee.strip(),
+        "fees": fee_values,
         "required_documents": documents,
         "online_level": data.online_level,
         "owner_agency_id": owner.id if owner is not None else None,
@@ -297,6 +315,7 @@ def input_of(procedure: Procedure, owner_code: str) -> ProcedureInput:
         legal_time_unit=procedure.legal_time_unit,
         owner_agency=owner_code,
         fee=procedure.fee or "",
+        fees=tuple(line.as_data() for line in fee_lines(procedure.fees)),
         required_documents=tuple(procedure.required_documents or ()),
         online_level=procedure.online_level,
         receiving_level=procedure.receiving_level,

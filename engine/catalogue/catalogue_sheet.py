@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -177,6 +178,26 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(p.strip(" -•\t") for p in parts if p.strip(" -•\t"))
 
 
+_AMOUNT = re.compile(r"(\d{1,3}(?:[.,]\d{3})+|\d+)\s*(?:đồng|đ|vnđ|vnd)(?!\w)", re.IGNORECASE)
+
+
+def fees_from_text(text: str) -> list[dict[str, object]]:
+    """The fee lines of a "Phí, lệ phí" cell when each part names its amount like "50.000 đồng"
+    ("Lệ phí cấp giấy phép: 50.000 đồng; Phí thẩm định: 1.000.000 đồng"); else none (the text is kept)."""
+    lines: list[dict[str, object]] = []
+    for part in re.split(r"[;\n]+", text or ""):
+        part = part.strip(" .-–+")
+        if not part:
+            continue
+        amounts = _AMOUNT.findall(part)
+        if len(amounts) != 1:
+            return []
+        name = _AMOUNT.sub("", part).strip(" :.-–()").removesuffix("/hồ sơ").strip(" :.-–") or "Phí, lệ phí"
+        amount = int(re.sub(r"[.,]", "", amounts[0]))
+        lines.append({"name": " ".join(name.split())[:255], "amount": amount, "exempt": ""})
+    return lines
+
+
 def _row_input(cells: list[str], columns: dict[str, int]) -> tuple[ProcedureInput | None, dict[str, str]]:
     def get(column: str) -> str:
         position = columns.get(column)
@@ -211,6 +232,7 @@ def _row_input(cells: list[str], columns: dict[str, int]) -> tuple[ProcedureInpu
             legal_time_unit=legal[1],
             owner_agency=get("agency"),
             fee=get("fee"),
+            fees=tuple(fees_from_text(get("fee"))),
             required_documents=_split(get("documents")),
             online_level=online,
             receiving_level=receiving_level,
@@ -280,7 +302,7 @@ def import_catalogue(
 
 
 KEPT_WHEN_ABSENT = {
-    "fee": ("fee",),
+    "fee": ("fee", "fees"),
     "documents": ("required_documents",),
     "online_level": ("online_level",),
     "receiving_level": ("receiving_level",),

@@ -16,7 +16,12 @@ from models.catalogue import RECEIVING_AGENCY_LEVELS
 
 
 def may_receive(procedure: Procedure, agency: Agency) -> bool:
-    """Whether the desk of `agency` may receive dossiers of `procedure`."""
+    """Whether the desk of `agency` may receive dossiers of `procedure`.
+
+    No desk receives the feedback procedure: feedback arrives through the public form (/phan-anh).
+    """
+    if procedure.kind == "feedback":
+        return False
     if agency.level not in RECEIVING_AGENCY_LEVELS.get(procedure.receiving_level, ()):
         return False
     listed = procedure.receiving_agencies or []

@@ -13,6 +13,7 @@ from werkzeug.security import generate_password_hash
 from engine.accounts import one_time_password
 from engine.catalogue.catalogue_admin import ProcedureInput, save_procedure_in
 from engine.catalogue.catalogue_file import catalogue_path, read_toml, receiving_of
+from engine.catalogue.fees import parse_fee_lines
 from engine.catalogue.procedure_model import ALL_ROLES
 from engine.catalogue.procedures import procedure_by_code
 from engine.catalogue.versions import activate_version, was_approved
@@ -135,6 +136,12 @@ def _entry_input(file_name: str, number: int, entry: dict) -> ProcedureInput:
         )
     value = legal.get("value")
     level, receiving = receiving_of(entry, file_name)
+    fees = entry.get("fees", [])
+    if not isinstance(fees, list) or not all(isinstance(line, dict) for line in fees):
+        raise InvalidInput(
+            f'{where}: fees phải có dạng [{{ name = "Lệ phí ...", amount = 50000, exempt = "..." }}]'
+        )
+    parse_fee_lines(fees, f"{where}: ")
     return ProcedureInput(
         code=str(entry["code"]),
         name=str(entry["name"]),
@@ -144,6 +151,7 @@ def _entry_input(file_name: str, number: int, entry: dict) -> ProcedureInput:
         legal_time_unit=legal["unit"],
         owner_agency=str(entry["owner_agency"]),
         fee=str(entry.get("fee", "")),
+        fees=tuple(fees),
         required_documents=tuple(entry.get("required_documents", [])),
         online_level=str(entry.get("online_level", "partial")),
         receiving_level=level,
@@ -167,6 +175,20 @@ def _decision(where: str, entry: dict) -> tuple[str, date]:
     return str(number), day
 
 
+PROCEDURE_KINDS = ("tthc", "feedback")
+
+
+def _set_kind(session: Session, where: str, code: str, entry: dict) -> None:
+    """An entry's kind: an administrative procedure (default) or the feedback procedure (phản ánh,
+    kiến nghị), which the reports never count as an administrative dossier."""
+    kind = str(entry.get("kind", "tthc"))
+    if kind not in PROCEDURE_KINDS:
+        raise InvalidInput(
+            f"{where}: kind {kind!r} không hợp lệ; chọn một trong: {', '.join(PROCEDURE_KINDS)}"
+        )
+    procedure_by_code(session, code).kind = kind
+
+
 def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: int = 8) -> LoadReport:
     """Create or update procedures and activate their BPMN when it changed (approved in the file).
 
@@ -182,6 +204,7 @@ def load_catalogue(session: Session, path: Path, now: datetime, hours_per_day: i
         except InvalidFields as exc:
             raise InvalidInput(f"{where}: {exc.message}") from exc
         report.procedures += int(saved.created)
+        _set_kind(session, where, data.code, entry)
         if not entry.get("bpmn"):
             continue
         decision_number, decision_date = _decision(where, entry)

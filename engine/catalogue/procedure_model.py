@@ -32,11 +32,14 @@ ROLE_LABELS = {
     "admin": "Quản trị hệ thống",
     # A service account: the public service portal pushing online dossiers through the API.
     "portal": "Tài khoản tích hợp Cổng dịch vụ công",
+    # A service account: the postal carrier reporting results delivered or returned to the sender.
+    "postal": "Tài khoản tích hợp bưu chính",
 }
 # Roles that can own a lane (and so a step); other roles work outside the flow.
 STEP_ROLES = {role: ROLE_LABELS[role] for role in ("desk", "head", "specialist", "leader", "clerk")}
 OTHER_ROLES = {
-    role: ROLE_LABELS[role] for role in ("supervisor", "process_owner", "approver", "admin", "portal")
+    role: ROLE_LABELS[role]
+    for role in ("supervisor", "process_owner", "approver", "admin", "portal", "postal")
 }
 ALL_ROLES = {**STEP_ROLES, **OTHER_ROLES}
 STEP_KINDS = ("supplement", "return")
@@ -102,6 +105,9 @@ class Step:
     kind: str | None
     outcomes: tuple[Outcome, ...]
     line: int
+    # `<mc:lane agency-from="key"/>`: the agency is the one whose code an earlier step put into the
+    # dossier's data under this key (e.g. the competent agency a feedback was classified to).
+    agency_key: str | None = None
 
     @property
     def needs_outcome(self) -> bool:
@@ -354,6 +360,7 @@ def read_step(graph: ProcessGraph, task: etree._Element) -> Step:
         kind=(step_ext.get("kind") if step_ext is not None else None),
         outcomes=tuple(outcomes),
         line=task.sourceline or 0,
+        agency_key=(lane_ext.get("agency-from") or None) if lane_ext is not None else None,
     )
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from engine.catalogue.competence import may_receive
+from engine.catalogue.fees import FeeLine, fee_lines
 from engine.context import Context
 from engine.errors import NotFound
 from engine.usecase import active_officer, reading
@@ -31,6 +32,7 @@ class CatalogueEntry:
     active_version: int | None  # number of the process version dossiers start on, None if none
     receiving_level: str = ""
     receiving_agencies: tuple[str, ...] = ()
+    fees: tuple[FeeLine, ...] = ()  # each fee or charge in đồng (engine/catalogue/fees.py)
 
 
 def procedure_catalogue(
@@ -65,6 +67,7 @@ def procedure_catalogue(
             active_version=number,
             receiving_level=p.receiving_level,
             receiving_agencies=tuple(p.receiving_agencies or ()),
+            fees=tuple(fee_lines(p.fees)),
         )
         for p, agency_code, number in rows
         if receiving_agency is None or may_receive(p, receiving_agency)

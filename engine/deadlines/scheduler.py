@@ -1,17 +1,18 @@
 """The scheduler: the SLA tick and the notification dispatch every `scheduler_interval_seconds`.
 
-However many web or scheduler processes run, only the leader ticks. On PostgreSQL the leader
-holds a session-level advisory lock on a dedicated connection: when its process dies the
-server drops the connection and the lock with it, and another process takes over at its next
-run. On SQLite the leader holds a lease row that it renews at every run; when it stops
-renewing, another process takes over once the lease (`scheduler_lease_seconds`) has expired.
-Ticks are idempotent anyway (unique alert keys, claimed outbox rows), so a short overlap
-during a failover cannot raise or send anything twice.
+However many web or scheduler processes run, only the leader ticks. Leadership is a lease row
+(`scheduler_lease`, on SQLite and PostgreSQL alike) that the leader renews at every run, for
+`scheduler_lease_seconds`. A leader that stops renewing (killed, hung, SIGSTOPped, cut off from the
+database) loses leadership when its lease expires: the next run of another process takes the lease
+over with the next `term`. Fencing: the tick checks, inside its own transaction, that the lease is
+still its own, with the same term and not expired (on PostgreSQL it holds the row FOR SHARE, so a
+takeover waits for the tick to commit); a leader that wakes up after losing its lease rolls back and
+becomes a standby. The other jobs check the lease just before they start, and are idempotent
+anyway (unique alert keys, claimed outbox rows), so nothing is raised or sent twice.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -24,23 +25,22 @@ from datetime import UTC, date, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import Connection, Engine, create_engine, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from engine.context import Context
-from engine.deadlines.watcher import TickReport, tick
+from engine.deadlines.watcher import LEASE, TickReport, tick
 from engine.integrations.dvcqg.ratings import previous_month, queue_month_ratings
 from engine.integrations.dvcqg.sync import SyncReport
 from engine.integrations.dvcqg.sync import sync as portal_sync
 from engine.notify.notifications import DispatchReport, dispatch
+from engine.payments.online import reconcile as reconcile_payments
 from models import SchedulerLease
 
 LOG = logging.getLogger("motcua.scheduler")
-LEASE_NAME = "scheduler"
-# pg_try_advisory_lock key of the scheduler: a fixed number, the same in every process.
-ADVISORY_KEY = 0x6D6F74637561  # "motcua"
+LEASE_NAME = LEASE
 Echo = Callable[[str], None]
 
 
@@ -54,103 +54,88 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class LeaderLock:
-    """Decides which process ticks; `acquire` both takes and renews."""
-
-    holder: str
-
-    def acquire(self, now: datetime) -> bool:
-        """Whether this process is the leader now (taking or renewing the lock)."""
-        raise NotImplementedError
-
-    def release(self, now: datetime) -> None:
-        """Give the lock up so another process can take over at once."""
-        raise NotImplementedError
+class LeaseLost(RuntimeError):
+    """The lease is no longer this process's: the job's transaction must not commit."""
 
 
-class AdvisoryLock(LeaderLock):
-    """PostgreSQL: `pg_try_advisory_lock` held by a connection of its own (not from the pool)."""
+class LeaseLock:
+    """The lease row: renewed at each run; another process takes it over once it has expired."""
 
-    def __init__(self, db: Engine, holder: str, key: int = ADVISORY_KEY) -> None:
-        self.holder = holder
-        self.key = key
-        # NullPool: closing the connection really closes it, so the lock can never linger in a pool.
-        self._engine = create_engine(db.url, poolclass=NullPool)
-        self._conn: Connection | None = None
-
-    def acquire(self, now: datetime) -> bool:
-        """Keep the lock while its connection lives; otherwise try to take it."""
-        if self._conn is not None:
-            try:
-                self._conn.exec_driver_sql("SELECT 1")
-                return True
-            except DBAPIError:
-                LOG.warning("scheduler %s lost its lock connection", self.holder)
-                self._close()
-        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar())
-        except DBAPIError:
-            conn.close()
-            raise
-        if got:
-            self._conn = conn
-            return True
-        conn.close()
-        return False
-
-    def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(DBAPIError):
-                conn.close()
-
-    def release(self, now: datetime) -> None:
-        """Unlock and close the lock connection."""
-        if self._conn is not None:
-            with contextlib.suppress(DBAPIError):
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-        self._close()
-        self._engine.dispose()
-
-
-class LeaseLock(LeaderLock):
-    """A lease row renewed at each run; a follower takes it over once it has expired (SQLite's lock)."""
-
-    def __init__(self, ctx: Context, holder: str, seconds: int) -> None:
+    def __init__(self, ctx: Context, holder: str, seconds: int, interval: int | None = None) -> None:
         self.ctx = ctx
         self.holder = holder
         self.seconds = seconds
+        self.interval = interval
+        self.term: int | None = None
 
     def acquire(self, now: datetime) -> bool:
-        """Renew our lease, or take over an expired one, or create the first one."""
+        """Renew our lease, or take over an expired one (next term), or create the first one."""
         expires = now + timedelta(seconds=self.seconds)
         mine = SchedulerLease.holder == self.holder
+        renewal = {"expires_at": expires, "renewed_at": now, "interval_seconds": self.interval}
         with self.ctx.uow() as uow:
             session = uow.session
-            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            postgres = session.get_bind().dialect.name == "postgresql"
+            if postgres:
+                # A takeover waits for a fenced job still running under the old term, but never for
+                # long: a leader hung inside its transaction is cut off by the server (see `fence`).
+                wait = max(1, min(self.seconds, 5))
+                session.execute(text(f"SET LOCAL lock_timeout = '{wait}s'"))
+            insert = postgresql.insert if postgres else sqlite.insert
             statements = [
-                update(SchedulerLease)
-                .where(SchedulerLease.name == LEASE_NAME, mine)
-                .values(expires_at=expires),
+                update(SchedulerLease).where(SchedulerLease.name == LEASE_NAME, mine).values(**renewal),
                 update(SchedulerLease)
                 .where(SchedulerLease.name == LEASE_NAME, SchedulerLease.expires_at <= now)
-                .values(holder=self.holder, acquired_at=now, expires_at=expires),
+                .values(holder=self.holder, acquired_at=now, term=SchedulerLease.term + 1, **renewal),
                 insert(SchedulerLease)
-                .values(name=LEASE_NAME, holder=self.holder, acquired_at=now, expires_at=expires)
+                .values(name=LEASE_NAME, holder=self.holder, acquired_at=now, term=1, **renewal)
                 .on_conflict_do_nothing(index_elements=["name"]),
             ]
-            held = False
-            for stmt in statements:
-                # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
-                found = session.execute(
-                    stmt.returning(SchedulerLease.name).execution_options(synchronize_session=False)
-                ).scalar_one_or_none()
-                if found is not None:
-                    held = True
-                    break
-            uow.commit()
-        return held
+            term = None
+            try:
+                for stmt in statements:
+                    # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+                    term = session.execute(
+                        stmt.returning(SchedulerLease.term).execution_options(synchronize_session=False)
+                    ).scalar_one_or_none()
+                    if term is not None:
+                        break
+            except OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "55P03":
+                    raise
+                LOG.warning("scheduler %s: the lease row is busy; trying again at the next run", self.holder)
+                term = None
+            else:
+                uow.commit()
+        self.term = term
+        return term is not None
+
+    def fence(self, session: Session, now: datetime) -> None:
+        """In a job's transaction: raise LeaseLost unless the lease is still ours (holder, term, time)."""
+        if self.term is None:
+            raise LeaseLost(f"scheduler {self.holder} holds no lease")
+        query = select(SchedulerLease.term).where(
+            SchedulerLease.name == LEASE_NAME,
+            SchedulerLease.holder == self.holder,
+            SchedulerLease.term == self.term,
+            SchedulerLease.expires_at > now,
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            # Hung inside this transaction (SIGSTOP), the server ends it after one lease, so the
+            # row lock below keeps a successor waiting one lease at most.
+            session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = '{self.seconds}s'"))
+            query = query.with_for_update(read=True)
+        if session.execute(query).scalar_one_or_none() is None:
+            raise LeaseLost(f"scheduler {self.holder} lost its lease (term {self.term})")
+
+    def still_held(self, now: datetime) -> bool:
+        """Whether the lease is still ours, in a short transaction of its own."""
+        try:
+            with self.ctx.uow() as uow:
+                self.fence(uow.session, now)
+        except LeaseLost:
+            return False
+        return True
 
     def release(self, now: datetime) -> None:
         """Expire our lease now."""
@@ -162,13 +147,14 @@ class LeaseLock(LeaderLock):
                 .execution_options(synchronize_session=False)
             )
             uow.commit()
+        self.term = None
 
 
-def make_lock(ctx: Context, holder: str) -> LeaderLock:
-    """The advisory lock on PostgreSQL, the lease row elsewhere."""
-    if ctx.db.dialect.name == "postgresql":
-        return AdvisoryLock(ctx.db, holder)
-    return LeaseLock(ctx, holder, ctx.settings.scheduler_lease_seconds)
+def make_lock(ctx: Context, holder: str) -> LeaseLock:
+    """The lease of this process (the same on every database)."""
+    return LeaseLock(
+        ctx, holder, ctx.settings.scheduler_lease_seconds, ctx.settings.scheduler_interval_seconds
+    )
 
 
 @dataclass
@@ -219,15 +205,22 @@ class Scheduler:
                 return RunResult(False)
             result = RunResult(True)
             try:
-                result.tick = tick(self.ctx, self.clock(), holder=self.holder)
+                result.tick = tick(
+                    self.ctx,
+                    self.clock(),
+                    holder=self.holder,
+                    fence=lambda session: self.lock.fence(session, self.clock()),
+                )
                 self.echo(
                     f"tick {self.holder}: {len(result.tick.raised)} alert(s), "
                     f"{len(result.tick.letters_drafted)} draft letter(s), {result.tick.duration_ms:.1f} ms"
                 )
+                self._check_lease()
                 result.dispatch = dispatch(self.ctx, self.clock())
                 if result.dispatch.total:
                     self.echo(f"dispatch {self.holder}: {result.dispatch.summary()}")
                 if self.ctx.settings.dvcqg_url:
+                    self._check_lease()
                     self._queue_ratings()
                     result.portal = portal_sync(self.ctx, self.clock())
                     sent = result.portal
@@ -236,9 +229,26 @@ class Scheduler:
                             f"dvcqg {self.holder}: sent {sent.count('sent')}, "
                             f"retrying {sent.count('retrying')}, failed {sent.count('failed')}"
                         )
+                if self.ctx.settings.payment_gateway_url:
+                    self._check_lease()
+                    settled = reconcile_payments(self.ctx, self.clock())
+                    if settled.lines:
+                        paid = settled.count("paid")
+                        self.echo(f"payments {self.holder}: asked {len(settled.lines)}, paid {paid}")
+            except LeaseLost as exc:
+                # Woken up after another process took the lease over: stand by, run nothing more.
+                LOG.warning("%s; standing by", exc)
+                self.is_leader = False
+                self._announced = False
+                self.echo(f"standby {self.holder} (lease lost)")
+                result.leader = False
             except Exception:
                 LOG.exception("scheduler %s: the run failed; the next run tries again", self.holder)
             return result
+
+    def _check_lease(self) -> None:
+        if not self.lock.still_held(self.clock()):
+            raise LeaseLost(f"scheduler {self.holder} lost its lease (term {self.lock.term})")
 
     def _queue_ratings(self) -> None:
         """Last month's satisfaction for the portal, queued once a month (idempotent if repeated)."""

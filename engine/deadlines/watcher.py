@@ -52,12 +52,15 @@ from models import (
     Officer,
     Procedure,
     SchedulerHeartbeat,
+    SchedulerLease,
     SlaAlert,
     WorkItem,
 )
 from models.vocabulary import AlertKind
 
 HEARTBEAT = "sla"
+# The scheduler's leader lease row (engine.deadlines.scheduler takes and renews it).
+LEASE = "scheduler"
 KEY_COLUMNS = ["subject_kind", "subject_id", "kind", "deadline_version", "round"]
 # Rows committed a little after a tick read its snapshot (their transaction began before it)
 # are picked up by the next tick, which re-reads this much before its watermark.
@@ -657,13 +660,24 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def tick(ctx: Context, now: datetime, *, holder: str = "cli") -> TickReport:
-    """Raise every SLA alert due at `now` that was not raised before; one transaction."""
+def tick(
+    ctx: Context,
+    now: datetime,
+    *,
+    holder: str = "cli",
+    fence: Callable[[Session], None] | None = None,
+) -> TickReport:
+    """Raise every SLA alert due at `now` that was not raised before; one transaction.
+
+    `fence` (the scheduler's lease check) runs first inside the transaction and raises to abort it.
+    """
     require_aware(now)
     started = time.perf_counter()
     interval = timedelta(seconds=ctx.settings.scheduler_interval_seconds)
     with use_case(ctx, "SLA tick") as uow:
         session = uow.session
+        if fence is not None:
+            fence(session)
         beat = _locked_beat(session, now, holder)
         previous = beat.last_now if beat.ticks else None
         low = previous - max(MIN_OVERLAP, 2 * interval) if previous is not None else None
@@ -722,22 +736,42 @@ def _beat(
 
 @dataclass(frozen=True)
 class Heartbeat:
-    """When the watcher last ran, for the web app's warning."""
+    """When the watcher last ran, for the web app's warning and the health probe."""
 
     ran_at: datetime | None
     last_now: datetime | None
     holder: str | None
     ticks: int
     stale: bool
+    # The interval and lease the staleness was judged by (the leader's own when it recorded them).
+    interval_seconds: int = 0
+    lease_seconds: int = 0
 
 
 def heartbeat(session: Session, now: datetime, *, interval_seconds: int, lease_seconds: int) -> Heartbeat:
-    """The heartbeat; stale when no tick ran within three intervals (and at least one lease)."""
+    """The heartbeat; stale when no tick ran within three intervals (and at least one lease).
+
+    The leader records its own interval and lease on the lease row, and those judge it: a web process
+    configured otherwise than the scheduler process still reads the heartbeat right. The given
+    values serve until a leader has recorded its own.
+    """
+    lease = session.get(SchedulerLease, LEASE)
+    if lease is not None and lease.interval_seconds and lease.renewed_at is not None:
+        interval_seconds = lease.interval_seconds
+        lease_seconds = max(1, round((lease.expires_at - lease.renewed_at).total_seconds()))
     beat = session.get(SchedulerHeartbeat, HEARTBEAT)
     if beat is None or not beat.ticks:
-        return Heartbeat(None, None, None, 0, True)
+        return Heartbeat(None, None, None, 0, True, interval_seconds, lease_seconds)
     limit = timedelta(seconds=max(3 * interval_seconds, lease_seconds))
-    return Heartbeat(beat.ran_at, beat.last_now, beat.holder, beat.ticks, now - beat.ran_at > limit)
+    return Heartbeat(
+        beat.ran_at,
+        beat.last_now,
+        beat.holder,
+        beat.ticks,
+        now - beat.ran_at > limit,
+        interval_seconds,
+        lease_seconds,
+    )
 
 
 def alerts_for_dossier(session: Session, dossier_id: int) -> list[SlaAlert]:

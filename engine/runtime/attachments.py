@@ -1,22 +1,21 @@
 """Documents of a dossier: uploads checked against the size cap and the type allow-list, stored
-content-addressed under the attachments directory, recorded in the same transaction."""
+content-addressed in the document store (engine/storage/), recorded in the same transaction."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from typing import IO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config import Settings
 from engine.errors import InvalidInput, NotFound, TooLarge
+from engine.storage import MissingDocument, document_store
 from models import Attachment
 
 # Leading bytes of the formats whose content can be recognised; others are checked by name only.
@@ -95,14 +94,7 @@ def store(
 ) -> Attachment:
     """Write the file (content-addressed, so a rolled-back transaction leaves no wrong data) and its row."""
     media_type = check_upload(settings, upload)
-    digest = hashlib.sha256(upload.data).hexdigest()
-    relative = Path(digest[:2]) / digest
-    target = Path(settings.attachments_dir) / relative
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-            tmp.write(upload.data)
-        os.replace(tmp.name, target)
+    stored = document_store(settings).put(upload.data)
     name = _UNSAFE_NAME.sub("_", os.path.basename(upload.file_name))[:200]
     attachment = Attachment(
         dossier_id=dossier_id,
@@ -110,11 +102,14 @@ def store(
         kind=kind,
         file_name=name,
         media_type=media_type,
-        size=len(upload.data),
-        sha256=digest,
-        stored_path=str(relative),
+        size=stored.size,
+        sha256=stored.sha256,
+        stored_path=stored.key,
         uploaded_at=now,
         uploaded_by_id=officer_id,
+        # A result is digitised when issued; an input when a scan names its checklist item
+        # (engine/documents/digitisation.py).
+        digitised_at=now if kind == "result" else None,
     )
     session.add(attachment)
     return attachment
@@ -153,9 +148,23 @@ def attachments_of(session: Session, dossier_id: int) -> list[Attachment]:
     )
 
 
-def open_attachment(settings: Settings, session: Session, attachment_id: int) -> tuple[Attachment, Path]:
-    """The attachment row and the path of its bytes."""
+def open_attachment(settings: Settings, session: Session, attachment_id: int) -> tuple[Attachment, IO[bytes]]:
+    """The attachment row and a stream of its bytes (the caller closes it)."""
     attachment = session.get(Attachment, attachment_id)
     if attachment is None:
         raise NotFound("Không tìm thấy tài liệu.")
-    return attachment, Path(settings.attachments_dir) / attachment.stored_path
+    return attachment, open_document(settings, attachment.stored_path)
+
+
+def open_document(settings: Settings, key: str) -> IO[bytes]:
+    """A stream of a stored document from the configured store; NotFound when its file is gone."""
+    try:
+        return document_store(settings).open(key)
+    except MissingDocument:
+        raise NotFound("Không tìm thấy tệp của tài liệu.") from None
+
+
+def read_document(settings: Settings, key: str) -> bytes:
+    """A stored document's bytes (for signing and digitising, which need them whole)."""
+    with open_document(settings, key) as stream:
+        return stream.read()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from typing import IO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from engine.catalogue.procedure_model import ROLE_LABELS, Outcome, Step
 from engine.context import Context
 from engine.errors import Conflict, NotFound
+from engine.runtime import postal
 from engine.runtime.access import require_view, require_view_item
 from engine.runtime.apology import LetterSummary, letters_for_dossier
 from engine.runtime.assignment import Candidate, candidates, may_assign
-from engine.runtime.attachments import attachments_of, open_attachment
+from engine.runtime.attachments import attachments_of, open_document
 from engine.runtime.control_sheet import HandOver, control_sheet
 from engine.runtime.dossiers import compiled_process, dossier_by_code, supplement_request_is_late
 from engine.runtime.inbox import next_item
@@ -39,6 +40,7 @@ from models import (
     UnitOfWork,
     WorkItem,
 )
+from models.postal import PostalItem
 from models.vocabulary import EventKind
 
 # Outcomes with their own form on the task page (the supplement request and the refusal).
@@ -67,6 +69,8 @@ class DossierView:
     rating: Rating | None
     steps: dict[str, Step] = field(default_factory=dict)
     letters: list[LetterSummary] = field(default_factory=list)
+    # Inbound (the dossier came by post) and outbound (the result goes back by post), inbound first.
+    postal_items: list[PostalItem] = field(default_factory=list)
 
     @property
     def open_items(self) -> list[WorkItem]:
@@ -153,6 +157,7 @@ def load_dossier_view(ctx: Context, session: Session, dossier: Dossier) -> Dossi
         rating=session.scalars(select(Rating).where(Rating.dossier_id == dossier.id)).first(),
         steps=compiled.model.steps,
         letters=letters_for_dossier(session, dossier.id),
+        postal_items=postal.items_of(session, dossier.id),
     )
 
 
@@ -316,7 +321,8 @@ class AttachmentFile:
 
     file_name: str
     media_type: str
-    path: Path
+    stream: IO[bytes]  # from the document store; the caller sends and closes it
+    size: int
 
 
 def reassignment_candidates(session: Session, supervisor: Officer, item: WorkItem) -> list[tuple[int, str]]:
@@ -395,10 +401,11 @@ def dossier_attachment(
     with reading(ctx, uow) as session:
         dossier = dossier_by_code(session, code)
         require_view(session, active_officer(session, officer_id), dossier)
-        found, path = open_attachment(ctx.settings, session, attachment_id)
-        if found.dossier_id != dossier.id or not path.exists():
+        found = session.get(Attachment, attachment_id)
+        if found is None or found.dossier_id != dossier.id:
             raise NotFound("Không tìm thấy tài liệu.")
-        return AttachmentFile(found.file_name, found.media_type, path)
+        stream = open_document(ctx.settings, found.stored_path)
+        return AttachmentFile(found.file_name, found.media_type, stream, found.size)
 
 
 def next_task(

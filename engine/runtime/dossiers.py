@@ -8,14 +8,15 @@ are written together; the dossier's version column makes a concurrent second com
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from engine import logs
@@ -25,9 +26,11 @@ from engine.catalogue.procedure_model import ROLE_LABELS, Step
 from engine.catalogue.procedures import procedure_by_code
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidFields, InvalidInput, NoActiveVersion, NotFound
+from engine.feedback import steps as feedback_steps
 from engine.formatting import local_time, number
 from engine.integrations.dvcqg import outbox as portal_outbox
 from engine.notify import notifications
+from engine.payments.dues import require_settled_for_handover
 from engine.runtime import attachments
 from engine.runtime.access import note_handler, require_view_item
 from engine.runtime.assignment import check_target, may_assign, require_assigner, target_officer
@@ -49,6 +52,9 @@ from models import (
 )
 from models.dossier import CHANNEL_LABELS, CHANNELS, OPEN_STATUSES, STATUS_LABELS
 from models.vocabulary import EventKind
+
+if TYPE_CHECKING:
+    from engine.runtime.postal import PostalIntake
 
 LOG = logging.getLogger("motcua.dossiers")
 ID_NUMBER = re.compile(r"^\d{12}$")
@@ -99,10 +105,58 @@ class Completion:
 
 
 def _work_item(session: Session, work_item_id: int) -> WorkItem:
-    item = session.get(WorkItem, work_item_id)
+    item = session.get(WorkItem, work_item_id)  # from the identity map after preload_step
     if item is None:
         raise NotFound(f"Không tìm thấy bước xử lý số {work_item_id}")
     return item
+
+
+# The dossier's open items read by preload_step, for the step's projection (session.info key).
+PRELOADED_OPEN = "motcua.preloaded_open_items"
+# The rows read ahead, held for the transaction: the identity map keeps only weak references.
+PRELOADED_ROWS = "motcua.preloaded_rows"
+
+
+def _hold(session: Session, rows: Sequence[Any]) -> None:
+    session.info.setdefault(PRELOADED_ROWS, []).extend(rows)
+
+
+@functools.cache
+def _preload_statements() -> tuple[Select[Officer, WorkItem, Dossier, Procedure], ...]:
+    """The two statements of preload_step, built once per process (bound parameters, not literals)."""
+    item_id, officer_id = bindparam("item_id", type_=Integer), bindparam("officer_id", type_=Integer)
+    rows = (
+        select(Officer, WorkItem, Dossier, Procedure)
+        .join_from(WorkItem, Dossier, Dossier.id == WorkItem.dossier_id)
+        .join(Procedure, Procedure.id == Dossier.procedure_id)
+        .join(Officer, Officer.id == officer_id)
+    )
+    target = select(WorkItem.dossier_id).where(WorkItem.id == item_id).scalar_subquery()
+    return (
+        rows.where(WorkItem.id == item_id),
+        rows.where(
+            WorkItem.dossier_id == target, (WorkItem.id == item_id) | WorkItem.completed_at.is_(None)
+        ).order_by(WorkItem.id),
+    )
+
+
+def preload_step(
+    session: Session, work_item_id: int, officer_id: int, *, open_items_too: bool = False
+) -> None:
+    """Read the acting officer, the work item, its dossier and its procedure in one round trip.
+
+    The rows land in the session's identity map, so the primary-key loads that follow (the
+    officer, the item, the dossier, the procedure the hooks look at) need no statement. With
+    `open_items_too` the dossier's other open items come in the same statement and the step's
+    projection takes them from there instead of querying again. A missing officer or item reads
+    nothing here; the loads that follow then fail with their usual messages.
+    """
+    one_item, with_open = _preload_statements()
+    params = {"item_id": work_item_id, "officer_id": officer_id}
+    rows = session.execute(with_open if open_items_too else one_item, params).all()
+    _hold(session, rows)
+    if open_items_too and rows:
+        session.info[PRELOADED_OPEN] = (rows[0].Dossier.id, [r.WorkItem for r in rows])
 
 
 def dossier_by_code(session: Session, code: str) -> Dossier:
@@ -123,6 +177,30 @@ def record_event(
         DossierEvent(dossier_id=dossier.id, at=now, officer_id=officer_id, kind=kind, payload=payload)
     )
     portal_outbox.note(session, dossier, kind, now, payload)  # the national portal hears of it at commit
+
+
+def record_events(
+    session: Session,
+    dossier: Dossier,
+    officer_id: int | None,
+    now: datetime,
+    events: Sequence[tuple[str, dict[str, Any]]],
+) -> None:
+    """Append several audit events (kind, payload) in one multi-row INSERT, in this order, written at
+    once (not at the next flush); each is noted for the national portal as record_event does."""
+    if not events:
+        return
+    logs.tag_dossier(dossier.code)
+    rows = [(EventKind(kind).value, payload) for kind, payload in events]
+    session.execute(
+        insert(DossierEvent),
+        [
+            {"dossier_id": dossier.id, "at": now, "officer_id": officer_id, "kind": kind, "payload": payload}
+            for kind, payload in rows
+        ],
+    )
+    for kind, payload in rows:
+        portal_outbox.note(session, dossier, kind, now, payload)
 
 
 def classify(finished: datetime, due: datetime | None, ctx: Context) -> str | None:
@@ -195,7 +273,21 @@ def compiled_process(ctx: Context, session: Session, version_id: int) -> wf.Comp
     return ctx.specs.for_version(version_id, load)
 
 
-def _agency_for(session: Session, step: Step, dossier: Dossier) -> int:
+def _agency_for(session: Session, step: Step, dossier: Dossier, data: dict[str, Any] | None = None) -> int:
+    """The agency whose inbox a step lands in: the lane's agency, the one an earlier step chose for a
+    lane with `agency-from` (see docs/feedback.md), else the agency that received the dossier."""
+    if step.agency_key:
+        chosen = (data or {}).get(step.agency_key)
+        if not chosen:
+            raise InvalidInput(
+                f'Bước "{step.name}" chuyển đến cơ quan được chọn ở bước trước; '
+                "cần chọn cơ quan có thẩm quyền",
+                step.agency_key,
+            )
+        agency_id = session.scalars(select(Agency.id).where(Agency.code == str(chosen))).one_or_none()
+        if agency_id is None:
+            raise InvalidInput(f"Không có cơ quan mã {chosen} trong danh sách cơ quan", step.agency_key)
+        return agency_id
     if not step.agency_code:
         return dossier.agency_id
     agency_id = session.scalars(select(Agency.id).where(Agency.code == step.agency_code)).one_or_none()
@@ -210,6 +302,10 @@ def _agency_for(session: Session, step: Step, dossier: Dossier) -> int:
 def open_items(session: Session, dossier: Dossier) -> list[WorkItem]:
     # No autoflush: pending changes are seen through the identity map, so an item completed
     # in this transaction is filtered here instead of paying for an extra flush.
+    preloaded = session.info.pop(PRELOADED_OPEN, None)
+    if preloaded is not None and preloaded[0] == dossier.id:
+        # Read by preload_step in this transaction, before any item of the dossier was added.
+        return [i for i in preloaded[1] if i.completed_at is None]
     with session.no_autoflush:
         items = session.scalars(
             select(WorkItem)
@@ -239,8 +335,13 @@ def project(
     compiled: wf.CompiledProcess,
     officer_id: int | None,
     now: datetime,
+    first: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> list[WorkItem]:
-    """Bring the work items in line with the workflow's ready tasks; returns the items opened."""
+    """Bring the work items in line with the workflow's ready tasks; returns the items opened.
+
+    `first` are the caller's events by the same officer (kind, payload), written before the
+    "step_opened" ones in the same statement.
+    """
     ready = {str(t.id): t for t in wf.ready_user_tasks(workflow)}
     still_open = open_items(session, dossier)
     for item in still_open:
@@ -262,7 +363,7 @@ def project(
             lane=step.lane,
             role=step.role or "",
             kind=step.kind,
-            agency_id=_agency_for(session, step, dossier),
+            agency_id=_agency_for(session, step, dossier, task.data),
             created_at=now,
             due_at=None if paused else ctx.calendar.add_working_hours(now, step.hours or 0.0),
             allotted_hours=step.hours or 0.0,
@@ -306,20 +407,29 @@ def project(
     )
     dossier.workflow_state = wf.dump_state(workflow)
     session.flush()
-    for item in opened:
-        record_event(
-            session,
-            dossier,
-            "step_opened",
-            officer_id,
-            now,
-            work_item_id=item.id,
-            step=item.task_id,
-            name=item.task_name,
-            role=item.role,
-            agency_id=item.agency_id,
-            due_at=item.due_at.isoformat() if item.due_at else None,
-        )
+    record_events(
+        session,
+        dossier,
+        officer_id,
+        now,
+        [
+            *first,
+            *(
+                (
+                    "step_opened",
+                    {
+                        "work_item_id": item.id,
+                        "step": item.task_id,
+                        "name": item.task_name,
+                        "role": item.role,
+                        "agency_id": item.agency_id,
+                        "due_at": item.due_at.isoformat() if item.due_at else None,
+                    },
+                )
+                for item in opened
+            ),
+        ],
+    )
     return opened
 
 
@@ -477,6 +587,22 @@ def active_version(session: Session, procedure: Procedure) -> ProcessVersion:
     return version
 
 
+def _procedure_and_version(session: Session, code: str) -> tuple[Procedure, ProcessVersion | None]:
+    """The procedure with this code (NotFound as procedure_by_code) and its active process version, if
+    any, in one round trip."""
+    row = session.execute(
+        select(Procedure, ProcessVersion)
+        .outerjoin(
+            ProcessVersion,
+            (ProcessVersion.procedure_id == Procedure.id) & (ProcessVersion.status == "active"),
+        )
+        .where(Procedure.code == code)
+    ).first()
+    if row is None:
+        return procedure_by_code(session, code), None  # raises NotFound with its message
+    return row.Procedure, row.ProcessVersion
+
+
 def receive_in(
     ctx: Context,
     session: Session,
@@ -492,14 +618,16 @@ def receive_in(
     uploads: Sequence[Upload],
     submission_key: str | None,
     received_note: dict[str, Any] | None = None,
+    version: ProcessVersion | None = None,
 ) -> tuple[Dossier, list[WorkItem], wf.CompiledProcess]:
     """Create the dossier at `agency` inside the caller's transaction (the checks are the caller's):
     code, legal due time, documents, workflow started, first steps projected, the applicant told.
 
     `received_by_id` is the desk officer, or None for a dossier the national portal pushed;
-    `received_note` goes into the receipt's audit event (e.g. the portal's own code).
+    `received_note` goes into the receipt's audit event (e.g. the portal's own code); `version` is
+    the procedure's active process version when the caller has read it already.
     """
-    version = active_version(session, procedure)
+    version = version or active_version(session, procedure)
     compiled = compiled_process(ctx, session, version.id)
     local_day = now.astimezone(ctx.calendar.tz).date()
     code = next_dossier_code(session, agency, local_day)
@@ -529,6 +657,7 @@ def receive_in(
     refresh_search_text(dossier)
     session.add(dossier)
     session.flush()
+    session.info[PRELOADED_OPEN] = (dossier.id, [])  # a new dossier has no items to query for
     attachments.store_all(ctx.settings, session, dossier.id, "input", uploads, received_by_id, now)
     record_event(
         session,
@@ -544,7 +673,8 @@ def receive_in(
         **(received_note or {}),
     )
     opened = project(ctx, session, dossier, workflow, compiled, received_by_id, now)
-    notifications.notify_applicant(ctx, session, dossier, "received", now)
+    if procedure.kind != "feedback":  # a feedback's sender is told by engine/feedback/service.py
+        notifications.notify_applicant(ctx, session, dossier, "received", now)
     return dossier, opened, compiled
 
 
@@ -562,6 +692,8 @@ def receive_dossier(
     submission_key: str | None = None,
     no_contact: bool = False,
     forward: bool = False,
+    postal: PostalIntake | None = None,
+    reuse: Sequence[tuple[int, str]] = (),
 ) -> Receipt:
     """Receive a dossier at the desk: code, legal due time, workflow started, first steps projected.
 
@@ -572,15 +704,31 @@ def receive_dossier(
     `submission_key` makes a repeated submission (double click, network retry) return the first
     dossier's receipt. With `forward`, the desk's own first step is completed with its forwarding
     outcome in the same transaction, so the dossier lands in the next officer's inbox.
+    `reuse` names earlier digitised documents of the same applicant (attachment id, the checklist item
+    each stands for) attached instead of asked for again (engine/documents/digitisation.py).
+    `postal` is the post's part (engine/runtime/postal.py): the item number a dossier of channel
+    "postal" came under (required), and the result asked for by post with its address.
     """
+    from engine.runtime import postal as post
+
     require_aware(now)
     data = check_data(data)
     for document in documents or []:
         check_text(document, "reason")
     check_text(submission_key, "submission_key")
     problems = _desk_problems(procedure_code, channel, applicant, no_contact)
+    problems |= post.intake_problems(channel, postal)
     with use_case(ctx, "Tiếp nhận hồ sơ") as uow:
         session = uow.session
+        # The officer and their agency in one round trip (the loads below find them in the session).
+        _hold(
+            session,
+            session.execute(
+                select(Officer, Agency)
+                .join(Agency, Agency.id == Officer.agency_id)
+                .where(Officer.id == officer_id)
+            ).all(),
+        )
         officer = active_officer(session, officer_id)
         if not officer.has_role("desk"):
             raise Forbidden("Chỉ cán bộ Bộ phận Một cửa mới được tiếp nhận hồ sơ")
@@ -600,7 +748,7 @@ def receive_dossier(
                 raise Conflict("Mã gửi biểu mẫu đã được dùng; vui lòng tải lại biểu mẫu")
         if "procedure_code" in problems:
             raise InvalidFields(problems)
-        procedure = procedure_by_code(session, procedure_code)
+        procedure, version = _procedure_and_version(session, procedure_code)
         agency = session.get_one(Agency, officer.agency_id)
         require_competence(procedure, agency)
         listed = set(procedure.required_documents or [])
@@ -621,7 +769,16 @@ def receive_dossier(
             documents=documents,
             uploads=uploads,
             submission_key=submission_key,
+            received_note=post.intake_note(channel, postal),
+            version=version,
         )
+        post.record_intake(session, dossier, postal, officer.id, now)
+        if reuse:
+            # The applicant's earlier digitised documents, attached instead of asked for again.
+            from engine.documents.digitisation import reuse_in
+
+            for attachment_id, document_name in reuse:
+                reuse_in(session, officer, dossier, attachment_id, document_name, now)
         code, due = dossier.code, dossier.due_at
         assert due is not None
         if forward:
@@ -687,6 +844,7 @@ def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> No
     require_aware(now)
     with use_case(ctx, "Nhận xử lý") as uow:
         session = uow.session
+        preload_step(session, work_item_id, officer_id)
         officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         _can_work(officer, item)
@@ -704,7 +862,8 @@ def claim(ctx: Context, work_item_id: int, officer_id: int, now: datetime) -> No
         if taken != 1:
             raise Conflict("Bước xử lý này đã được cán bộ khác nhận xử lý")
         dossier = session.get_one(Dossier, item.dossier_id)
-        record_event(session, dossier, "claimed", officer.id, now, work_item_id=item.id)
+        # Written now, so the commit has nothing to flush.
+        record_events(session, dossier, officer.id, now, [("claimed", {"work_item_id": item.id})])
         uow.commit()
 
 
@@ -880,22 +1039,21 @@ def _complete_in(
     item.comment = comment
     item.used_hours = round(ctx.calendar.working_hours_between(item.created_at, now), 2)
     item.result_class = step_class(ctx, dossier, item, now)
-    record_event(
-        session,
-        dossier,
-        "step_completed",
-        officer.id,
-        now,
-        work_item_id=item.id,
-        step=item.task_id,
-        name=item.task_name,
-        outcome=outcome,
-        comment=comment,
-        used_hours=item.used_hours,
-        result_class=item.result_class,
+    completed = {
+        "work_item_id": item.id,
+        "step": item.task_id,
+        "name": item.task_name,
+        "outcome": outcome,
+        "comment": comment,
+        "used_hours": item.used_hours,
+        "result_class": item.result_class,
         **({"sent_back": True} if sent_back else {}),
+    }
+    # Written with the "step_opened" events, in one statement after the projection's flush.
+    opened = project(
+        ctx, session, dossier, workflow, compiled, officer.id, now, [("step_completed", completed)]
     )
-    opened = project(ctx, session, dossier, workflow, compiled, officer.id, now)
+    feedback_steps.after_step(ctx, session, dossier, item, outcome, task_data, now)
     return dossier, opened
 
 
@@ -927,6 +1085,7 @@ def complete(
         )
     with use_case(ctx, "Hoàn thành bước xử lý") as uow:
         session = uow.session
+        preload_step(session, work_item_id, officer_id, open_items_too=True)
         officer = active_officer(session, officer_id)
         item = _work_item(session, work_item_id)
         if item.kind == "supplement":
@@ -1206,16 +1365,30 @@ def _check_collected_by(now: datetime, collected_by: str) -> None:
 
 
 def _return_in(
-    ctx: Context, session: Session, officer: Officer, item: WorkItem, collected_by: str, now: datetime
+    ctx: Context,
+    session: Session,
+    officer: Officer,
+    item: WorkItem,
+    collected_by: str,
+    now: datetime,
+    note: dict[str, Any] | None = None,
 ) -> Completion:
+    """Complete the hand-over step; `note` goes into the return's event (the postal item handed to the
+    post, engine/runtime/postal.py). Without one, the result was collected at the desk."""
+    from engine.runtime import postal
+
     _can_work(officer, item)
     if item.kind != "return":
         raise InvalidInput(f'Bước "{item.task_name}" không phải bước trả kết quả', "work_item")
     dossier = session.get_one(Dossier, item.dossier_id)
+    require_settled_for_handover(session, dossier)  # fee paid in full or waived (engine/payments)
     dossier.returned_at = now
     dossier.returned_to = collected_by.strip()
+    # Collected at the desk after all: a result waiting to go by post stays here.
+    unsent = note is None and postal.cancel_unsent(session, dossier, now)
     dossier, opened = _complete_in(ctx, session, item, officer, None, None, None, now)
-    record_event(session, dossier, "returned", officer.id, now, collected_by=collected_by)
+    note = note or ({"postal_cancelled": True} if unsent else {})
+    record_event(session, dossier, "returned", officer.id, now, collected_by=collected_by, **note)
     return Completion(dossier.code, dossier.status, [i.id for i in opened])
 
 

@@ -6,6 +6,7 @@ Read-only queries over the work-item projection, each backed by a partial index 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,6 +56,8 @@ class InboxPage:
     total: int
     counts: dict[str, int] = field(default_factory=dict)
     procedures: list[tuple[int, str, str]] = field(default_factory=list)
+    # What identifies the set of open items behind the counts (see `inbox_procedures`).
+    items_key: tuple = ()
 
 
 def remaining_hours(calendar: WorkingCalendar, due: datetime | None, now: datetime) -> float | None:
@@ -135,7 +138,7 @@ def inbox(
         _filtered(part, window=window, procedure_id=procedure_id, status=status)
         for part in _parts(officer, scope)
     ]
-    counts = inbox_counts(session, officer, window)
+    counts, items_key = _counts_and_key(session, officer, window)
     unfiltered = procedure_id is None and status not in URGENCIES
     total = counts[scope] if unfiltered else sum(_count(session, q) for q in queries)
     # The first offset+limit of each part, merged by due time: a page never needs more.
@@ -194,29 +197,72 @@ def inbox(
                 urgency=window.urgency(r[5]).value,
             )
         )
-    return InboxPage(rows=rows, total=total, counts=counts)
+    return InboxPage(rows=rows, total=total, counts=counts, items_key=items_key)
 
 
 def inbox_counts(session: Session, officer: Officer, window: DueWindow) -> dict[str, int]:
     """How many open items are the officer's own, in the pool, overdue and due soon."""
+    return _counts_and_key(session, officer, window)[0]
+
+
+def _counts_and_key(session: Session, officer: Officer, window: DueWindow) -> tuple[dict[str, int], tuple]:
+    """The counts, and a key of the open items they count: per part, how many, the sum of their
+    dossier ids and the largest item id (read from the same rows, so at no extra cost)."""
     counts = {"mine": 0, "pool": 0, "overdue": 0, "soon": 0}
+    engine = session.get_bind().engine
+    key: list[object] = [
+        id(engine),
+        str(engine.url),
+        officer.id,
+        officer.agency_id,
+        tuple(officer.roles or []),
+    ]
     for name, conditions in zip(("mine", "pool"), _parts(officer, "all"), strict=True):
         row = session.execute(
             select(
                 func.count(),
                 func.sum(case((window.overdue_sql(WorkItem.due_at), 1), else_=0)),
                 func.sum(case((window.due_soon_sql(WorkItem.due_at), 1), else_=0)),
+                func.sum(WorkItem.dossier_id),
+                func.max(WorkItem.id),
             ).where(*conditions)
         ).one()
         counts[name] = int(row[0] or 0)
         counts["overdue"] += int(row[1] or 0)
         counts["soon"] += int(row[2] or 0)
+        key.extend((counts[name], int(row[3] or 0), int(row[4] or 0)))
     counts["all"] = counts["mine"] + counts["pool"]
-    return counts
+    return counts, tuple(key)
 
 
-def inbox_procedures(session: Session, officer: Officer) -> list[tuple[int, str, str]]:
-    """The procedures that appear in the officer's open items, for the filter."""
+# The filter's procedures by the key of the open items they were read from, per process: joining
+# every open item to its dossier is the inbox's costliest read at a million dossiers, and the set of
+# open items rarely changes between two views. A dossier's procedure never changes, so a key seen
+# again gives the same list; entries also expire, and the table is emptied when it grows.
+_PROCEDURES_SEEN: dict[tuple, tuple[float, list[tuple[int, str, str]]]] = {}
+_PROCEDURES_TTL = 300.0
+_PROCEDURES_MAX = 2048
+
+
+def inbox_procedures(session: Session, officer: Officer, items_key: tuple = ()) -> list[tuple[int, str, str]]:
+    """The procedures that appear in the officer's open items, for the filter.
+
+    With `items_key` (InboxPage.items_key) a list read for the same open items is reused.
+    """
+    moment = time.monotonic()
+    if items_key:
+        seen = _PROCEDURES_SEEN.get(items_key)
+        if seen is not None and moment - seen[0] < _PROCEDURES_TTL:
+            return list(seen[1])
+    result = _read_procedures(session, officer)
+    if items_key:
+        if len(_PROCEDURES_SEEN) >= _PROCEDURES_MAX:
+            _PROCEDURES_SEEN.clear()
+        _PROCEDURES_SEEN[items_key] = (moment, list(result))
+    return result
+
+
+def _read_procedures(session: Session, officer: Officer) -> list[tuple[int, str, str]]:
     found: set[int] = set()
     for conditions in _parts(officer, "all"):
         found.update(
@@ -287,5 +333,5 @@ def officer_inbox(
             warning_hours=ctx.settings.warning_hours,
         )
         if with_procedures:
-            page.procedures = inbox_procedures(session, officer)
+            page.procedures = inbox_procedures(session, officer, page.items_key)
         return page

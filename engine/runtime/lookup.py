@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from engine.context import Context
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.runtime.dossiers import record_event
+from engine.runtime.postal import PublicPostal, public_items
 from models import Agency, Dossier, Procedure, Rating, WorkItem
 from models.dossier import STATUS_LABELS
 
@@ -27,6 +28,13 @@ PLAIN_STATUS = {
     "returned": "Đã trả kết quả.",
     "refused": "Hồ sơ không được giải quyết; mời ông/bà nhận văn bản trả lời tại {desk}.",
     "withdrawn": "Hồ sơ đã dừng giải quyết theo đề nghị rút hồ sơ.",
+}
+
+# The result (or the refusal) goes back by post (engine/runtime/postal.py).
+POSTAL_STATUS = {
+    "result_ready": "Đã có kết quả; kết quả sẽ được gửi qua bưu chính đến địa chỉ ông/bà đã đăng ký.",
+    "returned": "Đã trả kết quả qua bưu chính.",
+    "refused": "Hồ sơ không được giải quyết; văn bản trả lời được gửi qua bưu chính.",
 }
 
 
@@ -48,6 +56,8 @@ class PublicStatus:
     finished_at: datetime | None
     can_rate: bool
     rated: bool
+    # The items the dossier came and its result goes back under: number, carrier, state, dates only.
+    postal: tuple[PublicPostal, ...] = ()
 
 
 def _matches(dossier: Dossier, last4: str) -> bool:
@@ -74,7 +84,14 @@ def _verified(session: Session, code: str, last4: str) -> Dossier:
     ).one_or_none()
     if dossier is None or not _matches(dossier, last4):
         raise NotFound(NOT_FOUND)
+    if session.get_one(Procedure, dossier.procedure_id).kind == "feedback":
+        raise NotFound(NOT_FOUND)  # a feedback is followed at /phan-anh, with its own second factor
     return dossier
+
+
+def verified_dossier(session: Session, code: str, last4: str) -> Dossier:
+    """The dossier with that code when the second factor matches; NotFound in the same words otherwise."""
+    return _verified(session, code, last4)
 
 
 def public_status(session: Session, code: str, last4: str) -> PublicStatus:
@@ -89,13 +106,17 @@ def public_status(session: Session, code: str, last4: str) -> PublicStatus:
         .limit(1)
     )
     rated = session.scalar(select(Rating.id).where(Rating.dossier_id == dossier.id)) is not None
+    posted = tuple(public_items(session, dossier.id))
+    plain = PLAIN_STATUS[dossier.status]
+    if dossier.status in POSTAL_STATUS and any(p.direction == "outbound" for p in posted):
+        plain = POSTAL_STATUS[dossier.status]
     return PublicStatus(
         code=dossier.code,
         procedure=procedure.name,
         agency=agency.name,
         status=dossier.status,
         status_label=STATUS_LABELS[dossier.status],
-        plain=PLAIN_STATUS[dossier.status].format(desk=f"Bộ phận Một cửa – {agency.name}"),
+        plain=plain.format(desk=f"Bộ phận Một cửa – {agency.name}"),
         current_step=step if dossier.status == "processing" else None,
         received_at=dossier.received_at,
         # The citizen is told the appointment; when a letter moved it, the one it replaced.
@@ -107,6 +128,7 @@ def public_status(session: Session, code: str, last4: str) -> PublicStatus:
         finished_at=dossier.finished_at,
         can_rate=dossier.status in ("returned", "refused") and not rated,
         rated=rated,
+        postal=posted,
     )
 
 

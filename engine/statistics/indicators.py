@@ -18,8 +18,10 @@ period's indicators never change afterwards:
   asked more than the allowed working days after the clock started, the agency's fault), by the
   receiving agency of the dossier;
 - online share = online / received within the period;
-- digitised share: received within the period with an input attachment uploaded by T, and resolved
-  with a result attachment uploaded by T;
+- digitised share (engine/documents/digitisation.py marks documents): received within the period
+  with every required document of the procedure digitised by T (a scan or a reused document named
+  after each checklist item), and resolved with a result digitised by T; also shown, not scored:
+  received with at least one document digitised, and received with a reused earlier document;
 - satisfaction = satisfied / rated, over the dossiers finished within the period that were rated by T.
 
 QĐ 766/QĐ-TTg (23/6/2022, the index for directing, managing and assessing the quality of service
@@ -33,7 +35,7 @@ is the on-time share of the dossiers received that were due to be settled:
                   + dossiers in progress and overdue at T (Biểu 06 in progress overdue)
                   + dossiers waiting for a supplement asked for after the legal due time (late at T).
 Dossiers not yet due, waiting for a supplement asked in time, refused or withdrawn are in neither.
-Groups the system has no data for (publicity, online payment) carry score None and the reason,
+Groups the system has no data for (online payment) carry score None and the reason,
 never a made-up number.
 
 The dashboard reads the present: open dossiers past their legal due time (`due_at`) or already
@@ -48,6 +50,9 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from sqlalchemy import ColumnElement, SQLColumnExpression, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.feedback.scope import administrative_only
+from engine.payments.counts import fee_due_sql, paid_online_sql
+from engine.publication.completeness import publicity_by_agency
 from engine.statistics.periods import Period, months_between
 from engine.statistics.reports import LATE_CLASSES, RESOLVED_CLASSES, ReportFrame, find_agency, report_moment
 from engine.urgency import is_overdue, overdue_sql
@@ -181,6 +186,7 @@ def step_indicators(
         WorkItem.completed_at <= moment,
         WorkItem.counted.is_(True),
         WorkItem.result_class.is_not(None),
+        administrative_only(),  # the steps of administrative dossiers (docs/feedback.md)
     ]
     if agency is not None:
         conditions.append(WorkItem.agency_id == agency.id)
@@ -234,7 +240,9 @@ class AgencyCounts:
     agency_name: str
     received: int = 0  # within the period (not carried over)
     online: int = 0
-    with_inputs: int = 0
+    with_inputs: int = 0  # every required document digitised by the moment
+    with_some_inputs: int = 0  # at least one document digitised by the moment
+    with_reuse: int = 0  # at least one document reused from an earlier dossier
     resolved: int = 0
     resolved_on_time: int = 0  # early or on time
     resolved_late: int = 0
@@ -249,7 +257,11 @@ class AgencyCounts:
     letters_issued_late: int = 0  # of `late_with_letter`: the letter was issued late
     supplement_requests: int = 0  # asked within the period
     late_supplement_requests: int = 0  # of those: asked after the allowed window
+    fee_due: int = 0  # received within the period for a procedure with a fee
+    paid_online: int = 0  # of those: the fee paid online by the moment
     as_of: datetime | None = None  # the moment the counts are judged at
+    # (procedures, completely published ones) of the agency as they stand now (engine.publication)
+    publicity: tuple[int, int] | None = None
 
     @property
     def late_without_letter(self) -> int:
@@ -263,12 +275,12 @@ class AgencyCounts:
 
     @property
     def input_digitised_share(self) -> float | None:
-        """Received within the period with at least one input document attached."""
+        """Received within the period with every required document digitised."""
         return _rate(self.with_inputs, self.received)
 
     @property
     def result_digitised_share(self) -> float | None:
-        """Resolved within the period with at least one result document attached."""
+        """Resolved within the period with at least one result digitised."""
         return _rate(self.with_results, self.resolved)
 
     @property
@@ -301,6 +313,8 @@ _COUNT_FIELDS = (
     "received",
     "online",
     "with_inputs",
+    "with_some_inputs",
+    "with_reuse",
     "resolved",
     "resolved_on_time",
     "resolved_late",
@@ -313,16 +327,43 @@ _COUNT_FIELDS = (
     "late",
     "late_with_letter",
     "letters_issued_late",
+    "fee_due",
+    "paid_online",
 )
 _SUPPLEMENT_FIELDS = ("supplement_requests", "late_supplement_requests")
 
 
-def _has_attachment(kind: str, moment: datetime) -> ColumnElement[bool]:
+def _has_digitised(kind: str, moment: datetime, *extra: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The dossier has a document of this kind digitised by the moment."""
     return exists(
         select(Attachment.id).where(
-            Attachment.dossier_id == Dossier.id, Attachment.kind == kind, Attachment.uploaded_at <= moment
+            Attachment.dossier_id == Dossier.id,
+            Attachment.kind == kind,
+            Attachment.digitised_at <= moment,
+            *extra,
         )
     )
+
+
+def _fully_digitised(moment: datetime) -> ColumnElement[bool]:
+    """Every required document of the dossier's procedure has a digitised scan by the moment (a
+    procedure listing none needs one digitised document)."""
+    named = (
+        select(func.count(func.distinct(Attachment.document_name)))
+        .where(
+            Attachment.dossier_id == Dossier.id,
+            Attachment.kind == "input",
+            Attachment.digitised_at <= moment,
+            Attachment.document_name.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    required = (
+        select(func.json_array_length(Procedure.required_documents))
+        .where(Procedure.id == Dossier.procedure_id)
+        .scalar_subquery()
+    )
+    return and_(_has_digitised("input", moment), named >= required)
 
 
 def _supplement_counts(
@@ -359,6 +400,7 @@ def agency_counts(
     late_waiting = and_(klass == "supplement", Dossier.late_at <= moment)
     late = or_(klass.in_(LATE_CLASSES), klass == "overdue", late_waiting)
     finished = klass.in_(FINISHED)
+    fee_due = fee_due_sql(session)
     rating = (
         select(Rating.satisfied)
         .where(Rating.dossier_id == Dossier.id, Rating.rated_at <= moment)
@@ -367,11 +409,15 @@ def agency_counts(
     flags = {
         "received": new,
         "online": intake == "online",
-        "with_inputs": and_(new, _has_attachment("input", moment)),
+        "with_inputs": and_(new, _fully_digitised(moment)),
+        "with_some_inputs": and_(new, _has_digitised("input", moment)),
+        "with_reuse": and_(
+            new, _has_digitised("input", moment, Attachment.reused_from_attachment_id.is_not(None))
+        ),
         "resolved": resolved,
         "resolved_on_time": klass.in_(ON_TIME),
         "resolved_late": klass.in_(LATE_CLASSES),
-        "with_results": and_(resolved, _has_attachment("result", moment)),
+        "with_results": and_(resolved, _has_digitised("result", moment)),
         "overdue": klass == "overdue",
         "late_waiting": late_waiting,
         "finished": finished,
@@ -380,6 +426,8 @@ def agency_counts(
         "late": late,
         "late_with_letter": and_(late, frame.has_letter),
         "letters_issued_late": and_(late, frame.has_letter, frame.letters.c.issued_late.is_(True)),
+        "fee_due": and_(new, fee_due),
+        "paid_online": and_(new, fee_due, paid_online_sql(moment)),
     }
     inner = (
         select(
@@ -464,17 +512,48 @@ PROGRESS_FORMULA = (
 )
 
 
+DIGITISATION_FORMULA = (
+    "11 × hồ sơ tiếp nhận có mọi thành phần hồ sơ được số hóa / hồ sơ tiếp nhận "
+    "+ 11 × hồ sơ đã giải quyết có kết quả số hóa / hồ sơ đã giải quyết"
+)
+
+
+def _digitisation_figures(c: AgencyCounts) -> str:
+    """The figures shown beside the digitisation score, not scored."""
+    return (
+        f"không tính điểm: {c.with_some_inputs} / {c.received} hồ sơ có ít nhất một thành phần số hóa, "
+        f"{c.with_reuse} hồ sơ sử dụng lại giấy tờ đã số hóa"
+    )
+
+
 def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
-    groups = [
-        ScoreGroup(
-            "publicity",
-            "Công khai, minh bạch",
-            18,
-            None,
-            "—",
-            "Chưa có dữ liệu: hệ thống chưa ghi nhận việc công khai thủ tục hành chính",
-        )
-    ]
+    if c.publicity and c.publicity[0]:
+        procedures, complete = c.publicity
+        score = 18 * complete / procedures
+        groups = [
+            ScoreGroup(
+                "publicity",
+                "Công khai, minh bạch",
+                18,
+                score,
+                f"18 × thủ tục công khai đủ thông tin / thủ tục của cơ quan = 18 × {complete} / {procedures}"
+                f" = {_num(score)}",
+                "Tình trạng công khai hiện tại của danh mục (thành phần hồ sơ, thời hạn, phí, mẫu đơn, "
+                "quy trình nội bộ được phê duyệt, lĩnh vực)",
+                points_with_data=18,
+            )
+        ]
+    else:
+        groups = [
+            ScoreGroup(
+                "publicity",
+                "Công khai, minh bạch",
+                18,
+                None,
+                "18 × thủ tục công khai đủ thông tin / thủ tục của cơ quan",
+                "Cơ quan không chủ trì và không tiếp nhận thủ tục nào trong danh mục",
+            )
+        ]
     due = c.progress_due
     if due:
         score = 20 * c.resolved_on_time / due
@@ -509,11 +588,13 @@ def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
                 "Số hóa hồ sơ, kết quả",
                 22,
                 score,
-                f"11 × hồ sơ tiếp nhận có thành phần số hóa / hồ sơ tiếp nhận + 11 × kết quả số hóa / "
-                f"hồ sơ đã giải quyết = 11 × {c.with_inputs} / {c.received} + 11 × {c.with_results} / "
-                f"{c.resolved} = {_num(score)}"
-                if len(known) == 2
-                else f"22 × {known[0][0]} / {known[0][1]} = {_num(score)} (chỉ một phần có dữ liệu)",
+                (
+                    f"{DIGITISATION_FORMULA} = 11 × {c.with_inputs} / {c.received} + 11 × {c.with_results} / "
+                    f"{c.resolved} = {_num(score)}"
+                    if len(known) == 2
+                    else f"22 × {known[0][0]} / {known[0][1]} = {_num(score)} (chỉ một phần có dữ liệu)"
+                )
+                + f"; {_digitisation_figures(c)}",
                 points_with_data=22,
             )
         )
@@ -528,30 +609,7 @@ def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
                 "Không có hồ sơ tiếp nhận hoặc giải quyết trong kỳ",
             )
         )
-    if c.received:
-        score = 11 * c.online / c.received
-        groups.append(
-            ScoreGroup(
-                "online",
-                "Cung cấp dịch vụ trực tuyến, thanh toán trực tuyến",
-                22,
-                score,
-                f"11 × hồ sơ trực tuyến / hồ sơ tiếp nhận = 11 × {c.online} / {c.received} = {_num(score)}",
-                "Thanh toán trực tuyến (11 điểm): chưa có dữ liệu",
-                points_with_data=11,
-            )
-        )
-    else:
-        groups.append(
-            ScoreGroup(
-                "online",
-                "Cung cấp dịch vụ trực tuyến, thanh toán trực tuyến",
-                22,
-                None,
-                "11 × hồ sơ trực tuyến / hồ sơ tiếp nhận",
-                "Không có hồ sơ tiếp nhận trong kỳ; thanh toán trực tuyến: chưa có dữ liệu",
-            )
-        )
+    groups.append(_online_group(c))
     if c.rated:
         score = 18 * c.satisfied / c.rated
         groups.append(
@@ -578,14 +636,48 @@ def _score_groups(c: AgencyCounts) -> list[ScoreGroup]:
     return groups
 
 
+def _online_group(c: AgencyCounts) -> ScoreGroup:
+    """Online services (11 points: online / received) and online payment (11 points: dossiers whose
+    fee was paid online / dossiers received with a fee due)."""
+    name = "Cung cấp dịch vụ trực tuyến, thanh toán trực tuyến"
+    formula = (
+        "11 × hồ sơ trực tuyến / hồ sơ tiếp nhận + 11 × hồ sơ thanh toán trực tuyến / hồ sơ phải nộp phí"
+    )
+    if not c.received:
+        return ScoreGroup("online", name, 22, None, formula, "Không có hồ sơ tiếp nhận trong kỳ")
+    services = 11 * c.online / c.received
+    if not c.fee_due:
+        return ScoreGroup(
+            "online",
+            name,
+            22,
+            services,
+            f"11 × hồ sơ trực tuyến / hồ sơ tiếp nhận = 11 × {c.online} / {c.received} = {_num(services)}",
+            "Thanh toán trực tuyến (11 điểm): không có hồ sơ phải nộp phí, lệ phí tiếp nhận trong kỳ",
+            points_with_data=11,
+        )
+    paid = 11 * c.paid_online / c.fee_due
+    return ScoreGroup(
+        "online",
+        name,
+        22,
+        services + paid,
+        f"{formula} = 11 × {c.online} / {c.received} + 11 × {c.paid_online} / {c.fee_due} "
+        f"= {_num(services + paid)}",
+        points_with_data=22,
+    )
+
+
 def qd766_scores(
     session: Session, month: Period, agency_code: str | None = None, *, now: datetime
 ) -> list[AgencyScore]:
     """The QĐ 766 score of each agency (and the province, last) for one month, as of now."""
-    return [
-        AgencyScore(c.agency_code, c.agency_name, month, _score_groups(c))
-        for c in agency_counts(session, month, agency_code, now=now)
-    ]
+    counts = agency_counts(session, month, agency_code, now=now)
+    publicity = publicity_by_agency(session)
+    for c in counts:
+        found = publicity.get(c.agency_code)
+        c.publicity = (found.procedures, found.complete) if found else None
+    return [AgencyScore(c.agency_code, c.agency_name, month, _score_groups(c)) for c in counts]
 
 
 # ---------------------------------------------------------------------------
@@ -630,7 +722,8 @@ def received_per_week(
     monday = first_day - timedelta(days=first_day.weekday())
     weeks = [monday + timedelta(weeks=i) for i in range((last_day - monday).days // 7 + 1)]
     bounds = [_local_midnight(w, tz) for w in weeks] + [_local_midnight(weeks[-1] + timedelta(weeks=1), tz)]
-    conditions = [Dossier.received_at >= bounds[0], Dossier.received_at < bounds[-1]]
+    # Citizens' feedback is no administrative dossier, as in Biểu 06 (docs/feedback.md).
+    conditions = [Dossier.received_at >= bounds[0], Dossier.received_at < bounds[-1], administrative_only()]
     if agency is not None:
         conditions.insert(0, Dossier.agency_id == agency.id)
     inner = (
@@ -672,6 +765,7 @@ def on_time_by_month(
         Dossier.judged_at < bounds[-1],
         Dossier.status != "withdrawn",
         Dossier.refusal_reason.is_(None),
+        administrative_only(),  # as in Biểu 06: feedback is no administrative dossier
     ]
     if agency is not None:
         conditions.insert(0, Dossier.agency_id == agency.id)

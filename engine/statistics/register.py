@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from engine.context import Context
 from engine.errors import Forbidden, NotFound
+from engine.feedback.scope import administrative_only
 from engine.runtime.forms import FORM_TITLES, form_number, place_date_line
 from engine.statistics.periods import Period
 from engine.usecase import active_officer, reading, require_aware
@@ -38,6 +39,7 @@ from models import (
     Dossier,
     DossierEvent,
     Officer,
+    PostalItem,
     Procedure,
     Suspension,
     UnitOfWork,
@@ -259,7 +261,12 @@ def _lines(
         return moment.astimezone(tz).strftime("%d/%m/%Y")
 
     received_until = Dossier.received_at < as_of if closed else Dossier.received_at <= as_of
-    scope = and_(Dossier.agency_id == agency_id, Dossier.received_at >= period.start, received_until)
+    scope = and_(
+        Dossier.agency_id == agency_id,
+        Dossier.received_at >= period.start,
+        received_until,
+        administrative_only(),  # citizens' feedback is no administrative dossier
+    )
     # Plain rows, not ORM objects: a quarter of a busy desk is thousands of lines.
     dossiers = session.execute(
         select(
@@ -288,6 +295,22 @@ def _lines(
         .order_by(Suspension.started_at, Suspension.id)
     ):
         supplements[suspension.dossier_id].append(suspension)
+    # The post's part: the item a dossier came under, the one its result went back under.
+    posted: dict[tuple[int, str], Any] = {
+        (item.dossier_id, item.direction): item
+        for item in session.execute(
+            select(
+                PostalItem.dossier_id,
+                PostalItem.direction,
+                PostalItem.item_number,
+                PostalItem.status,
+                PostalItem.created_at,
+                PostalItem.closed_at,
+            )
+            .join(Dossier, Dossier.id == PostalItem.dossier_id)
+            .where(scope, PostalItem.status != "cancelled")
+        )
+    }
     letters = {
         letter.dossier_id: letter
         for letter in session.execute(
@@ -351,6 +374,11 @@ def _lines(
         elif late or state == OVERDUE_LABEL:
             # The seeds' complaint: late dossiers nobody apologised for.
             notes.append("Quá hạn, chưa có văn bản xin lỗi")
+        notes.extend(_postal_notes(posted.get((dossier.id, "outbound")), by, day))
+        inbound = posted.get((dossier.id, "inbound"))
+        channel = CHANNEL_LABELS.get(dossier.channel, dossier.channel)
+        if inbound is not None and inbound.item_number:
+            channel += f" (số hiệu {inbound.item_number})"
         contact = " · ".join(x for x in (dossier.applicant_address, dossier.applicant_phone) if x)
         lines.append(
             RegisterLine(
@@ -360,7 +388,7 @@ def _lines(
                 applicant_contact=contact,
                 procedure_code=dossier.procedure_code,
                 procedure_name=dossier.procedure_name,
-                channel=CHANNEL_LABELS.get(dossier.channel, dossier.channel),
+                channel=channel,
                 received_at=local(dossier.received_at),  # type: ignore[arg-type]
                 legal_due_at=local(legal_due),
                 appointment_at=local(appointment),
@@ -375,6 +403,20 @@ def _lines(
     return lines
 
 
+def _postal_notes(item: Any, by: Any, day: Any) -> list[str]:
+    """The register's note on a result going back by post, as of the register's moment (the hand-over
+    to the post itself is the return: its column names the carrier and the item number)."""
+    if item is None or not by(item.created_at):
+        return []
+    if item.status == "delivered" and by(item.closed_at):
+        return [f"Bưu chính đã phát kết quả ngày {day(item.closed_at)}"]
+    if item.status == "returned_to_sender" and by(item.closed_at):
+        return [f"Bưu gửi kết quả bị chuyển hoàn ngày {day(item.closed_at)}"]
+    if item.status == "prepared":
+        return ["Đăng ký nhận kết quả qua bưu chính"]
+    return []
+
+
 # ---------------------------------------------------------------------------
 # output
 
@@ -384,7 +426,7 @@ HEADINGS = (
     ("Tên thủ tục hành chính", 36),
     ("Tên cá nhân, tổ chức", 22),
     ("Địa chỉ, số điện thoại", 24),
-    ("Hình thức nộp", 12),
+    ("Hình thức nộp", 14),
     ("Ngày, giờ nhận hồ sơ", 16),
     ("Hạn giải quyết theo quy định", 16),
     ("Ngày hẹn trả kết quả", 16),

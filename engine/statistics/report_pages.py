@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from engine.context import Context
+from engine.feedback.indicators import FeedbackTimeliness, feedback_timeliness
 from engine.runtime.access import visible_dossier_ids
 from engine.statistics import indicators, report_export, reports
 from engine.statistics.periods import Period
@@ -67,6 +68,8 @@ class QualityPage:
     counts: list[indicators.AgencyCounts]
     scores: list[indicators.AgencyScore]
     agencies: list[Agency]
+    # TT 01/2018: on-time handling of citizens' feedback, apart from the dossiers (docs/feedback.md).
+    feedback: FeedbackTimeliness | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def quality_page(
                 else []
             ),
             agencies=agencies_to_choose(session, scope),
+            feedback=feedback_timeliness(session, scope.period, code, now=now),
         )
 
 

@@ -60,6 +60,7 @@ from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, or_, o
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
+from engine.feedback.scope import administrative_only
 from engine.statistics.periods import Period
 from engine.urgency import overdue_sql
 from engine.usecase import require_aware
@@ -217,6 +218,8 @@ def scope_filter(period: Period, agency_id: int | None, *, now: datetime) -> Col
         Dossier.received_at < period.end,
         Dossier.received_at <= moment,
         or_(Dossier.received_at >= period.start, closed.is_(None), closed > carried_from),
+        # Citizens' feedback runs as a dossier but is no administrative dossier (docs/feedback.md).
+        administrative_only(),
     ]
     if agency_id is not None:
         conditions.insert(0, Dossier.agency_id == agency_id)

@@ -10,20 +10,21 @@ from sqlalchemy import select
 from engine.accounts import require_admin
 from engine.context import Context
 from engine.errors import InvalidInput
-from engine.integrations.dvcqg.messages import MAPPING_KINDS, STATUS_DEFAULTS
+from engine.integrations.dvcqg.messages import MAPPING_KINDS, RESULT_DELIVERY_DEFAULTS, STATUS_DEFAULTS
 from engine.usecase import reading
 from models import UnitOfWork
 from models.portal import PortalMapping
-from models.vocabulary import Channel, DossierStatus
+from models.vocabulary import DossierStatus
 
 # The states the portal hears of: the dossier statuses, and "received" for a dossier just received.
 STATE_LABELS = {"received": "Mới tiếp nhận", **DossierStatus.labels()}
+DELIVERY_LABELS = {"desk": "Nhận kết quả trực tiếp", "post": "Nhận kết quả qua bưu chính công ích"}
 KIND_LABELS = {
     "status": "Trạng thái hồ sơ (TrangThaiHoSo)",
     "agency": "Mã đơn vị của cơ quan (madonvi)",
     "procedure": "Mã TTHC quốc gia (MaTTHC)",
     "field": "Mã lĩnh vực (MaLinhVuc)",
-    "channel": "Hình thức (HinhThuc)",
+    "result_delivery": "Hình thức trả kết quả (HinhThuc)",
     "applicant_type": "Loại đối tượng (LoaiDoiTuong)",
 }
 
@@ -42,8 +43,8 @@ class MappingRow:
         """Our value as officers read it (a state's Vietnamese name), else the value itself."""
         if self.kind == "status":
             return STATE_LABELS.get(self.local, self.local)
-        if self.kind == "channel":
-            return Channel.labels().get(self.local, self.local)
+        if self.kind == "result_delivery":
+            return DELIVERY_LABELS.get(self.local, self.local)
         return self.local
 
 
@@ -62,10 +63,12 @@ def mapping_rows(
             )
         ]
     stored = {(r.kind, r.local) for r in rows}
+    defaults = [("status", STATUS_DEFAULTS), ("result_delivery", RESULT_DELIVERY_DEFAULTS)]
     rows += [
-        MappingRow("status", s, code, True)
-        for s, code in STATUS_DEFAULTS.items()
-        if ("status", s) not in stored
+        MappingRow(kind, local, code, True)
+        for kind, values in defaults
+        for local, code in values.items()
+        if (kind, local) not in stored
     ]
     return sorted(rows, key=lambda r: (r.kind, r.local))
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from engine.catalogue.procedure_model import ROLE_LABELS
 from models import Agency, Dossier, DossierEvent, Officer, Procedure, Suspension, WorkItem
 from models.portal import PortalMapping
+from models.postal import PostalItem
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SYNC_DOSSIER = "DongBoHoSoMC"
@@ -20,9 +21,11 @@ PROGRESS = "CapNhatTienDoHoSoMC"
 LOOKUP = "TraCuuHoSo"
 # The portal refuses over-long notes; a note is cut at a word with an ellipsis.
 NOTE_LIMIT = 500
-MAPPING_KINDS = ("status", "agency", "procedure", "field", "channel", "applicant_type")
-# What a missing mapping falls back to: the channel's postal result flag, a citizen applicant.
-CHANNEL_DEFAULTS = {"postal": "1"}
+MAPPING_KINDS = ("status", "agency", "procedure", "field", "result_delivery", "applicant_type")
+# HinhThuc is how the result goes back, not how the dossier came in: "1" by post (the applicant asked
+# for it, engine/runtime/postal.py), "0" collected at the desk; rows of portal_mapping (kind
+# "result_delivery") override them.
+RESULT_DELIVERY_DEFAULTS = {"desk": "0", "post": "1"}
 # Our states as the portal's status codes (TrangThaiHoSo) seen in connected systems, unverified
 # against the official specification: rows of portal_mapping (kind "status") override them.
 STATUS_DEFAULTS = {
@@ -118,6 +121,14 @@ def dossier_payload(session: Session, dossier: Dossier, state: str, mappings: Ma
             .order_by(DossierEvent.id)
         )
     ]
+    by_post = session.scalar(
+        select(PostalItem.id).where(
+            PostalItem.dossier_id == dossier.id,
+            PostalItem.direction == "outbound",
+            PostalItem.status != "cancelled",
+        )
+    )
+    delivery = "desk" if by_post is None else "post"
     return {
         "MaHoSo": dossier.code,
         "MaTTHC": mappings.get("procedure", procedure.code, procedure.code),
@@ -134,7 +145,7 @@ def dossier_payload(session: Session, dossier: Dossier, state: str, mappings: Ma
         "NgayHenTra": portal_time(dossier.appointment_at or dossier.due_at),
         "TrangThaiHoSo": mappings.status(state),
         "NgayTra": portal_time(dossier.returned_at),
-        "HinhThuc": mappings.get("channel", dossier.channel, CHANNEL_DEFAULTS.get(dossier.channel, "0")),
+        "HinhThuc": mappings.get("result_delivery", delivery, RESULT_DELIVERY_DEFAULTS[delivery]),
         "NgayKetThucXuLy": portal_time(dossier.finished_at),
         "DonViXuLy": holder.name if holder is not None else "",
         "TaiLieuNop": [],

@@ -23,7 +23,7 @@ from engine.integrations.dvcqg.messages import (
     progress_payload,
     state_of,
 )
-from models import Agency, Dossier, WorkItem
+from models import Agency, Dossier, Procedure, WorkItem
 from models.portal import PortalMessage
 
 NOTED = "dvcqg_noted"
@@ -37,6 +37,8 @@ RECORD_EVENTS = {
     "returned",
     "withdrawn",
     "appointment_moved",
+    # The result asked for by post: HinhThuc changes.
+    "postal_requested",
 }
 
 
@@ -50,6 +52,9 @@ def note(session: Session, dossier: Dossier, kind: str, now: datetime, payload: 
     """Remember a dossier event of this transaction for the portal (called by record_event)."""
     if kind not in RECORD_EVENTS or not enabled(session):
         return
+    procedure = session.get(Procedure, dossier.procedure_id)
+    if procedure is not None and procedure.kind == "feedback":
+        return  # citizens' feedback is no administrative dossier: the portal does not hear of it
     session.info.setdefault(NOTED, []).append((dossier, kind, now, dict(payload)))
 
 

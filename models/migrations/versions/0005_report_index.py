@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from alembic import op
+from models.migrate import create_index_concurrently, drop_index_concurrently
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -27,14 +27,18 @@ COVERED = [
 ]
 
 
+# The dossier table is the biggest and busiest: on PostgreSQL both indexes are built and dropped
+# CONCURRENTLY, outside the migration's transaction, so receipts and completions go on meanwhile.
+
+
 def upgrade() -> None:
     # INCLUDE exists on PostgreSQL only; SQLite gets the plain (agency_id, received_at) key.
-    with op.batch_alter_table("dossier") as batch:
-        batch.create_index("ix_dossier_report", ["agency_id", "received_at"], postgresql_include=COVERED)
-        batch.drop_index("ix_dossier_agency_received")
+    create_index_concurrently(
+        "ix_dossier_report", "dossier", ["agency_id", "received_at"], postgresql_include=COVERED
+    )
+    drop_index_concurrently("ix_dossier_agency_received", "dossier")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("dossier") as batch:
-        batch.create_index("ix_dossier_agency_received", ["agency_id", "received_at"])
-        batch.drop_index("ix_dossier_report")
+    create_index_concurrently("ix_dossier_agency_received", "dossier", ["agency_id", "received_at"])
+    drop_index_concurrently("ix_dossier_report", "dossier")

@@ -1,0 +1,192 @@
+"""Digitised documents and results for generated dossiers (số hóa), written after the dossiers in one
+pass: attachment rows only (metadata: names, hashes, digitisation and signature marks), no files.
+
+The proportions follow what provinces report under QĐ 766: every document of an online dossier is
+digital; at the desk 65 % of dossiers have every required document scanned at receipt, 15 % only some
+and 20 % none. 85 % of the dossiers settled with a result (not refused or withdrawn) have their result
+digitised when it is ready. Scanned PDFs (70 %) and results (all PDFs) are signed by the agency (95 %
+of them; the rest unsigned). 6 % of the desk's dossiers with scans come from a returning applicant of
+the same agency and procedure, who gets one document reused from the earlier dossier instead of a new
+scan (the dossier takes the earlier applicant's name, ID number and phone). What the service functions
+would write (engine/documents/digitisation.py) is written here, except the audit events: one
+attachment row per document, ids drawn here so reuses can name theirs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import defaultdict, deque
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, select, text
+
+from bench.bulk import bulk_transaction, insert_rows, update_rows
+from engine.context import Context
+from engine.search_text import search_text_of
+from models import Agency, Attachment, Dossier, Procedure
+
+P_ALL_SCANNED = 0.65
+P_SOME_SCANNED = 0.15
+P_RESULT_DIGITISED = 0.85
+P_PDF_SCAN = 0.70
+P_SIGNED = 0.95
+P_RETURNING = 0.06
+BATCH = 5000
+# What a reused document copies from the one it reuses (engine/documents/digitisation.py `reuse_in`).
+REUSED_FIELDS = (
+    "file_name",
+    "media_type",
+    "size",
+    "sha256",
+    "stored_path",
+    "signature_status",
+    "signer_name",
+    "signer_organisation",
+    "signed_at",
+    "signature_checked_at",
+)
+RECENT = 200  # earlier dossiers kept per agency and procedure to draw returning applicants from
+
+
+def _row(
+    attachment_id: int,
+    dossier_id: int,
+    kind: str,
+    name: str | None,
+    at: datetime,
+    officer_id: int | None,
+    pdf: bool,
+    signer: tuple[str, str] | None,
+) -> dict:
+    digest = hashlib.sha256(f"{dossier_id}:{attachment_id}".encode()).hexdigest()
+    extension = "pdf" if pdf else "jpg"
+    return {
+        "id": attachment_id,
+        "dossier_id": dossier_id,
+        "work_item_id": None,
+        "kind": kind,
+        "file_name": f"{'ket-qua' if kind == 'result' else 'ban-quet'}-{attachment_id}.{extension}",
+        "media_type": "application/pdf" if pdf else "image/jpeg",
+        "size": 150_000 + attachment_id % 400_000,
+        "sha256": digest,
+        "stored_path": f"{digest[:2]}/{digest}",
+        "uploaded_at": at,
+        "uploaded_by_id": officer_id,
+        "document_name": name,
+        "digitised_at": at,
+        "reused_from_attachment_id": None,
+        "signature_status": ("valid" if signer else "unsigned") if pdf else None,
+        "signer_name": signer[0] if signer else None,
+        "signer_organisation": signer[1] if signer else None,
+        "signed_at": at if signer else None,
+        "signature_checked_at": at if pdf else None,
+        "signature_note": None,
+    }
+
+
+def add_digitised_documents(ctx: Context, rng: random.Random, until: datetime) -> int:
+    """Give the generated dossiers their digitised documents and results; returns the rows written."""
+    with ctx.uow() as uow:
+        s = uow.session
+        documents = {p.id: list(p.required_documents or []) for p in s.scalars(select(Procedure))}
+        agencies = {a.id: a.name for a in s.scalars(select(Agency))}
+        next_id = (s.scalar(select(func.max(Attachment.id))) or 0) + 1
+    has_any = exists().where(Attachment.dossier_id == Dossier.id)
+    query = (
+        select(
+            Dossier.id,
+            Dossier.code,
+            Dossier.agency_id,
+            Dossier.procedure_id,
+            Dossier.channel,
+            Dossier.status,
+            Dossier.received_at,
+            Dossier.received_by_id,
+            Dossier.judged_at,
+            Dossier.finished_at,
+            Dossier.refusal_reason,
+            Dossier.applicant_name,
+            Dossier.applicant_id_number,
+            Dossier.applicant_phone,
+            Dossier.applicant_email,
+        )
+        .where(~has_any)
+        .order_by(Dossier.id)
+    )
+    recent: dict[tuple[int, int], deque] = defaultdict(lambda: deque(maxlen=RECENT))
+    rows: list[dict] = []
+    applicants: list[dict] = []
+    written = 0
+
+    def flush(conn) -> None:
+        nonlocal written
+        if rows:
+            insert_rows(conn, Attachment.__table__, rows)
+            written += len(rows)
+            rows.clear()
+        if applicants:
+            update_rows(conn, Dossier.__table__, applicants)
+            applicants.clear()
+
+    with ctx.db.begin() as conn:
+        bulk_transaction(conn)
+        for d in conn.execute(query).yield_per(BATCH):
+            signer = (f"Lãnh đạo {agencies[d.agency_id]}", agencies[d.agency_id])
+            names = documents.get(d.procedure_id, [])
+            draw = rng.random()
+            if d.channel == "online" or draw < P_ALL_SCANNED:
+                scanned = list(names)
+            elif draw < P_ALL_SCANNED + P_SOME_SCANNED and len(names) > 1:
+                scanned = rng.sample(names, rng.randint(1, len(names) - 1))
+            else:
+                scanned = []
+            at = min(d.received_at + timedelta(minutes=rng.randint(2, 30)), until)
+            officer = None if d.channel == "online" else d.received_by_id
+            key = (d.agency_id, d.procedure_id)
+            reused = None
+            if scanned and d.channel != "online" and recent[key] and rng.random() < P_RETURNING:
+                reused = rng.choice(recent[key])
+            reuse_name = next((n for n in scanned if n in reused[1]), None) if reused else None
+            written_rows: dict[str, dict] = {}
+            for name in scanned:
+                pdf = d.channel == "online" or rng.random() < P_PDF_SCAN
+                signed = pdf and rng.random() < P_SIGNED
+                row = _row(next_id, d.id, "input", name, at, officer, pdf, signer if signed else None)
+                if reused is not None and name == reuse_name:
+                    source = reused[1][name]
+                    row |= {k: source[k] for k in REUSED_FIELDS} | {"reused_from_attachment_id": source["id"]}
+                written_rows[name] = row
+                rows.append(row)
+                next_id += 1
+            if reused is not None and reuse_name is not None:
+                name, id_number, phone = reused[0]
+                applicants.append(
+                    {
+                        "id": d.id,
+                        "applicant_name": name,
+                        "applicant_id_number": id_number,
+                        "applicant_phone": phone,
+                        "search_text": search_text_of(d.code, name, phone, id_number, d.applicant_email),
+                    }
+                )
+            elif written_rows:
+                recent[key].append(
+                    ((d.applicant_name, d.applicant_id_number, d.applicant_phone), written_rows)
+                )
+            settled = d.status in ("returned", "result_ready") and d.refusal_reason is None
+            if settled and rng.random() < P_RESULT_DIGITISED:
+                issued = d.judged_at or d.finished_at or at
+                rows.append(_row(next_id, d.id, "result", None, issued, None, True, signer))
+                next_id += 1
+            if len(rows) >= BATCH:
+                flush(conn)
+        flush(conn)
+        if conn.dialect.name == "postgresql" and written:
+            conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('attachment', 'id'), "
+                    "(SELECT max(id) FROM attachment))"
+                )
+            )
+    return written

@@ -1,0 +1,1 @@
+"""Digitised documents and results: marking, PDF signatures, reuse."""
