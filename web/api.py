@@ -13,8 +13,6 @@ status. Times are ISO 8601 in the office's time zone.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,7 +25,6 @@ from engine.catalogue.catalogue_admin import ProcedureInput, create_procedure, u
 from engine.catalogue.procedures import CatalogueEntry, catalogue_entry, desk_catalogue
 from engine.errors import InvalidFields, InvalidInput, NotFound, Unauthenticated
 from engine.runtime import dossiers as svc
-from engine.runtime.attachments import Upload
 from engine.runtime.dossier_lists import ListQuery, dossier_list
 from engine.runtime.dossier_views import EVENT_LABELS, DossierView, dossier_page, task_page
 from engine.runtime.inbox import officer_inbox
@@ -37,7 +34,7 @@ from models.vocabulary import PostalStatus
 from web import api_schemas as schema
 from web.alerts import READ_ONLY_METHODS
 from web.api_spec import CATALOGUE, DOSSIERS, META, PREFIX, WORK_ITEMS, document, operation, refuse_nul
-from web.helpers import end_request_uow, engine_ctx, now, request_uow
+from web.helpers import decoded_uploads, end_request_uow, engine_ctx, now, request_uow
 
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
@@ -232,18 +229,6 @@ def _completion(result: svc.Completion) -> schema.Completion:
     )
 
 
-def _uploads(files: list[schema.Upload]) -> list[Upload]:
-    uploads = []
-    for index, item in enumerate(files):
-        try:
-            data = base64.b64decode(item.content_base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            field = f"files[{index}].content_base64"
-            raise InvalidInput(f"Nội dung tệp “{item.name}” không phải base64 hợp lệ.", field) from exc
-        uploads.append(Upload(item.name, data))
-    return uploads
-
-
 # ---------------------------------------------------------------------------
 # endpoints
 
@@ -435,7 +420,7 @@ def receive_dossier(json: schema.ReceiveDossier, headers: schema.ReceiveHeaders)
                 now=now(),
                 data=json.data,
                 documents=json.documents,
-                uploads=_uploads(json.files or []),
+                uploads=decoded_uploads(json.files or []),
                 # Keys are the caller's own: scoped to the account, so two callers never collide.
                 submission_key=f"api:{g.api_officer_id}:{key}" if key else None,
                 no_contact=json.no_contact,

@@ -5,8 +5,6 @@ lookup's budget since both check a code against its second factor."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +25,7 @@ from web import feedback_schemas as schema
 from web.api_spec import PREFIX, operation
 from web.errors import error_response
 from web.extensions import limiter
-from web.helpers import engine_ctx, now, request_uow
+from web.helpers import decoded_uploads, engine_ctx, now, request_uow
 from web.public import lookup_budget
 
 bp = Blueprint("feedback", __name__, url_prefix="/phan-anh")
@@ -150,18 +148,6 @@ def _time(moment: datetime | None) -> str | None:
     return moment.astimezone(engine_ctx().calendar.tz).isoformat() if moment else None
 
 
-def _api_uploads(files: list[schema.FeedbackFile]) -> list[Upload]:
-    uploads = []
-    for index, item in enumerate(files):
-        try:
-            data = base64.b64decode(item.content_base64, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            field = f"files[{index}].content_base64"
-            raise InvalidInput(f"Nội dung tệp “{item.name}” không phải base64 hợp lệ.", field) from exc
-        uploads.append(Upload(item.name, data))
-    return uploads
-
-
 @api_bp.post("")
 @submission_budget
 @operation(
@@ -184,7 +170,7 @@ def submit_api(json: schema.FeedbackIn) -> Any:
         content=json.content,
         consent_publish=json.consent_publish,
     )
-    receipt = submit_feedback(engine_ctx(), data, now=now(), uploads=_api_uploads(json.files))
+    receipt = submit_feedback(engine_ctx(), data, now=now(), uploads=decoded_uploads(json.files))
     answer = schema.FeedbackReceipt(
         code=receipt.code, submitted_at=_time(receipt.submitted_at) or "", due_at=_time(receipt.due_at) or ""
     )

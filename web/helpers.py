@@ -9,16 +9,20 @@ write use case is its own transaction (and SQLite lets one transaction at a time
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import binascii
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol
 
 from flask import abort, current_app, g
 from flask_login import UserMixin, current_user, login_required
 
 from engine.accounts import SignedIn
 from engine.context import Context
+from engine.errors import InvalidInput
+from engine.runtime.attachments import Upload
 from engine.usecase import UnitOfWork
 
 
@@ -83,3 +87,23 @@ def roles_required(*roles: str) -> Callable:
         return wrapped
 
     return decorator
+
+
+class Base64File(Protocol):
+    """A file sent inside a JSON body: its name and its bytes in base64."""
+
+    name: str
+    content_base64: str
+
+
+def decoded_uploads(files: Iterable[Base64File]) -> list[Upload]:
+    """The files of a JSON body as uploads; a file that is not base64 is named by its place in the list."""
+    uploads = []
+    for index, item in enumerate(files):
+        try:
+            data = base64.b64decode(item.content_base64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            field = f"files[{index}].content_base64"
+            raise InvalidInput(f"Nội dung tệp “{item.name}” không phải base64 hợp lệ.", field) from exc
+        uploads.append(Upload(item.name, data))
+    return uploads

@@ -12,12 +12,10 @@ from sqlalchemy.orm import Session
 
 from engine.feedback.scope import feedback_only
 from engine.statistics.periods import Period
-from engine.statistics.reports import find_agency, report_moment
+from engine.statistics.reports import ON_TIME_CLASSES, find_agency, report_moment
 from engine.urgency import overdue_sql
 from models import Dossier, Feedback
 from models.dossier import OPEN_STATUSES
-
-ON_TIME = ("early", "on_time")
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def feedback_timeliness(
     row = session.execute(
         select(
             func.sum(case((judged, 1), else_=0)),
-            func.sum(case((and_(judged, Dossier.result_class.in_(ON_TIME)), 1), else_=0)),
+            func.sum(case((and_(judged, Dossier.result_class.in_(ON_TIME_CLASSES)), 1), else_=0)),
             func.sum(case((still_open, 1), else_=0)),
         )
         .select_from(Dossier)

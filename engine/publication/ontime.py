@@ -18,10 +18,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from engine.statistics.periods import period_of_days
-from engine.statistics.reports import RESOLVED_CLASSES, ReportFrame
+from engine.statistics.reports import ON_TIME_CLASSES, RESOLVED_CLASSES, ReportFrame
 from models import Dossier
-
-ON_TIME_CLASSES = ("early", "on_time")
 
 
 @dataclass(frozen=True)

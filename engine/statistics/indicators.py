@@ -54,13 +54,19 @@ from engine.feedback.scope import administrative_only
 from engine.payments.counts import fee_due_sql, paid_online_sql
 from engine.publication.completeness import publicity_by_agency
 from engine.statistics.periods import Period, months_between
-from engine.statistics.reports import LATE_CLASSES, RESOLVED_CLASSES, ReportFrame, find_agency, report_moment
+from engine.statistics.reports import (
+    LATE_CLASSES,
+    ON_TIME_CLASSES,
+    RESOLVED_CLASSES,
+    ReportFrame,
+    find_agency,
+    report_moment,
+)
 from engine.urgency import is_overdue, overdue_sql
 from engine.usecase import require_aware
 from models import Agency, Attachment, Dossier, Procedure, Rating, Suspension, WorkItem
 
 RESOLVED = RESOLVED_CLASSES
-ON_TIME = ("early", "on_time")
 FINISHED = (*RESOLVED_CLASSES, "refused", "withdrawn")
 
 
@@ -415,7 +421,7 @@ def agency_counts(
             new, _has_digitised("input", moment, Attachment.reused_from_attachment_id.is_not(None))
         ),
         "resolved": resolved,
-        "resolved_on_time": klass.in_(ON_TIME),
+        "resolved_on_time": klass.in_(ON_TIME_CLASSES),
         "resolved_late": klass.in_(LATE_CLASSES),
         "with_results": and_(resolved, _has_digitised("result", moment)),
         "overdue": klass == "overdue",
@@ -772,7 +778,7 @@ def on_time_by_month(
     inner = (
         select(
             _bucket(Dossier.judged_at, bounds).label("month"),
-            case((Dossier.result_class.in_(ON_TIME), 1), else_=0).label("on_time"),
+            case((Dossier.result_class.in_(ON_TIME_CLASSES), 1), else_=0).label("on_time"),
         )
         .where(*conditions)
         .subquery()

@@ -80,6 +80,7 @@ CLASSES = (
     "supplement",
 )
 RESOLVED_CLASSES = ("early", "on_time", "late_letter", "late_no_letter")
+ON_TIME_CLASSES = ("early", "on_time")  # the resolved dossiers that count as on time
 LATE_CLASSES = ("late_letter", "late_no_letter")
 CLASS_LABELS = {
     "early": "Đã giải quyết trước hạn",
