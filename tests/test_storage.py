@@ -135,6 +135,15 @@ def test_production_names_its_document_store(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="MOTCUA_DOCUMENT_STORE"):
         create_app(production.with_overrides(database_url=f"sqlite:///{tmp_path / 'x.db'}"))
+    # Named its store but not its key: refused too, rather than a key per process.
+    with pytest.raises(ConfigurationError, match="MOTCUA_SECRET_KEY is not set"):
+        create_app(
+            production.with_overrides(
+                database_url=f"sqlite:///{tmp_path / 'x.db'}",
+                document_store="dir",
+                attachments_dir=str(tmp_path),
+            )
+        )
 
 
 def test_healthz_reports_the_document_store(app, make_ctx, clock, s3: S3Server) -> None:

@@ -7,6 +7,7 @@ only translate HTTP to the engine's use cases and back; no domain logic lives in
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from flask import Flask
 
 from config import PROJECT_ROOT, Settings, load_settings
 from engine.context import Context
+from engine.storage import ConfigurationError
 from engine.storage import check_configuration as check_store_configuration
 from web import errors, filters, guards, helpers, proxies, security
 from web.extensions import csrf, limiter, login_manager
@@ -23,14 +25,30 @@ from web.vendor import assets_dir
 
 
 def _secret_key(settings: Settings, instance: Path) -> str:
-    """The configured key, else one generated once and kept in the instance folder."""
+    """The configured key, else (on a laptop) one generated once and kept in the instance folder.
+
+    A production instance must set it: every web process of every host signs with the same key.
+    """
     if settings.secret_key:
         return settings.secret_key
+    if settings.production:
+        raise ConfigurationError(
+            "MOTCUA_SECRET_KEY is not set: a production instance (MOTCUA_SESSION_COOKIE_SECURE=true) "
+            "signs sessions with one key shared by every web process (docs/deploy.md)"
+        )
     path = instance / "secret_key"
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
+        # Written aside and linked into place: two processes starting together agree on the first key.
+        draft = instance / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_text(secrets.token_hex(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 
