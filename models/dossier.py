@@ -41,6 +41,7 @@ WORK_ITEM_KINDS = WorkItemKind.values()
 EVENT_KINDS = EventKind.values()
 
 _OPEN_ITEM = text("completed_at IS NULL")
+_OPEN_UNASSIGNED = text("completed_at IS NULL AND assignee_id IS NULL")
 _PROCESSING = text("status = 'processing'")
 
 
@@ -213,6 +214,18 @@ class WorkItem(Base):
             "due_at",
             sqlite_where=_OPEN_ITEM,
             postgresql_where=_OPEN_ITEM,
+        ),
+        # Pool inbox, exactly: open unassigned items of an agency for a role, by due time, with
+        # the dossier id the inbox's counts read (PostgreSQL reads both from the index alone).
+        Index(
+            "ix_work_item_open_unassigned",
+            "agency_id",
+            "role",
+            "due_at",
+            "id",
+            sqlite_where=_OPEN_UNASSIGNED,
+            postgresql_where=_OPEN_UNASSIGNED,
+            postgresql_include=["dossier_id"],
         ),
         # Personal inbox: an officer's open items by due time.
         Index(

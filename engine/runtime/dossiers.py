@@ -14,10 +14,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Integer, Select, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, Select, Table, bindparam, insert, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from engine import logs
 from engine.catalogue import workflow_state as wf
@@ -36,7 +39,7 @@ from engine.runtime.access import note_handler, require_view_item
 from engine.runtime.assignment import check_target, may_assign, require_assigner, target_officer
 from engine.runtime.attachments import Upload
 from engine.runtime.codes import next_dossier_code
-from engine.search_text import refresh_search_text
+from engine.search_text import SEARCHED, refresh_search_text
 from engine.urgency import is_late
 from engine.usecase import active_officer, require_aware, use_case
 from models import (
@@ -192,8 +195,10 @@ def record_events(
         return
     logs.tag_dossier(dossier.code)
     rows = [(EventKind(kind).value, payload) for kind, payload in events]
-    session.execute(
-        insert(DossierEvent),
+    if session.autoflush:  # what the ORM's bulk INSERT did first; nothing to do after a step's writes
+        session.flush()
+    session.connection().execute(
+        _insert_statement(DossierEvent, returning=False),
         [
             {"dossier_id": dossier.id, "at": now, "officer_id": officer_id, "kind": kind, "payload": payload}
             for kind, payload in rows
@@ -406,7 +411,7 @@ def project(
         now,
     )
     dossier.workflow_state = wf.dump_state(workflow)
-    session.flush()
+    write_projection(session, dossier, opened)
     record_events(
         session,
         dossier,
@@ -431,6 +436,123 @@ def project(
         ],
     )
     return opened
+
+
+def _column_changes(obj: Any, columns: dict[str, Any]) -> dict[str, Any] | None:
+    """The changed column attributes of a persistent object (key: value), None if anything else changed."""
+    state = sa_inspect(obj)
+    changed = state.committed_state
+    if any(key not in columns for key in changed):
+        return None
+    return {key: state.dict[key] for key in changed}
+
+
+def _written_items(session: Session, dossier: Dossier, opened: Sequence[WorkItem]) -> list[WorkItem] | None:
+    """The dossier's changed items, by id, when the pending changes are only the dossier, its items and
+    the opened items (None otherwise: something else is pending)."""
+    if session.deleted:
+        return None
+    new = session.new
+    if len(new) != len(opened) or any(item not in new for item in opened):
+        return None
+    items = []
+    for obj in session.dirty:
+        if isinstance(obj, WorkItem) and obj.dossier_id == dossier.id:
+            items.append(obj)
+        elif obj is not dossier:
+            return None
+    return sorted(items, key=lambda i: i.id)
+
+
+def write_projection(session: Session, dossier: Dossier, opened: Sequence[WorkItem]) -> None:
+    """Write the step's projection: the dossier's versioned UPDATE, the changed items' UPDATEs and the
+    opened items' INSERT, as Core statements instead of the unit of work's flush.
+
+    The dossier's `UPDATE ... WHERE version = :v` matching no row raises StaleDataError as the ORM's
+    versioned update does (the use case answers Conflict). The objects are then marked as written,
+    the opened items persistent with their ids, as a flush leaves them. Anything else pending (a
+    handler row, a notification, a corrected applicant field for the search text) takes the ORM's
+    flush instead.
+    """
+    dossier_columns, item_columns = _mapped_columns(Dossier), _mapped_columns(WorkItem)
+    changed = _written_items(session, dossier, opened)
+    dossier_changes = _column_changes(dossier, dossier_columns) if changed is not None else None
+    if (
+        changed is None
+        or dossier_changes is None
+        or any(key in SEARCHED or key == "version" for key in dossier_changes)
+    ):
+        session.flush()
+        return
+    item_changes = []
+    for item in changed:
+        changes = _column_changes(item, item_columns)
+        if changes is None:
+            session.flush()
+            return
+        if changes:
+            item_changes.append((item, changes))
+    rows = [{key: item.__dict__[key] for key in item_columns if key in item.__dict__} for item in opened]
+    if rows and any(row.keys() != rows[0].keys() or "id" in row for row in rows):
+        session.flush()
+        return
+    conn = session.connection()
+    if dossier_changes:
+        version = dossier.version
+        params = {f"v_{k}": v for k, v in dossier_changes.items()}
+        params.update(w_id=dossier.id, w_version=version, v_version=version + 1)
+        written = conn.execute(_update_statement(Dossier, tuple(dossier_changes)), params)
+        if written.rowcount != 1:
+            raise StaleDataError(
+                f"dossier {dossier.id} at version {version}: {written.rowcount} rows matched"
+            )
+        set_committed_value(dossier, "version", version + 1)
+        sa_inspect(dossier)._commit_all(dossier.__dict__, session.identity_map)
+    for item, changes in item_changes:
+        params = {f"v_{k}": v for k, v in changes.items()}
+        params["w_id"] = item.id
+        conn.execute(_update_statement(WorkItem, tuple(changes)), params)
+        sa_inspect(item)._commit_all(item.__dict__, session.identity_map)
+    if rows:
+        ids = conn.execute(_insert_statement(WorkItem), rows).scalars()
+        for item, new_id in zip(opened, ids, strict=True):
+            session.expunge(item)
+            item.id = new_id
+            for key, column in item_columns.items():
+                if key not in item.__dict__:
+                    default = column.default
+                    setattr(item, key, default.arg if default is not None and default.is_scalar else None)
+            make_transient_to_detached(item)
+            session.add(item)
+
+
+@functools.cache
+def _update_statement(entity: type, keys: tuple[str, ...]) -> Any:
+    """`UPDATE ... SET <keys> WHERE id = :w_id` (and `version = :w_version`, setting `:v_version`, for the
+    dossier), built once per process for each set of changed columns."""
+    columns = _mapped_columns(entity)
+    table = cast(Table, cast(Any, entity).__table__)
+    values: dict[Any, Any] = {columns[k]: bindparam(f"v_{k}") for k in keys}
+    where = [table.c.id == bindparam("w_id")]
+    if "version" in table.c:
+        where.append(table.c.version == bindparam("w_version"))
+        values[table.c.version] = bindparam("v_version")
+    return update(table).where(*where).values(values)
+
+
+@functools.cache
+def _insert_statement(entity: type, *, returning: bool = True) -> Any:
+    """`INSERT` (`RETURNING id`, the ids in the order of the rows), built once per process."""
+    table = cast(Table, cast(Any, entity).__table__)
+    statement = insert(table)
+    return statement.returning(table.c.id, sort_by_parameter_order=True) if returning else statement
+
+
+@functools.cache
+def _mapped_columns(entity: type) -> dict[str, Any]:
+    """The column attributes of a mapped class, by attribute key: their table column."""
+    mapper: Mapper[Any] = sa_inspect(entity)
+    return {prop.key: prop.columns[0] for prop in mapper.column_attrs}
 
 
 # ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -142,9 +142,15 @@ def inbox(
     unfiltered = procedure_id is None and status not in URGENCIES
     total = counts[scope] if unfiltered else sum(_count(session, q) for q in queries)
     # The first offset+limit of each part, merged by due time: a page never needs more.
-    heads: list[tuple[datetime | None, int]] = []
-    for query in queries:
-        heads.extend((due, item_id) for item_id, due in session.execute(_by_due(query).limit(offset + limit)))
+    # One statement for all parts (UNION ALL of each part's head, each read from its own index).
+    tops = [_by_due(query).limit(offset + limit).subquery() for query in queries]
+    merged = union_all(*(select(top.c.id, top.c.due_at) for top in tops)) if len(tops) > 1 else None
+    heads = [
+        (due, item_id)
+        for item_id, due in session.execute(
+            merged if merged is not None else select(tops[0].c.id, tops[0].c.due_at)
+        )
+    ]
     far = datetime.max.replace(tzinfo=now.tzinfo)
     heads.sort(key=lambda h: (h[0] is None, h[0] or far, h[1]))
     page_ids = [item_id for _, item_id in heads[offset : offset + limit]]
@@ -217,20 +223,28 @@ def _counts_and_key(session: Session, officer: Officer, window: DueWindow) -> tu
         officer.agency_id,
         tuple(officer.roles or []),
     ]
-    for name, conditions in zip(("mine", "pool"), _parts(officer, "all"), strict=True):
-        row = session.execute(
+    names = ("mine", "pool")
+    # One statement, one aggregate per part (each over its own index), told apart by the part's number.
+    per_part = union_all(
+        *(
             select(
+                literal(number).label("part"),
                 func.count(),
                 func.sum(case((window.overdue_sql(WorkItem.due_at), 1), else_=0)),
                 func.sum(case((window.due_soon_sql(WorkItem.due_at), 1), else_=0)),
                 func.sum(WorkItem.dossier_id),
                 func.max(WorkItem.id),
             ).where(*conditions)
-        ).one()
-        counts[name] = int(row[0] or 0)
-        counts["overdue"] += int(row[1] or 0)
-        counts["soon"] += int(row[2] or 0)
-        key.extend((counts[name], int(row[3] or 0), int(row[4] or 0)))
+            for number, conditions in enumerate(_parts(officer, "all"))
+        )
+    )
+    rows = {int(row[0]): row for row in session.execute(per_part)}
+    for number, name in enumerate(names):
+        row = rows[number]
+        counts[name] = int(row[1] or 0)
+        counts["overdue"] += int(row[2] or 0)
+        counts["soon"] += int(row[3] or 0)
+        key.extend((counts[name], int(row[4] or 0), int(row[5] or 0)))
     counts["all"] = counts["mine"] + counts["pool"]
     return counts, tuple(key)
 
