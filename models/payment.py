@@ -27,6 +27,8 @@ class Payment(Base):
         Index("ix_payment_pending", "created_at", sqlite_where=_PENDING, postgresql_where=_PENDING),
         # QĐ 766: payments settled in a period.
         Index("ix_payment_paid_at", "paid_at"),
+        # The desk's check that a receipt number (số biên lai) is not used twice in one agency.
+        Index("ix_payment_receipt_number", "receipt_number"),
         UniqueConstraint("reference", name="uq_payment_reference"),
     )
 

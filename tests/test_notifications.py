@@ -385,3 +385,13 @@ def test_a_claim_takes_exactly_as_many_rows_as_it_returns(ctx, officers):
     claimed, _ = claim_batch(ctx, at("2026-11-23 09:00"), 1)
     assert len(claimed) == 1
     assert [n.status for n in outbox(ctx, channel="sms")].count("sending") == 1
+
+
+def test_the_log_channel_never_writes_a_citizens_address(caplog) -> None:
+    from engine.notify.channels import LogChannel
+
+    with caplog.at_level("INFO", logger="motcua.notifications"):
+        LogChannel("sms").send("0912345678", "Đã tiếp nhận hồ sơ", "Hẹn trả kết quả 17:00 10/12/2026")
+        LogChannel("email").send(None, "Kết quả", "Đã có kết quả")
+    assert "0912345678" not in caplog.text
+    assert "sms to *******678: Đã tiếp nhận hồ sơ" in caplog.text and "email to -: Kết quả" in caplog.text

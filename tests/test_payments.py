@@ -137,6 +137,17 @@ def test_the_result_is_not_handed_over_until_the_fee_is_paid_at_the_desk(pctx) -
         record_desk_payment(pctx, receipt.code, officers["sonv.motcua"], amount=DUE, **pay)
     hand_over(pctx, receipt.code)
     assert status_of(pctx, receipt.code) == "returned"
+    # The agency's receipt book: a number already written for a payment is refused for another dossier.
+    other = received(pctx)
+    with pytest.raises(
+        InvalidInput, match=f"Số biên lai 0001234 đã được ghi cho hồ sơ {receipt.code}"
+    ) as reused:
+        record_desk_payment(pctx, other.code, officers["sonv.motcua"], amount=DUE, **pay)
+    assert reused.value.field == "receipt_number" and not events(pctx, other.code, "payment_recorded")
+    record_desk_payment(
+        pctx, other.code, officers["sonv.motcua"], amount=DUE, **(pay | {"receipt_number": "0001235"})
+    )
+    assert len(events(pctx, other.code, "payment_recorded")) == 1
 
 
 def test_a_head_or_leader_waives_a_fee_with_a_reason_and_fees_are_checked_catalogue_data(pctx) -> None:

@@ -53,8 +53,15 @@ class LogChannel:
     name: str
 
     def send(self, address: str | None, subject: str, body: str) -> None:
-        """Log the message as if it had been sent."""
-        LOG.info("%s to %s: %s | %s", self.name, address, subject, body)
+        """Log the message as if it had been sent, with the citizen's address masked."""
+        LOG.info("%s to %s: %s | %s", self.name, masked(address), subject, body)
+
+
+def masked(address: str | None) -> str:
+    """A phone number or e-mail address as a log may show it: its last three characters only."""
+    if not address:
+        return "-"
+    return "*" * max(len(address) - 3, 0) + address[-3:]
 
 
 @dataclass

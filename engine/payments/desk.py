@@ -8,6 +8,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from engine.catalogue.fees import format_vnd
 from engine.context import Context
 from engine.errors import Conflict, Forbidden, InvalidFields, InvalidInput
@@ -107,6 +110,7 @@ def record_desk_payment(
                 f"{format_vnd(state.outstanding)}",
                 "amount",
             )
+        _require_unused_receipt(session, dossier.agency_id, receipt_number)
         payment = Payment(
             dossier_id=dossier.id,
             amount=amount,
@@ -133,6 +137,25 @@ def record_desk_payment(
         payment_id = payment.id
         uow.commit()
     return payment_id
+
+
+def _require_unused_receipt(session: Session, agency_id: int, receipt_number: str) -> None:
+    """A receipt number (số biên lai) stands for one payment in the receiving agency's books."""
+    used_by = session.scalar(
+        select(Dossier.code)
+        .join(Payment, Payment.dossier_id == Dossier.id)
+        .where(
+            Payment.receipt_number == receipt_number,
+            Payment.status == PaymentStatus.PAID.value,
+            Dossier.agency_id == agency_id,
+        )
+        .limit(1)
+    )
+    if used_by:
+        raise InvalidInput(
+            f"Số biên lai {receipt_number} đã được ghi cho hồ sơ {used_by}: kiểm tra lại số biên lai",
+            "receipt_number",
+        )
 
 
 def waive_fee(ctx: Context, code: str, officer_id: int, *, reason: str, now: datetime) -> None:
