@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import Connection, exists, func, select, text
 
 from bench.bulk import bulk_transaction, insert_rows, update_rows
 from engine.context import Context
@@ -118,18 +119,34 @@ def add_digitised_documents(ctx: Context, rng: random.Random, until: datetime) -
     rows: list[dict] = []
     applicants: list[dict] = []
     written = 0
+    postgres = ctx.db.dialect.name == "postgresql"
+    writing: list[Future[None]] = []
 
-    def flush(conn) -> None:
+    def write(conn: Connection, batch: list[dict], updates: list[dict]) -> None:
+        insert_rows(conn, Attachment.__table__, batch)
+        update_rows(conn, Dossier.__table__, updates)
+
+    def write_apart(batch: list[dict], updates: list[dict]) -> None:
+        with ctx.db.begin() as conn:
+            bulk_transaction(conn)
+            write(conn, batch, updates)
+
+    def flush(conn: Connection, pool: ThreadPoolExecutor) -> None:
+        # On PostgreSQL a thread writes the batch on a connection of its own while the next is made.
         nonlocal written
-        if rows:
-            insert_rows(conn, Attachment.__table__, rows)
-            written += len(rows)
-            rows.clear()
-        if applicants:
-            update_rows(conn, Dossier.__table__, applicants)
-            applicants.clear()
+        batch, updates = list(rows), list(applicants)
+        written += len(batch)
+        rows.clear()
+        applicants.clear()
+        if not postgres:
+            write(conn, batch, updates)
+            return
+        while writing:
+            writing.pop().result()
+        if batch or updates:
+            writing.append(pool.submit(write_apart, batch, updates))
 
-    with ctx.db.begin() as conn:
+    with ctx.db.begin() as conn, ThreadPoolExecutor(max_workers=1) as pool:
         bulk_transaction(conn)
         for d in conn.execute(query).yield_per(BATCH):
             signer = (f"Lãnh đạo {agencies[d.agency_id]}", agencies[d.agency_id])
@@ -180,9 +197,11 @@ def add_digitised_documents(ctx: Context, rng: random.Random, until: datetime) -
                 rows.append(_row(next_id, d.id, "result", None, issued, None, True, signer))
                 next_id += 1
             if len(rows) >= BATCH:
-                flush(conn)
-        flush(conn)
-        if conn.dialect.name == "postgresql" and written:
+                flush(conn, pool)
+        flush(conn, pool)
+        while writing:
+            writing.pop().result()
+        if postgres and written:
             conn.execute(
                 text(
                     "SELECT setval(pg_get_serial_sequence('attachment', 'id'), "

@@ -6,10 +6,11 @@ pay there in cash or by transfer, as the provinces' seeds report (online payment
 share at the desk). One online payment in twenty is preceded by a failed attempt. Written after the
 dossier's history, a payment never comes before its last event (the history stays in order): an open
 dossier pays within a day of receipt or of its last event, never after `until`; a returned one pays
-at its hand-over, which waits for the payment (postal deliveries are written afterwards). What the
-service functions would write (engine/payments/) is written here: the payment rows and their
-`payment_recorded` events. `settle_before_handover` is the same payment made
-through the service function, for a plan replayed through the engine (bench/generate.py `replay`).
+at its hand-over, which waits for the payment (postal deliveries are written afterwards); one received
+online after `until` has not paid yet. What the service functions would write (engine/payments/) is
+written here: the payment rows and their `payment_recorded` events. `settle_before_handover` is the
+same payment made through the service function, for a plan replayed through the engine
+(bench/generate.py `replay`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def add_payments(ctx: Context, rng: random.Random, until: datetime) -> int:
             after = d.received_at + timedelta(minutes=rng.randint(1, 24 * 60))
             if d.returned_at is not None:  # paid at the hand-over, which waits for it
                 at = max(d.returned_at, d.last_at or d.returned_at)
+            elif max(d.received_at, d.last_at or d.received_at) > until:
+                continue  # received (online) after the end of the range: nothing paid yet
             else:
                 at = min(max(after, d.last_at or after), until)
             officer = None if method == "online" else d.received_by_id

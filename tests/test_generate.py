@@ -207,3 +207,22 @@ def test_generation_keeps_the_code_sequence_for_later_receipts(ctx, officers):
     )
     assert first == "000.00.12.H40-261123-0001"
     assert receipt.code == "000.00.12.H40-261123-0002"
+
+
+def test_a_dossier_received_online_after_the_end_of_the_range_has_not_paid_yet(ctx):
+    from bench.payments import add_payments
+    from engine.runtime.consistency import check_all
+
+    env = Environment(ctx)
+    rng = random.Random(9)
+    until = at("2026-12-31 17:00")
+    writer = BulkWriter(env, rng)
+    # The procedure with a fee, received online in the evening of the last day.
+    late = writer.add(plan_dossier(env, rng, "2.000635", at("2026-12-31 19:30"), "online", until))
+    early = writer.add(plan_dossier(env, rng, "2.000635", at("2026-12-31 09:30"), "online", until))
+    writer.finish()
+    assert add_payments(ctx, rng, until) == 1
+    with ctx.uow() as uow:
+        paid = set(uow.session.scalars(select(Dossier.code).join(Payment, Payment.dossier_id == Dossier.id)))
+    assert paid == {early} and late not in paid
+    assert check_all(ctx).ok
