@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import select
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+from models.prepared import Prepared
+
+# A pooled server connection idle longer than this is pinged (a round trip) before it is used again.
+PING_AFTER_IDLE_SECONDS = 30.0
+CHECKED_IN_AT = "motcua.checked_in_at"
 
 
 def create_db_engine(url: str, **kwargs: object) -> Engine:
-    """Create the SQLAlchemy engine; SQLite gets foreign keys, WAL and serialised writers."""
+    """Create the SQLAlchemy engine; SQLite gets foreign keys, WAL and serialised writers.
+
+    A server database's pooled connections are checked at checkout (`ping_stale_connections`)
+    unless the caller asks for SQLAlchemy's `pool_pre_ping`, which pings every time.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        engine = create_engine(url, **kwargs)
+        if not kwargs.get("pool_pre_ping"):
+            ping_stale_connections(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
@@ -38,9 +53,57 @@ def create_db_engine(url: str, **kwargs: object) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # BEGIN IMMEDIATE takes the write lock up front: concurrent writers queue instead
         # of failing when a read lock would have to be upgraded mid-transaction.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        BEGIN_IMMEDIATE.run(conn, {})
 
     return engine
+
+
+BEGIN_IMMEDIATE = Prepared(text("BEGIN IMMEDIATE"))
+
+
+def ping_stale_connections(engine: Engine) -> None:
+    """Before a pooled connection is used, make sure the server still has it; a lost one is replaced.
+
+    What `pool_pre_ping` does, without its round trip on every checkout: a connection is pinged
+    only when it sat idle in the pool longer than PING_AFTER_IDLE_SECONDS, or when the server
+    wrote to it while it was idle (a restarted or stopped server, a terminated backend or an idle
+    timeout all send their farewell and close the socket, which makes it readable). A failed ping
+    raises DisconnectionError, on which the pool discards the connection and opens a new one.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info[CHECKED_IN_AT] = time.monotonic()  # just opened: nothing to check yet
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: object) -> None:
+        idle_since = record.info.pop(CHECKED_IN_AT, None)
+        fresh = idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS
+        if fresh and not _server_wrote(dbapi_connection):
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"the pooled connection is gone: {error}") from error
+        if not alive:
+            raise DisconnectionError("the pooled connection is gone")
+
+
+def _server_wrote(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket has anything to read (or is closed): only a server
+    saying goodbye writes to a connection that sent no query. Unknown drivers always say yes."""
+    try:
+        if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+            return True
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (AttributeError, OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def make_session_factory(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine.errors import Conflict
+from engine.errors import Conflict, NotFound
 from engine.runtime import dossiers as svc
-from models import Dossier, DossierEvent, WorkItem
+from models import Dossier, DossierEvent, Officer, Procedure, WorkItem
 from tests.conftest import Officers, at, open_items
 
 APPLICANT = svc.Applicant(name="Lê Văn Cường", id_number="001203004777")
@@ -78,3 +80,72 @@ def test_the_step_leaves_the_session_as_a_flush_would(ctx):
     # The next step works on what this one left: the opened item completes.
     again = svc.complete(ctx, opened[0].id, officers["sonv.truongphong"], now=at("2026-11-23 10:00"))
     assert again.opened_work_item_ids
+
+
+def test_the_preloaded_rows_are_the_objects_an_orm_load_gives(ctx):
+    officers = Officers(ctx)
+    receipt = _received(ctx, officers)
+    (item,) = open_items(ctx, receipt.dossier_id)
+    officer_id = officers["sonv.motcua"]
+    with ctx.uow() as uow:
+        session = uow.session
+        svc.preload_step(session, item.id, officer_id, open_items_too=True)
+        preloaded = [
+            session.get_one(Officer, officer_id),
+            session.get_one(WorkItem, item.id),
+            session.get_one(Dossier, receipt.dossier_id),
+            session.get_one(Procedure, session.get_one(Dossier, receipt.dossier_id).procedure_id),
+        ]
+        assert not session.dirty and not session.new
+        states = [sa_inspect(obj) for obj in preloaded]
+        assert all(s.persistent and not s.modified and not s.expired_attributes for s in states)
+    with ctx.uow() as uow:
+        loaded = [uow.session.get_one(type(obj), obj.id) for obj in preloaded]
+    for fresh, early in zip(loaded, preloaded, strict=True):
+        keys = [prop.key for prop in sa_inspect(type(fresh)).column_attrs]
+        assert {k: getattr(early, k) for k in keys} == {k: getattr(fresh, k) for k in keys}
+
+
+def test_a_missing_item_or_officer_preloads_nothing_and_fails_as_before(ctx):
+    officers = Officers(ctx)
+    receipt = _received(ctx, officers)
+    (item,) = open_items(ctx, receipt.dossier_id)
+    with pytest.raises(NotFound, match="bước xử lý số 999999"):
+        svc.complete(ctx, 999999, officers["sonv.motcua"], now=at("2026-11-23 09:00"))
+    with pytest.raises(NotFound, match="cán bộ có mã 999999"):
+        svc.complete(ctx, item.id, 999999, now=at("2026-11-23 09:00"))
+    assert [i.id for i in open_items(ctx, receipt.dossier_id)] == [item.id]
+
+
+def test_a_prepared_statement_raises_driver_errors_as_sqlalchemy_does(ctx):
+    officers = Officers(ctx)
+    receipt = _received(ctx, officers)
+    (item,) = open_items(ctx, receipt.dossier_id)
+    with ctx.uow() as uow:
+        session = uow.session
+        taken = {key: getattr(item, key) for key in ("dossier_id", "task_uuid", "task_id", "task_name")}
+        row = {**taken, "role": item.role, "agency_id": item.agency_id, "created_at": item.created_at}
+        row.update(lane=None, kind=None, due_at=None, allotted_hours=1.0, counted=True)
+        statement = svc._prepared_insert(WorkItem, tuple(row), returning=True)
+        with pytest.raises(IntegrityError):  # the task's id is unique: the use case answers Conflict
+            statement.rows(session.connection(), row)
+
+
+@pytest.mark.parametrize("count", [1, 3, svc.MULTI_ROW_LIMIT + 2])
+def test_events_are_written_in_their_order_with_their_payloads(ctx, count):
+    officers = Officers(ctx)
+    receipt = _received(ctx, officers)
+    before = _event_kinds(ctx, receipt.dossier_id)
+    events = [("claimed" if n % 2 else "released", {"n": n, "text": f"ghi chú {n}"}) for n in range(count)]
+    with ctx.uow() as uow:
+        dossier = uow.session.get_one(Dossier, receipt.dossier_id)
+        svc.record_events(uow.session, dossier, officers["sonv.motcua"], at("2026-11-23 09:00"), events)
+        uow.commit()
+    with ctx.uow() as uow:
+        written = uow.session.scalars(
+            select(DossierEvent)
+            .where(DossierEvent.dossier_id == receipt.dossier_id)
+            .order_by(DossierEvent.id)
+        ).all()[len(before) :]
+    assert [(e.kind, e.payload) for e in written] == events
+    assert {(e.at, e.officer_id) for e in written} == {(at("2026-11-23 09:00"), officers["sonv.motcua"])}

@@ -14,12 +14,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from sqlalchemy import Integer, Select, Table, bindparam, insert, select, update
+from sqlalchemy import Integer, Select, String, Table, bindparam, insert, select, update
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Mapper, Session
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import logs
@@ -34,11 +34,11 @@ from engine.formatting import local_time, number
 from engine.integrations.dvcqg import outbox as portal_outbox
 from engine.notify import notifications
 from engine.payments.dues import require_settled_for_handover
-from engine.runtime import attachments
+from engine.runtime import attachments, receipt_writes
 from engine.runtime.access import note_handler, require_view_item
 from engine.runtime.assignment import check_target, may_assign, require_assigner, target_officer
 from engine.runtime.attachments import Upload
-from engine.runtime.codes import next_dossier_code
+from engine.runtime.codes import next_dossier_code_and_id
 from engine.search_text import SEARCHED, refresh_search_text
 from engine.urgency import is_late
 from engine.usecase import active_officer, require_aware, use_case
@@ -54,6 +54,7 @@ from models import (
     WorkItem,
 )
 from models.dossier import CHANNEL_LABELS, CHANNELS, OPEN_STATUSES, STATUS_LABELS
+from models.prepared import Prepared, Sent, pipeline
 from models.vocabulary import EventKind
 
 if TYPE_CHECKING:
@@ -125,22 +126,65 @@ def _hold(session: Session, rows: Sequence[Any]) -> None:
 
 
 @functools.cache
-def _preload_statements() -> tuple[Select[Officer, WorkItem, Dossier, Procedure], ...]:
-    """The two statements of preload_step, built once per process (bound parameters, not literals)."""
+def _preload_entities() -> tuple[tuple[Mapper[Any], tuple[str, ...]], ...]:
+    """The entities preload_step reads, in the order of its columns: the mapper and its column keys."""
+    return tuple(
+        (mapper, tuple(prop.key for prop in mapper.column_attrs))
+        for mapper in (sa_inspect(Officer), sa_inspect(WorkItem), sa_inspect(Dossier), sa_inspect(Procedure))
+    )
+
+
+@functools.cache
+def _preload_statements() -> tuple[Prepared, Prepared]:
+    """The two statements of preload_step, built once per process (bound parameters, not literals):
+    every column of the officer, the item, its dossier and its procedure."""
     item_id, officer_id = bindparam("item_id", type_=Integer), bindparam("officer_id", type_=Integer)
-    rows = (
-        select(Officer, WorkItem, Dossier, Procedure)
-        .join_from(WorkItem, Dossier, Dossier.id == WorkItem.dossier_id)
-        .join(Procedure, Procedure.id == Dossier.procedure_id)
-        .join(Officer, Officer.id == officer_id)
+    officer, item, dossier, procedure = (mapper.local_table for mapper, _ in _preload_entities())
+    columns = [mapper.columns[key] for mapper, keys in _preload_entities() for key in keys]
+    rows = select(*columns).select_from(
+        item.join(dossier, dossier.c.id == item.c.dossier_id)
+        .join(procedure, procedure.c.id == dossier.c.procedure_id)
+        .join(officer, officer.c.id == officer_id)
     )
-    target = select(WorkItem.dossier_id).where(WorkItem.id == item_id).scalar_subquery()
+    target = select(item.c.dossier_id).where(item.c.id == item_id).scalar_subquery()
     return (
-        rows.where(WorkItem.id == item_id),
-        rows.where(
-            WorkItem.dossier_id == target, (WorkItem.id == item_id) | WorkItem.completed_at.is_(None)
-        ).order_by(WorkItem.id),
+        Prepared(rows.where(item.c.id == item_id)),
+        Prepared(
+            rows.where(
+                item.c.dossier_id == target, (item.c.id == item_id) | item.c.completed_at.is_(None)
+            ).order_by(item.c.id)
+        ),
     )
+
+
+def _persistent(session: Session, mapper: Mapper[Any], keys: tuple[str, ...], values: Sequence[Any]) -> Any:
+    """The object of a row read with Core, in the session's identity map as the ORM's load leaves it
+    (the object already there, if any, is kept as the ORM keeps it). The same steps as SQLAlchemy's
+    loader, with its private `_add_unpresent`: SQLAlchemy is pinned to 2.1 for that (pyproject.toml)."""
+    identity = mapper.identity_key_from_primary_key((values[0],))  # "id" comes first in each table
+    present = session.identity_map.get(identity)
+    if present is not None:
+        return present
+    obj = mapper.class_manager.new_instance()
+    state = instance_state(obj)
+    state.dict.update(zip(keys, values, strict=True))
+    state.key = identity
+    state.session_id = session.hash_key
+    session.identity_map._add_unpresent(state, identity)
+    return obj
+
+
+T = TypeVar("T")
+
+
+def _held(session: Session, entity: type[T], ident: int) -> T | None:
+    """The object preload_step put in the session (what `session.get` returns then, without going
+    through its options), None when it is not there as loaded."""
+    obj = session.identity_map.get(sa_inspect(entity).identity_key_from_primary_key((ident,)))
+    if obj is None:
+        return None
+    state = instance_state(obj)
+    return None if state.expired_attributes or state.deleted or state.was_deleted else cast(T, obj)
 
 
 def preload_step(
@@ -153,13 +197,33 @@ def preload_step(
     `open_items_too` the dossier's other open items come in the same statement and the step's
     projection takes them from there instead of querying again. A missing officer or item reads
     nothing here; the loads that follow then fail with their usual messages.
+
+    The statement runs as a prepared Core statement and the objects are put in the identity map
+    directly (no ORM load events are listened for on these classes), which costs a fraction of an
+    ORM query's result processing.
     """
     one_item, with_open = _preload_statements()
     params = {"item_id": work_item_id, "officer_id": officer_id}
-    rows = session.execute(with_open if open_items_too else one_item, params).all()
-    _hold(session, rows)
+    conn = session.connection()
+    with pipeline(conn, begin=True):  # on PostgreSQL the transaction's BEGIN goes with it
+        sent = (with_open if open_items_too else one_item).send(conn, params)
+    rows = sent.rows()
+    entities = _preload_entities()
+    loaded: list[Any] = []
+    items: list[WorkItem] = []
+    for row_number, row in enumerate(rows):
+        start = 0
+        for index, (mapper, keys) in enumerate(entities):
+            end = start + len(keys)
+            if row_number == 0 or index == 1:  # the officer, dossier and procedure repeat in every row
+                obj = _persistent(session, mapper, keys, row[start:end])
+                loaded.append(obj)
+                if index == 1:
+                    items.append(obj)
+            start = end
+    _hold(session, loaded)
     if open_items_too and rows:
-        session.info[PRELOADED_OPEN] = (rows[0].Dossier.id, [r.WorkItem for r in rows])
+        session.info[PRELOADED_OPEN] = (loaded[2].id, items)
 
 
 def dossier_by_code(session: Session, code: str) -> Dossier:
@@ -182,6 +246,9 @@ def record_event(
     portal_outbox.note(session, dossier, kind, now, payload)  # the national portal hears of it at commit
 
 
+EVENT_COLUMNS = ("dossier_id", "at", "officer_id", "kind", "payload")
+
+
 def record_events(
     session: Session,
     dossier: Dossier,
@@ -197,13 +264,15 @@ def record_events(
     rows = [(EventKind(kind).value, payload) for kind, payload in events]
     if session.autoflush:  # what the ORM's bulk INSERT did first; nothing to do after a step's writes
         session.flush()
-    session.connection().execute(
-        _insert_statement(DossierEvent, returning=False),
-        [
-            {"dossier_id": dossier.id, "at": now, "officer_id": officer_id, "kind": kind, "payload": payload}
-            for kind, payload in rows
-        ],
-    )
+    values = [
+        {"dossier_id": dossier.id, "at": now, "officer_id": officer_id, "kind": kind, "payload": payload}
+        for kind, payload in rows
+    ]
+    if len(values) <= MULTI_ROW_LIMIT:  # one statement: on PostgreSQL cheaper than the driver's executemany
+        flat = {f"{key}_{n}": value for n, row in enumerate(values) for key, value in row.items()}
+        _prepared_rows_insert(DossierEvent, EVENT_COLUMNS, len(values)).run(session.connection(), flat)
+    else:
+        _prepared_insert(DossierEvent, EVENT_COLUMNS, returning=False).run_many(session.connection(), values)
     for kind, payload in rows:
         portal_outbox.note(session, dossier, kind, now, payload)
 
@@ -360,7 +429,7 @@ def project(
             continue
         step = compiled.model.steps[task.task_spec.bpmn_id]
         paused = step.kind == "supplement"
-        item = WorkItem(
+        item = _new_item(
             dossier_id=dossier.id,
             task_uuid=uuid,
             task_id=step.id,
@@ -398,7 +467,7 @@ def project(
                 )
         if paused and dossier.status != "supplement":
             dossier.status = "supplement"
-    if workflow.is_completed() and dossier.status in OPEN_STATUSES:
+    if not ready and workflow.is_completed() and dossier.status in OPEN_STATUSES:  # none ready: maybe done
         dossier.status = "refused" if dossier.refusal_reason else "returned"
         dossier.finished_at = dossier.finished_at or now
         if dossier.status == "returned" and dossier.judged_at is None:
@@ -438,13 +507,22 @@ def project(
     return opened
 
 
+def _new_item(**values: Any) -> WorkItem:
+    """A new work item with these column values, as `WorkItem(**values)` makes it but without an
+    attribute event per value (the class has no validators or attribute listeners)."""
+    item = WorkItem()
+    instance_state(item).dict.update(values)
+    return item
+
+
 def _column_changes(obj: Any, columns: dict[str, Any]) -> dict[str, Any] | None:
     """The changed column attributes of a persistent object (key: value), None if anything else changed."""
-    state = sa_inspect(obj)
+    state = instance_state(obj)
     changed = state.committed_state
-    if any(key not in columns for key in changed):
+    if not changed.keys() <= columns.keys():
         return None
-    return {key: state.dict[key] for key in changed}
+    values = state.dict
+    return {key: values[key] for key in changed}
 
 
 def _written_items(session: Session, dossier: Dossier, opened: Sequence[WorkItem]) -> list[WorkItem] | None:
@@ -497,33 +575,44 @@ def write_projection(session: Session, dossier: Dossier, opened: Sequence[WorkIt
         session.flush()
         return
     conn = session.connection()
-    if dossier_changes:
-        version = dossier.version
-        params = {f"v_{k}": v for k, v in dossier_changes.items()}
-        params.update(w_id=dossier.id, w_version=version, v_version=version + 1)
-        written = conn.execute(_update_statement(Dossier, tuple(dossier_changes)), params)
-        if written.rowcount != 1:
-            raise StaleDataError(
-                f"dossier {dossier.id} at version {version}: {written.rowcount} rows matched"
-            )
+    version = dossier.version
+    guarded: Sent | None = None
+    with pipeline(conn):  # on PostgreSQL the statements go in one round trip
+        if dossier_changes:
+            params = {f"v_{k}": v for k, v in dossier_changes.items()}
+            params.update(w_id=dossier.id, w_version=version, v_version=version + 1)
+            guarded = _prepared_update(Dossier, tuple(dossier_changes)).send(conn, params)
+        updated = []
+        for item, changes in item_changes:
+            params = {f"v_{k}": v for k, v in changes.items()}
+            params["w_id"] = item.id
+            updated.append(_prepared_update(WorkItem, tuple(changes)).send(conn, params))
+        inserted = [_prepared_insert(WorkItem, tuple(row), returning=True).send(conn, row) for row in rows]
+    for sent in updated:
+        sent.close()
+    if guarded is not None:
+        matched = guarded.rowcount
+        guarded.close()
+        if matched != 1:
+            raise StaleDataError(f"dossier {dossier.id} at version {version}: {matched} rows matched")
         set_committed_value(dossier, "version", version + 1)
-        sa_inspect(dossier)._commit_all(dossier.__dict__, session.identity_map)
-    for item, changes in item_changes:
-        params = {f"v_{k}": v for k, v in changes.items()}
-        params["w_id"] = item.id
-        conn.execute(_update_statement(WorkItem, tuple(changes)), params)
-        sa_inspect(item)._commit_all(item.__dict__, session.identity_map)
-    if rows:
-        ids = conn.execute(_insert_statement(WorkItem), rows).scalars()
-        for item, new_id in zip(opened, ids, strict=True):
-            session.expunge(item)
-            item.id = new_id
+        instance_state(dossier)._commit_all(dossier.__dict__, session.identity_map)
+    for item, _ in item_changes:
+        instance_state(item)._commit_all(item.__dict__, session.identity_map)
+    if inserted:
+        states = set()
+        for item, sent in zip(opened, inserted, strict=True):
+            ((new_id,),) = sent.rows()
+            state = instance_state(item)
+            values = state.dict
+            values["id"] = new_id
             for key, column in item_columns.items():
-                if key not in item.__dict__:
+                if key not in values:
                     default = column.default
-                    setattr(item, key, default.arg if default is not None and default.is_scalar else None)
-            make_transient_to_detached(item)
-            session.add(item)
+                    values[key] = default.arg if default is not None and default.is_scalar else None
+            states.add(state)
+        # As a flush leaves them: pending to persistent, in the identity map, nothing left to write.
+        session._register_persistent(states)
 
 
 @functools.cache
@@ -538,6 +627,36 @@ def _update_statement(entity: type, keys: tuple[str, ...]) -> Any:
         where.append(table.c.version == bindparam("w_version"))
         values[table.c.version] = bindparam("v_version")
     return update(table).where(*where).values(values)
+
+
+@functools.cache
+def _prepared_update(entity: type, keys: tuple[str, ...]) -> Prepared:
+    """`_update_statement` as a prepared statement."""
+    return Prepared(_update_statement(entity, keys))
+
+
+@functools.cache
+def _prepared_insert(entity: type, keys: tuple[str, ...], *, returning: bool) -> Prepared:
+    """`INSERT` of one row with these columns (`RETURNING id`), a prepared statement built once per
+    process for each set of columns; the columns left out take their Python-side defaults."""
+    columns = _mapped_columns(entity)
+    table = cast(Table, cast(Any, entity).__table__)
+    statement = insert(table).values({columns[key]: bindparam(key) for key in keys})
+    return Prepared(statement.returning(table.c.id) if returning else statement)
+
+
+# The most rows written by one multi-row INSERT statement (one statement per number of rows).
+MULTI_ROW_LIMIT = 16
+
+
+@functools.cache
+def _prepared_rows_insert(entity: type, keys: tuple[str, ...], count: int) -> Prepared:
+    """`INSERT ... VALUES (...), (...)` of `count` rows with these columns (parameters `<key>_<n>`),
+    the rows inserted in their order; a prepared statement built once per process."""
+    columns = _mapped_columns(entity)
+    table = cast(Table, cast(Any, entity).__table__)
+    rows = [{columns[k]: bindparam(f"{k}_{n}", type_=columns[k].type) for k in keys} for n in range(count)]
+    return Prepared(insert(table).values(rows))
 
 
 @functools.cache
@@ -725,6 +844,23 @@ def _procedure_and_version(session: Session, code: str) -> tuple[Procedure, Proc
     return row.Procedure, row.ProcessVersion
 
 
+@functools.cache
+def _desk_statement() -> Select[Officer, Agency, Procedure, ProcessVersion]:
+    """The desk's read at a receipt: the officer with their agency, and the procedure with this code
+    with its active process version (None, None when there is no such procedure), built once per
+    process (bound parameters, not literals)."""
+    return (
+        select(Officer, Agency, Procedure, ProcessVersion)
+        .join(Agency, Agency.id == Officer.agency_id)
+        .outerjoin(Procedure, Procedure.code == bindparam("procedure_code", type_=String))
+        .outerjoin(
+            ProcessVersion,
+            (ProcessVersion.procedure_id == Procedure.id) & (ProcessVersion.status == "active"),
+        )
+        .where(Officer.id == bindparam("officer_id", type_=Integer))
+    )
+
+
 def receive_in(
     ctx: Context,
     session: Session,
@@ -752,10 +888,12 @@ def receive_in(
     version = version or active_version(session, procedure)
     compiled = compiled_process(ctx, session, version.id)
     local_day = now.astimezone(ctx.calendar.tz).date()
-    code = next_dossier_code(session, agency, local_day)
+    # On PostgreSQL the new dossier's id comes with its number (one statement fewer to write it).
+    code, dossier_id = next_dossier_code_and_id(session, agency, local_day)
     due = legal_due(ctx, procedure, now)
     workflow = wf.new_workflow(compiled, dict(data or {}, dossier_code=code, channel=channel))
     dossier = Dossier(
+        id=dossier_id,
         code=code,
         procedure_id=procedure.id,
         process_version_id=version.id,
@@ -777,16 +915,7 @@ def receive_in(
         submission_key=submission_key or None,
     )
     refresh_search_text(dossier)
-    session.add(dossier)
-    session.flush()
-    session.info[PRELOADED_OPEN] = (dossier.id, [])  # a new dossier has no items to query for
-    attachments.store_all(ctx.settings, session, dossier.id, "input", uploads, received_by_id, now)
-    record_event(
-        session,
-        dossier,
-        "received",
-        received_by_id,
-        now,
+    received = dict(
         procedure=procedure.code,
         process_version=version.number,
         channel=channel,
@@ -794,7 +923,26 @@ def receive_in(
         documents=[d.strip() for d in documents or [] if d and d.strip()],
         **(received_note or {}),
     )
-    opened = project(ctx, session, dossier, workflow, compiled, received_by_id, now)
+    first = receipt_writes.first_items(ctx, session, dossier, workflow, compiled, now)
+    if first is not None:
+        # The dossier and its first steps in their final state, one INSERT each (no flush).
+        receipt_writes.write_receipt(ctx, session, dossier, first, workflow, compiled, now)
+        attachments.store_all(ctx.settings, session, dossier.id, "input", uploads, received_by_id, now)
+        record_events(
+            session,
+            dossier,
+            received_by_id,
+            now,
+            [("received", received), *receipt_writes.step_opened_events(first)],
+        )
+        opened = first
+    else:
+        session.add(dossier)
+        session.flush()
+        session.info[PRELOADED_OPEN] = (dossier.id, [])  # a new dossier has no items to query for
+        attachments.store_all(ctx.settings, session, dossier.id, "input", uploads, received_by_id, now)
+        record_event(session, dossier, "received", received_by_id, now, **received)
+        opened = project(ctx, session, dossier, workflow, compiled, received_by_id, now)
     if procedure.kind != "feedback":  # a feedback's sender is told by engine/feedback/service.py
         notifications.notify_applicant(ctx, session, dossier, "received", now)
     return dossier, opened, compiled
@@ -842,15 +990,12 @@ def receive_dossier(
     problems |= post.intake_problems(channel, postal)
     with use_case(ctx, "Tiếp nhận hồ sơ") as uow:
         session = uow.session
-        # The officer and their agency in one round trip (the loads below find them in the session).
-        _hold(
-            session,
-            session.execute(
-                select(Officer, Agency)
-                .join(Agency, Agency.id == Officer.agency_id)
-                .where(Officer.id == officer_id)
-            ).all(),
-        )
+        # The officer, their agency, the procedure and its active version in one round trip (the
+        # loads below find them in the session).
+        desk = session.execute(
+            _desk_statement(), {"officer_id": officer_id, "procedure_code": procedure_code}
+        ).all()
+        _hold(session, desk)
         officer = active_officer(session, officer_id)
         if not officer.has_role("desk"):
             raise Forbidden("Chỉ cán bộ Bộ phận Một cửa mới được tiếp nhận hồ sơ")
@@ -870,7 +1015,10 @@ def receive_dossier(
                 raise Conflict("Mã gửi biểu mẫu đã được dùng; vui lòng tải lại biểu mẫu")
         if "procedure_code" in problems:
             raise InvalidFields(problems)
-        procedure, version = _procedure_and_version(session, procedure_code)
+        if desk and desk[0].Procedure is not None:
+            procedure, version = desk[0].Procedure, desk[0].ProcessVersion
+        else:
+            procedure, version = _procedure_and_version(session, procedure_code)
         agency = session.get_one(Agency, officer.agency_id)
         require_competence(procedure, agency)
         listed = set(procedure.required_documents or [])
@@ -904,6 +1052,9 @@ def receive_dossier(
         code, due = dossier.code, dossier.due_at
         assert due is not None
         if forward:
+            # The items just opened are all the new dossier's open items: the step takes them from
+            # here instead of querying for them.
+            session.info[PRELOADED_OPEN] = (dossier.id, list(opened))
             opened = _forward_from_desk(ctx, session, dossier, opened, compiled, officer, now)
         receipt = Receipt(
             dossier.id,
@@ -1124,7 +1275,7 @@ def _complete_in(
         raise Conflict("Bước xử lý này đã hoàn thành; vui lòng tải lại danh sách công việc")
     if item.assignee_id not in (None, officer.id):
         raise Forbidden("Bước xử lý này đang do cán bộ khác xử lý")
-    dossier = session.get_one(Dossier, item.dossier_id)
+    dossier = _held(session, Dossier, item.dossier_id) or session.get_one(Dossier, item.dossier_id)
     if dossier.status not in OPEN_STATUSES:
         raise Conflict(
             f'Hồ sơ {dossier.code} đã kết thúc ("{STATUS_LABELS[dossier.status]}"), không thể xử lý tiếp'
@@ -1209,7 +1360,7 @@ def complete(
         session = uow.session
         preload_step(session, work_item_id, officer_id, open_items_too=True)
         officer = active_officer(session, officer_id)
-        item = _work_item(session, work_item_id)
+        item = _held(session, WorkItem, work_item_id) or _work_item(session, work_item_id)
         if item.kind == "supplement":
             raise InvalidInput(
                 "Bước chờ bổ sung kết thúc khi Bộ phận Một cửa tiếp nhận hồ sơ bổ sung", "work_item"
