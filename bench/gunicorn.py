@@ -20,9 +20,17 @@ def free_port() -> int:
 
 
 def start_gunicorn(
-    database_url: str, *, workers: int = 2, threads: int = 2, env: dict[str, str] | None = None
+    database_url: str,
+    *,
+    workers: int = 2,
+    threads: int = 2,
+    env: dict[str, str] | None = None,
+    root: Path = ROOT,
 ) -> tuple[subprocess.Popen, int]:
-    """Start gunicorn (its own process group, so killpg reaches the workers); wait until it listens."""
+    """Start gunicorn (its own process group, so killpg reaches the workers); wait until it listens.
+
+    `root` is the checkout whose app it serves (another one compares a change with its baseline).
+    """
     port = free_port()
     environment = dict(
         os.environ,
@@ -37,7 +45,7 @@ def start_gunicorn(
         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()",
     ]  # fmt: skip
     process = subprocess.Popen(
-        command, cwd=ROOT, env=environment, start_new_session=True,
+        command, cwd=root, env=environment, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 60

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import BindParameter, Select, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -70,17 +70,25 @@ class SignedIn:
 
 def _signed_in(session: Session, officer: Officer) -> SignedIn:
     agency = session.get_one(Agency, officer.agency_id)
+    return _signed_in_with(officer, agency.code, agency.name)
+
+
+def _signed_in_with(officer: Officer, agency_code: str, agency_name: str) -> SignedIn:
     return SignedIn(
         id=officer.id,
         username=officer.username,
         full_name=officer.full_name,
         agency_id=officer.agency_id,
-        agency_code=agency.code,
-        agency_name=agency.name,
+        agency_code=agency_code,
+        agency_name=agency_name,
         roles=tuple(officer.roles or ()),
         session_version=officer.session_version,
         must_change_password=officer.must_change_password,
     )
+
+
+# Where a unit of work keeps the signed-in officer it has read (Session.info).
+SIGNED_IN_KEY = "motcua_signed_in_officer"
 
 
 def sign_in(ctx: Context, username: str, password: str) -> SignedIn:
@@ -89,21 +97,50 @@ def sign_in(ctx: Context, username: str, password: str) -> SignedIn:
         return _signed_in(uow.session, authenticate(uow.session, username, password))
 
 
+def signed_in_query(officer_id: int | BindParameter[int]) -> Select[Officer, str, str]:
+    """The statement of `signed_in_officer`: the officer with its agency's code and name. The page
+    header adds its own columns to it (engine.deadlines.page_header.signed_in_page)."""
+    return (
+        select(Officer, Agency.code, Agency.name)
+        .join(Agency, Agency.id == Officer.agency_id)
+        .where(Officer.id == officer_id)
+    )
+
+
+def signed_in_of(
+    session: Session, officer: Officer, agency_code: str, agency_name: str, session_version: int | None
+) -> SignedIn | None:
+    """The signed-in state from a row of `signed_in_query`; None when the account is disabled or the
+    session's version is no longer the officer's.
+
+    The officer's row stays in the session for the rest of the unit of work, so the request's use
+    cases that read the acting officer again (`active_officer`) find it in the identity map instead
+    of reading it a second time.
+    """
+    if not officer.active:
+        return None
+    if session_version is not None and session_version != officer.session_version:
+        return None
+    # The identity map holds its objects weakly: a reference keeps this one for the session.
+    session.info[SIGNED_IN_KEY] = officer
+    return _signed_in_with(officer, agency_code, agency_name)
+
+
 def signed_in_officer(
     ctx: Context, officer_id: int, *, session_version: int | None = None, uow: UnitOfWork | None = None
 ) -> SignedIn | None:
     """The signed-in officer, read again each request; None once the account is gone or disabled, or
     when the session's version is no longer the officer's (signed out, new password, disabled since).
 
-    The web app always passes the version its session cookie carries.
+    The web app always passes the version its session cookie carries. One statement reads the officer
+    and its agency (`signed_in_query`).
     """
     with reading(ctx, uow) as session:
-        officer = session.get(Officer, officer_id)
-        if officer is None or not officer.active:
+        found = session.execute(signed_in_query(officer_id)).one_or_none()
+        if found is None:
             return None
-        if session_version is not None and session_version != officer.session_version:
-            return None
-        return _signed_in(session, officer)
+        officer, agency_code, agency_name = found
+        return signed_in_of(session, officer, agency_code, agency_name, session_version)
 
 
 def session_expired(ctx: Context, signed_in_at: datetime, last_seen_at: datetime, now: datetime) -> bool:
@@ -328,16 +365,27 @@ def officer_for_token(session: Session, token: str) -> Officer:
     """The active officer a bearer token belongs to, or Unauthenticated."""
     if not token.startswith(TOKEN_PREFIX):
         raise Unauthenticated("Mã truy cập không hợp lệ.")
-    row = session.scalars(select(ApiToken).where(ApiToken.token_sha256 == _digest(token))).one_or_none()
+    # The token and its officer in one statement.
+    row = session.execute(
+        select(ApiToken.revoked_at, Officer)
+        .outerjoin(Officer, Officer.id == ApiToken.officer_id)
+        .where(ApiToken.token_sha256 == _digest(token))
+    ).one_or_none()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("Mã truy cập không hợp lệ hoặc đã bị thu hồi.")
-    officer = session.get(Officer, row.officer_id)
+    officer = row.Officer
     if officer is None or not officer.active:
         raise Unauthenticated("Tài khoản gắn với mã truy cập đã bị khóa.")
     return officer
 
 
 def token_holder(ctx: Context, token: str, *, uow: UnitOfWork | None = None) -> int:
-    """The id of the active officer a bearer token belongs to (an API request's first read)."""
+    """The id of the active officer a bearer token belongs to (an API request's first read).
+
+    The officer's row stays in the session, as `signed_in_of` keeps it: the request's use cases
+    find the acting officer in the identity map.
+    """
     with reading(ctx, uow) as session:
-        return officer_for_token(session, token).id
+        officer = officer_for_token(session, token)
+        session.info[SIGNED_IN_KEY] = officer
+        return officer.id

@@ -61,6 +61,9 @@ def outbox_row(
     }
 
 
+_RETURNING_ID: dict[str, Any] = {}
+
+
 def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -71,8 +74,11 @@ def enqueue(session: Session, **fields: Any) -> int | None:
 
     Fields: dedupe_key, channel, kind, subject, body, now, and officer_id, address, dossier_id.
     """
-    stmt = _insert(session).values(**outbox_row(**fields)).returning(Notification.id)
-    return session.execute(stmt).scalar_one_or_none()
+    dialect = session.get_bind().dialect.name
+    stmt = _RETURNING_ID.get(dialect)
+    if stmt is None:  # built once per process and dialect, not once per message
+        stmt = _RETURNING_ID[dialect] = _insert(session).returning(Notification.id)
+    return session.execute(stmt, outbox_row(**fields)).scalar_one_or_none()
 
 
 def enqueue_many(session: Session, rows: list[dict[str, object]]) -> int:

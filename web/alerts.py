@@ -38,8 +38,8 @@ def wants_header() -> bool:
 def read_header_state(officer_id: int, uow: UnitOfWork) -> None:
     """Unread notifications and a stale scheduler for the page header, into `g`.
 
-    Called by the user loader in the request's unit of work, so a page costs no extra
-    transaction for its header.
+    The user loader usually reads it with the officer (`page_header.signed_in_page`); otherwise it
+    is read here, in the request's unit of work, so a page costs no extra transaction for its header.
     """
     g.header_state = page_header(engine_ctx(), officer_id, now(), uow=uow)
 

@@ -19,8 +19,9 @@ from wtforms.validators import DataRequired, Length
 
 from engine.accounts import change_password as change_password_of
 from engine.accounts import session_expired, sign_in, sign_out, signed_in_officer
+from engine.deadlines.page_header import signed_in_page
 from engine.errors import Forbidden, InvalidFields, Unauthenticated
-from web.alerts import read_header_state, wants_header
+from web.alerts import wants_header
 from web.extensions import limiter, login_manager
 from web.helpers import OfficerUser, engine_ctx, now, officer, request_uow
 from web.redirects import redirect_back
@@ -83,8 +84,8 @@ def load_officer(user_id: str) -> OfficerUser | None:
     """Reload the officer each request: a disabled account, a signed-out or an expired session loses
     access at once.
 
-    Read in the request's unit of work, with the page header, so a page's own read adds no
-    transaction.
+    Read in the request's unit of work, with the page header (`alerts.header_state`) in the same
+    statement, so a page's own read adds no transaction.
     """
     version, signed_in_at, seen_at = (
         session.get(SESSION_VERSION),
@@ -99,13 +100,18 @@ def load_officer(user_id: str) -> OfficerUser | None:
         _forget(EXPIRED)
         return None
     uow = request_uow()
-    found = signed_in_officer(engine_ctx(), int(user_id), session_version=version, uow=uow)
+    if wants_header():
+        # A page: the officer and its header in one statement.
+        both = signed_in_page(engine_ctx(), int(user_id), moment, session_version=version, uow=uow)
+        found = None if both is None else both[0]
+        if both is not None:
+            g.header_state = both[1]
+    else:
+        found = signed_in_officer(engine_ctx(), int(user_id), session_version=version, uow=uow)
     if found is None:
         _forget()
         return None
     session[LAST_SEEN_AT] = moment.timestamp()
-    if wants_header():
-        read_header_state(found.id, uow)
     return OfficerUser(found)
 
 

@@ -62,10 +62,19 @@ def request_uow() -> UnitOfWork:
 
 
 def end_request_uow(exc: BaseException | None = None) -> None:
-    """Close the request's unit of work, if one was opened (at the end of the request, or before a write)."""
+    """Close the request's unit of work, if one was opened (at the end of the request, or before a write).
+
+    A unit of work that only read ends with a commit instead of a rollback: the same to the
+    database, but psycopg keeps its prepared statements over a commit and drops them all at a
+    rollback, so the next request's statements would be parsed and planned again.
+    """
     uow = g.pop("motcua_uow", None)
-    if uow is not None:
-        uow.__exit__(None, None, None)
+    if uow is None:
+        return
+    session = uow.session
+    if exc is None and not (session.new or session.dirty or session.deleted):
+        uow.commit()
+    uow.__exit__(None, None, None)
 
 
 def officer() -> OfficerUser:

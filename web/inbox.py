@@ -53,7 +53,16 @@ def index():
         procedures=result.procedures,
         page_number=page,
         pages=pages,
+        page_links=page_links(page, pages),
     )
+
+
+def page_links(page: int, pages: int) -> list[int]:
+    """The pages the pager links to: the first three, the last two and the current one with its
+    neighbours; none when there is one page. Chosen here rather than by looping over every page."""
+    if pages <= 1:
+        return []
+    return sorted(n for n in {1, 2, 3, pages - 1, pages, page - 1, page, page + 1} if 1 <= n <= pages)
 
 
 @bp.post("/viec/<int:item_id>/nhan")

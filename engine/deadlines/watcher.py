@@ -755,11 +755,27 @@ def heartbeat(session: Session, now: datetime, *, interval_seconds: int, lease_s
     configured otherwise than the scheduler process still reads the heartbeat right. The given
     values serve until a leader has recorded its own.
     """
-    lease = session.get(SchedulerLease, LEASE)
+    return heartbeat_of(
+        session.get(SchedulerLease, LEASE),
+        session.get(SchedulerHeartbeat, HEARTBEAT),
+        now,
+        interval_seconds=interval_seconds,
+        lease_seconds=lease_seconds,
+    )
+
+
+def heartbeat_of(
+    lease: SchedulerLease | None,
+    beat: SchedulerHeartbeat | None,
+    now: datetime,
+    *,
+    interval_seconds: int,
+    lease_seconds: int,
+) -> Heartbeat:
+    """`heartbeat` from the lease and heartbeat rows already read (None when there is none)."""
     if lease is not None and lease.interval_seconds and lease.renewed_at is not None:
         interval_seconds = lease.interval_seconds
         lease_seconds = max(1, round((lease.expires_at - lease.renewed_at).total_seconds()))
-    beat = session.get(SchedulerHeartbeat, HEARTBEAT)
     if beat is None or not beat.ticks:
         return Heartbeat(None, None, None, 0, True, interval_seconds, lease_seconds)
     limit = timedelta(seconds=max(3 * interval_seconds, lease_seconds))

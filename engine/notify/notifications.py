@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import BindParameter, Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from engine.context import Context
@@ -221,8 +221,8 @@ class OfficerNotification:
         return self.read_at is None
 
 
-def unread_count(session: Session, officer_id: int) -> int:
-    """Unread in-app notifications of an officer, counted up to UNREAD_CAP."""
+def unread_count_query(officer_id: int | BindParameter[int]) -> Select[int]:
+    """The statement of `unread_count` (the page header reads it with other rows)."""
     capped = (
         select(Notification.id)
         .where(
@@ -233,7 +233,12 @@ def unread_count(session: Session, officer_id: int) -> int:
         .limit(UNREAD_CAP)
         .subquery()
     )
-    return session.scalar(select(func.count()).select_from(capped)) or 0
+    return select(func.count()).select_from(capped)
+
+
+def unread_count(session: Session, officer_id: int) -> int:
+    """Unread in-app notifications of an officer, counted up to UNREAD_CAP."""
+    return session.scalar(unread_count_query(officer_id)) or 0
 
 
 def officer_notifications(

@@ -7,10 +7,25 @@ Read-only queries over the work-item projection, each backed by a partial index 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from typing import cast
 
-from sqlalchemy import ColumnElement, Select, case, func, literal, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    Select,
+    Subquery,
+    bindparam,
+    case,
+    func,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -69,27 +84,45 @@ def remaining_hours(calendar: WorkingCalendar, due: datetime | None, now: dateti
     return -calendar.working_hours_between(due, now)
 
 
+def _conditions(
+    officer_id: int | BindParameter[int],
+    agency_id: int | BindParameter[int],
+    roles: list[str] | BindParameter[list[str]],
+) -> dict[str, list[ColumnElement[bool]]]:
+    """The conditions of the inbox's two disjoint parts, own items and the pool."""
+    return {
+        "mine": [WorkItem.completed_at.is_(None), WorkItem.assignee_id == officer_id],
+        "pool": [
+            WorkItem.completed_at.is_(None),
+            WorkItem.agency_id == agency_id,
+            WorkItem.role.in_(roles),
+            WorkItem.assignee_id.is_(None),
+        ],
+    }
+
+
+def _scoped(parts: dict[str, list[ColumnElement[bool]]], scope: str) -> list[list[ColumnElement[bool]]]:
+    return [parts["mine"], parts["pool"]] if scope == "all" else [parts[scope]]
+
+
+def _roles(officer: Officer) -> list[str]:
+    return list(officer.roles or []) or [""]
+
+
 def _parts(officer: Officer, scope: str) -> list[list[ColumnElement[bool]]]:
     """The conditions of the inbox's disjoint parts, each served by its own partial index.
 
     Own items use (assignee, due); the pool uses (agency, role, due). An OR of the two would
     make the database scan every open item, so each part is queried apart and merged.
     """
-    mine = [WorkItem.completed_at.is_(None), WorkItem.assignee_id == officer.id]
-    pool = [
-        WorkItem.completed_at.is_(None),
-        WorkItem.agency_id == officer.agency_id,
-        WorkItem.role.in_(list(officer.roles or []) or [""]),
-        WorkItem.assignee_id.is_(None),
-    ]
-    return {"mine": [mine], "pool": [pool], "all": [mine, pool]}[scope]
+    return _scoped(_conditions(officer.id, officer.agency_id, _roles(officer)), scope)
 
 
 def _filtered(
     conditions: list[ColumnElement[bool]],
     *,
     window: DueWindow,
-    procedure_id: int | None,
+    procedure_id: int | BindParameter[int] | None,
     status: str | None,
 ) -> Select:
     query = select(WorkItem.id, WorkItem.due_at).where(*conditions)
@@ -102,14 +135,133 @@ def _filtered(
     return query
 
 
-def _count(session: Session, query: Select) -> int:
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+def _part_totals(conditions: list[ColumnElement[bool]], window: DueWindow, name: str) -> Subquery:
+    """One part's open items in one row: how many, overdue, due soon, and the sum of their dossier
+    ids and the largest item id (the key of `inbox_procedures`); an aggregate over the part's index."""
+    return (
+        select(
+            func.count().label("n"),
+            func.sum(case((window.overdue_sql(WorkItem.due_at), 1), else_=0)).label("overdue"),
+            func.sum(case((window.due_soon_sql(WorkItem.due_at), 1), else_=0)).label("soon"),
+            func.sum(WorkItem.dossier_id).label("dossiers"),
+            func.max(WorkItem.id).label("last"),
+        )
+        .where(*conditions)
+        .subquery(name)
+    )
 
 
 def _by_due(query: Select) -> Select:
     # Items without a due time (waiting for the applicant) go last; NULLS LAST matches the
     # index order on PostgreSQL, so the top of the list is read straight from the index.
     return query.order_by(WorkItem.due_at.asc().nulls_last(), WorkItem.id)
+
+
+def _page_rows(queries: list[Select]) -> Subquery:
+    """The page's items with their dossiers, procedures and assignees, by due time.
+
+    The first offset+limit of each part (each read from its own index), merged by due time: a
+    page never needs more.
+    """
+    tops = [_by_due(query).limit(bindparam("top")).subquery() for query in queries]
+    heads = (
+        union_all(*(select(top.c.id, top.c.due_at) for top in tops)).subquery("heads")
+        if len(tops) > 1
+        else tops[0]
+    )
+    page = (
+        select(heads.c.id)
+        .order_by(heads.c.due_at.asc().nulls_last(), heads.c.id)
+        .limit(bindparam("page_limit"))
+        .offset(bindparam("page_offset"))
+        .subquery("page")
+    )
+    return (
+        select(
+            WorkItem.id.label("item_id"),
+            WorkItem.task_name,
+            WorkItem.kind,
+            WorkItem.role,
+            WorkItem.created_at,
+            WorkItem.due_at,
+            WorkItem.assignee_id,
+            Dossier.code.label("dossier_code"),
+            Dossier.received_at,
+            Procedure.code.label("procedure_code"),
+            Procedure.name.label("procedure_name"),
+            Officer.full_name.label("assignee_name"),
+        )
+        .select_from(page)
+        .join(WorkItem, WorkItem.id == page.c.id)
+        .join(Dossier, Dossier.id == WorkItem.dossier_id)
+        .join(Procedure, Procedure.id == Dossier.procedure_id)
+        .outerjoin(Officer, Officer.id == WorkItem.assignee_id)
+        .subquery("rows")
+    )
+
+
+def _side_by_side(rows: list[Subquery]) -> FromClause:
+    """One-row subqueries joined into one row (a cross join of single rows)."""
+    joined: FromClause = rows[0]
+    for other in rows[1:]:
+        joined = joined.join(other, true())
+    return joined
+
+
+PART_NAMES = ("mine", "pool")
+# Each part's aggregate row: n, overdue, soon, dossiers, last (see `_part_totals`).
+_TOTALS_WIDTH = 5 * len(PART_NAMES)
+# The columns of a page's row (`_page_rows`), the statement's last ones.
+_ROW_WIDTH = 12
+
+
+@cache
+def _statement(scope: str, by_procedure: bool, status: str | None, with_page: bool = True) -> Select:
+    """The inbox's one statement for a shape of request, built once per process.
+
+    The officer, the moment and the page are bound parameters (`_parameters`): building the
+    statement costs more than running it, and a statement reused as is also reuses its compiled
+    form. Columns: both parts' aggregate rows, the filtered totals when a filter applies, then the
+    page's rows joined to them (none when the page is empty); without the page, the aggregates.
+    """
+    window = DueWindow(
+        # The window's SQL compares the due time with these instead of fixed moments.
+        now=cast(datetime, bindparam("now")),
+        soon_end=cast(datetime, bindparam("soon_end")),
+    )
+    conditions = _conditions(
+        bindparam("officer_id"), bindparam("agency_id"), bindparam("roles", expanding=True)
+    )
+    totals = [_part_totals(conditions[name], window, name) for name in PART_NAMES]
+    if not with_page:
+        return select(*(c for part in totals for c in part.c)).select_from(_side_by_side(totals))
+    procedure_id: BindParameter[int] | None = bindparam("procedure_id") if by_procedure else None
+    queries = [
+        _filtered(part, window=window, procedure_id=procedure_id, status=status)
+        for part in _scoped(conditions, scope)
+    ]
+    if by_procedure or status is not None:
+        totals += [
+            select(func.count().label("n")).select_from(query.subquery()).subquery(f"filtered_{number}")
+            for number, query in enumerate(queries)
+        ]
+    rows = _page_rows(queries)
+    return (
+        select(*(c for total in totals for c in total.c), *rows.c)
+        .select_from(_side_by_side(totals).outerjoin(rows, true()))
+        .order_by(rows.c.due_at.asc().nulls_last(), rows.c.item_id)
+    )
+
+
+def _parameters(officer: Officer, window: DueWindow, **more: object) -> dict[str, object]:
+    return {
+        "officer_id": officer.id,
+        "agency_id": officer.agency_id,
+        "roles": _roles(officer),
+        "now": window.now,
+        "soon_end": window.soon_end,
+        **more,
+    }
 
 
 def inbox(
@@ -128,79 +280,47 @@ def inbox(
     """The officer's open items (own and pool), due time ascending, with server-side counts.
 
     Overdue and due soon as engine.urgency defines them: "due soon" is within
-    `warning_hours` working hours (the setting the watcher warns by).
+    `warning_hours` working hours (the setting the watcher warns by). One statement reads the
+    counts, the filtered total and the page (`_statement`).
     """
     if scope not in SCOPES:
         scope = "all"
+    if status not in URGENCIES:
+        status = None
     limit, offset = max(1, min(limit, 500)), max(0, offset)
     window = due_window(calendar, now, warning_hours)
-    queries = [
-        _filtered(part, window=window, procedure_id=procedure_id, status=status)
-        for part in _parts(officer, scope)
-    ]
-    counts, items_key = _counts_and_key(session, officer, window)
-    unfiltered = procedure_id is None and status not in URGENCIES
-    total = counts[scope] if unfiltered else sum(_count(session, q) for q in queries)
-    # The first offset+limit of each part, merged by due time: a page never needs more.
-    # One statement for all parts (UNION ALL of each part's head, each read from its own index).
-    tops = [_by_due(query).limit(offset + limit).subquery() for query in queries]
-    merged = union_all(*(select(top.c.id, top.c.due_at) for top in tops)) if len(tops) > 1 else None
-    heads = [
-        (due, item_id)
-        for item_id, due in session.execute(
-            merged if merged is not None else select(tops[0].c.id, tops[0].c.due_at)
-        )
-    ]
-    far = datetime.max.replace(tzinfo=now.tzinfo)
-    heads.sort(key=lambda h: (h[0] is None, h[0] or far, h[1]))
-    page_ids = [item_id for _, item_id in heads[offset : offset + limit]]
-    details = (
-        {
-            r[0]: r
-            for r in session.execute(
-                select(
-                    WorkItem.id,
-                    WorkItem.task_name,
-                    WorkItem.kind,
-                    WorkItem.role,
-                    WorkItem.created_at,
-                    WorkItem.due_at,
-                    WorkItem.assignee_id,
-                    Dossier.code,
-                    Dossier.received_at,
-                    Procedure.code,
-                    Procedure.name,
-                    Officer.full_name,
-                )
-                .join(Dossier, Dossier.id == WorkItem.dossier_id)
-                .join(Procedure, Procedure.id == Dossier.procedure_id)
-                .outerjoin(Officer, Officer.id == WorkItem.assignee_id)
-                .where(WorkItem.id.in_(page_ids))
-            )
-        }
-        if page_ids
-        else {}
+    statement = _statement(scope, procedure_id is not None, status)
+    parameters = _parameters(
+        officer, window, procedure_id=procedure_id, top=offset + limit, page_limit=limit, page_offset=offset
     )
+    # Plain Core rows: no ORM entity is loaded.
+    result = session.connection().execute(statement, parameters).all()
+    counts, items_key = _counts_and_key_of(session, officer, result[0][:_TOTALS_WIDTH])
+    width = len(result[0]) - _ROW_WIDTH
+    filtered = result[0][_TOTALS_WIDTH:width]
+    total = counts[scope] if not filtered else sum(int(n or 0) for n in filtered)
     rows = []
-    for item_id in page_ids:
-        r = details[item_id]
-        left = remaining_hours(calendar, r[5], now)
+    for r in result:
+        item_id, step, kind, role, created_at, due_at, assignee_id, code, received_at = r[width : width + 9]
+        if item_id is None:  # an empty page: the counts' row alone
+            continue
+        left = remaining_hours(calendar, due_at, now)
         rows.append(
             InboxRow(
-                work_item_id=r[0],
-                step=r[1],
-                kind=r[2],
-                role=r[3],
-                created_at=r[4],
-                due_at=r[5],
-                assignee_id=r[6],
-                dossier_code=r[7],
-                received_at=r[8],
-                procedure_code=r[9],
-                procedure_name=r[10],
-                assignee_name=r[11],
+                work_item_id=item_id,
+                step=step,
+                kind=kind,
+                role=role,
+                created_at=created_at,
+                due_at=due_at,
+                assignee_id=assignee_id,
+                dossier_code=code,
+                received_at=received_at,
+                procedure_code=r[width + 9],
+                procedure_name=r[width + 10],
+                assignee_name=r[width + 11],
                 remaining_hours=None if left is None else round(left, 2),
-                urgency=window.urgency(r[5]).value,
+                urgency=window.urgency(due_at).value,
             )
         )
     return InboxPage(rows=rows, total=total, counts=counts, items_key=items_key)
@@ -208,12 +328,14 @@ def inbox(
 
 def inbox_counts(session: Session, officer: Officer, window: DueWindow) -> dict[str, int]:
     """How many open items are the officer's own, in the pool, overdue and due soon."""
-    return _counts_and_key(session, officer, window)[0]
+    statement = _statement("all", False, None, with_page=False)
+    row = session.connection().execute(statement, _parameters(officer, window)).one()
+    return _counts_and_key_of(session, officer, tuple(row))[0]
 
 
-def _counts_and_key(session: Session, officer: Officer, window: DueWindow) -> tuple[dict[str, int], tuple]:
-    """The counts, and a key of the open items they count: per part, how many, the sum of their
-    dossier ids and the largest item id (read from the same rows, so at no extra cost)."""
+def _counts_and_key_of(session: Session, officer: Officer, values: Sequence) -> tuple[dict[str, int], tuple]:
+    """The counts from the parts' aggregate rows (as `_part_totals` reads them), and the key of the
+    open items they count: per part, how many, the sum of their dossier ids and the largest item id."""
     counts = {"mine": 0, "pool": 0, "overdue": 0, "soon": 0}
     engine = session.get_bind().engine
     key: list[object] = [
@@ -223,28 +345,12 @@ def _counts_and_key(session: Session, officer: Officer, window: DueWindow) -> tu
         officer.agency_id,
         tuple(officer.roles or []),
     ]
-    names = ("mine", "pool")
-    # One statement, one aggregate per part (each over its own index), told apart by the part's number.
-    per_part = union_all(
-        *(
-            select(
-                literal(number).label("part"),
-                func.count(),
-                func.sum(case((window.overdue_sql(WorkItem.due_at), 1), else_=0)),
-                func.sum(case((window.due_soon_sql(WorkItem.due_at), 1), else_=0)),
-                func.sum(WorkItem.dossier_id),
-                func.max(WorkItem.id),
-            ).where(*conditions)
-            for number, conditions in enumerate(_parts(officer, "all"))
-        )
-    )
-    rows = {int(row[0]): row for row in session.execute(per_part)}
-    for number, name in enumerate(names):
-        row = rows[number]
-        counts[name] = int(row[1] or 0)
-        counts["overdue"] += int(row[2] or 0)
-        counts["soon"] += int(row[3] or 0)
-        key.extend((counts[name], int(row[4] or 0), int(row[5] or 0)))
+    for number, name in enumerate(PART_NAMES):
+        n, overdue, soon, dossiers, last = values[5 * number : 5 * number + 5]
+        counts[name] = int(n or 0)
+        counts["overdue"] += int(overdue or 0)
+        counts["soon"] += int(soon or 0)
+        key.extend((counts[name], int(dossiers or 0), int(last or 0)))
     counts["all"] = counts["mine"] + counts["pool"]
     return counts, tuple(key)
 
