@@ -303,17 +303,43 @@ class WorkingCalendar:
         if amount == 0:
             return end.astimezone(self.tz)
         ordinal, us = self._local(end)
-        while True:
-            if self._is_working_ordinal(ordinal):
-                for start, stop in reversed(self._periods):
-                    if start >= us:
-                        continue
-                    available = min(stop, us) - start
-                    if amount <= available:
-                        return self._moment(ordinal, min(stop, us) - amount)
-                    amount -= available
-            ordinal -= 1
-            us = self._close
+        if self._is_working_ordinal(ordinal):
+            found = self._walk_day_back(ordinal, us, amount)
+            if isinstance(found, datetime):
+                return found
+            amount = found
+        # Skip whole working days, leaving 0 < amount <= one day for the last one.
+        whole_days = (amount - 1) // self._day_us
+        amount -= whole_days * self._day_us
+        ordinal = self._nth_working_day_before(ordinal, whole_days + 1)
+        found = self._walk_day_back(ordinal, self._close, amount)
+        if not isinstance(found, datetime):
+            raise AssertionError("amount does not fit in the working day")
+        return found
+
+    def _walk_day_back(self, ordinal: int, us: int, amount: int) -> datetime | int:
+        """Go back ``amount`` (> 0) from ``us`` on a working day: the moment reached, or the amount
+        still left once the day's office time before ``us`` is used up."""
+        for start, stop in reversed(self._periods):
+            if start >= us:
+                continue
+            available = min(stop, us) - start
+            if amount <= available:
+                return self._moment(ordinal, min(stop, us) - amount)
+            amount -= available
+        return amount
+
+    def _nth_working_day_before(self, ordinal: int, n: int) -> int:
+        """Ordinal of the n-th (n >= 1) working day strictly before ``ordinal``."""
+        year = date.fromordinal(ordinal).year
+        days = self._year_days(year)[1]
+        index = bisect_left(days, ordinal)
+        while n > index:
+            n -= index
+            year -= 1
+            days = self._year_days(year)[1]
+            index = len(days)
+        return days[index - n]
 
     def _working_us_between(self, a: datetime, b: datetime) -> int:
         start_ordinal, start_us = self._local(a)
@@ -372,3 +398,66 @@ class WorkingCalendar:
             # Same-day procedure: due at the close of the day counting starts on.
             return self._moment(ordinal, self._close)
         return self._moment(*self._add_local(ordinal, us, amount))
+
+    def working_hours_left(self, dues: Iterable[datetime | None], now: datetime) -> list[float | None]:
+        """Working hours from `now` to each due time, negative once it has passed, None without one.
+
+        The same values as `working_hours_between(now, due)` (or minus `working_hours_between(due,
+        now)` once passed) for many due times at once: `now` is converted to local time once, and
+        each local day of a due time is looked up once (whether it is a working day, and how many
+        working days lie between it and today).
+        """
+        now_ordinal, now_us = self._local(now)
+        now_working = self._is_working_ordinal(now_ordinal)
+        days: dict[int, tuple[bool, int]] = {}
+        left: list[float | None] = []
+        for due in dues:
+            if due is None:
+                left.append(None)
+                continue
+            if due == now:
+                left.append(0.0)
+                continue
+            ordinal, us = self._local(due)
+            day = days.get(ordinal)
+            if day is None:
+                first, last = sorted((ordinal, now_ordinal))
+                day = days[ordinal] = (
+                    self._is_working_ordinal(ordinal),
+                    self._count_working_days(first + 1, last - 1),
+                )
+            working, between = day
+            if due > now:
+                left.append(
+                    self._span_us(now_ordinal, now_us, now_working, ordinal, us, working, between)
+                    / _US_PER_HOUR
+                )
+            else:
+                left.append(
+                    -(
+                        self._span_us(ordinal, us, working, now_ordinal, now_us, now_working, between)
+                        / _US_PER_HOUR
+                    )
+                )
+        return left
+
+    def _span_us(
+        self,
+        start_ordinal: int,
+        start_us: int,
+        start_working: bool,
+        end_ordinal: int,
+        end_us: int,
+        end_working: bool,
+        between: int,
+    ) -> int:
+        """Office microseconds from an earlier local moment to a later one (as `_working_us_between`
+        counts them), given whether their days are working days and the working days between them."""
+        if start_ordinal == end_ordinal:
+            return self._overlap(start_us, end_us) if start_working else 0
+        total = self._day_us * between
+        if start_working:
+            total += self._overlap(start_us, self._close)
+        if end_working:
+            total += self._overlap(self._open, end_us)
+        return total

@@ -10,9 +10,12 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TypeVar, cast
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import logs
@@ -35,12 +38,25 @@ def require_aware(now: datetime, name: str = "now") -> datetime:
 
 def active_officer(session: Session, officer_id: int) -> Officer:
     """The officer acting, or NotFound; a disabled account is refused by name."""
-    officer = session.get(Officer, officer_id)
+    officer = held(session, Officer, officer_id) or session.get(Officer, officer_id)
     if officer is None:
         raise NotFound(f"Không tìm thấy cán bộ có mã {officer_id}")
     if not officer.active:
         raise Forbidden(f"Tài khoản {officer.username} đã bị khóa")
     return officer
+
+
+T = TypeVar("T")
+
+
+def held(session: Session, entity: type[T], ident: int) -> T | None:
+    """The object with that primary key already loaded in the session (what `session.get` returns then,
+    without going through its options), None when it is not there as loaded."""
+    obj = session.identity_map.get(sa_inspect(entity).identity_key_from_primary_key((ident,)))
+    if obj is None:
+        return None
+    state = instance_state(obj)
+    return None if state.expired_attributes or state.deleted or state.was_deleted else cast(T, obj)
 
 
 @contextmanager

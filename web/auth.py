@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
@@ -39,6 +39,8 @@ SESSION_VERSION = "motcua_version"
 SIGNED_IN_AT = "motcua_signed_in_at"
 LAST_SEEN_AT = "motcua_seen_at"
 EXPIRED = "Phiên làm việc đã hết hạn; vui lòng đăng nhập lại."
+# How far the last request's time moves before the cookie records the new one.
+SEEN_AT_STEP = timedelta(seconds=1)
 
 
 class LoginForm(FlaskForm):
@@ -111,7 +113,10 @@ def load_officer(user_id: str) -> OfficerUser | None:
     if found is None:
         _forget()
         return None
-    session[LAST_SEEN_AT] = moment.timestamp()
+    if moment - seen_at >= SEEN_AT_STEP:
+        # Requests within a second of the last one leave the cookie as it is: it is then neither
+        # signed again nor sent back (the idle timeout may count from up to a second earlier).
+        session[LAST_SEEN_AT] = moment.timestamp()
     return OfficerUser(found)
 
 

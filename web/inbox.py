@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from jinja2.filters import do_truncate
 
+from engine import formatting
 from engine.errors import DomainError
 from engine.feedback.handling import feedback_data, feedback_panel
 from engine.runtime import dossiers as svc
 from engine.runtime.attachments import Upload
 from engine.runtime.dossier_views import next_task, task_page
-from engine.runtime.inbox import officer_inbox
+from engine.runtime.inbox import InboxRow, officer_inbox
+from models.vocabulary import Urgency
 from web.helpers import engine_ctx, now, officer, request_uow
 from web.redirects import redirect_back, same_site
 
@@ -54,7 +57,43 @@ def index():
         page_number=page,
         pages=pages,
         page_links=page_links(page, pages),
+        lines=inbox_lines(result.rows),
     )
+
+
+# The urgency badge's colour (macros.html's urgency_badge, written out in inbox_rows.html).
+BADGE_COLOURS = {"overdue": "danger", "soon": "warning", "ok": "success", "paused": "secondary"}
+BADGE_TITLES = Urgency.labels()
+
+
+def inbox_lines(rows: list[InboxRow]) -> list[tuple]:
+    """What each row of the table shows, formatted once here as the `local`, `working_time` and
+    `truncate` filters would (the office's time zone and working day read once, not per cell), as
+    tuples the template unpacks: urgency, the item's id when it is in the pool (its checkbox), the
+    task's link, the dossier's code, the procedure's name in full and cut to 48 characters, the
+    step, received, due, the badge's colour, title and text, and the assignee."""
+    calendar = current_app.extensions["motcua"].calendar
+    tz, hours_per_day, environment = calendar.tz, calendar.hours_per_day, current_app.jinja_env
+    task_base = url_for("inbox.task", item_id=1)[:-1]
+    in_zone, working_time = formatting.in_zone, formatting.working_time
+    return [
+        (
+            row.urgency,
+            None if row.assignee_id else row.work_item_id,
+            f"{task_base}{row.work_item_id}",
+            row.dossier_code,
+            row.procedure_name,
+            do_truncate(environment, row.procedure_name, 48),
+            row.step,
+            in_zone(row.received_at, tz),
+            in_zone(row.due_at, tz) if row.due_at else "—",
+            BADGE_COLOURS[row.urgency],
+            BADGE_TITLES.get(row.urgency, ""),
+            working_time(row.remaining_hours, hours_per_day),
+            row.assignee_name or "Chưa có",
+        )
+        for row in rows
+    ]
 
 
 def page_links(page: int, pages: int) -> list[int]:

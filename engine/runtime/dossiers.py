@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Integer, Select, String, Table, bindparam, insert, select, update
 from sqlalchemy import inspect as sa_inspect
@@ -42,6 +42,7 @@ from engine.runtime.codes import next_dossier_code_and_id
 from engine.search_text import SEARCHED, refresh_search_text
 from engine.urgency import is_late
 from engine.usecase import active_officer, require_aware, use_case
+from engine.usecase import held as _held
 from models import (
     Agency,
     Attachment,
@@ -172,19 +173,6 @@ def _persistent(session: Session, mapper: Mapper[Any], keys: tuple[str, ...], va
     state.session_id = session.hash_key
     session.identity_map._add_unpresent(state, identity)
     return obj
-
-
-T = TypeVar("T")
-
-
-def _held(session: Session, entity: type[T], ident: int) -> T | None:
-    """The object preload_step put in the session (what `session.get` returns then, without going
-    through its options), None when it is not there as loaded."""
-    obj = session.identity_map.get(sa_inspect(entity).identity_key_from_primary_key((ident,)))
-    if obj is None:
-        return None
-    state = instance_state(obj)
-    return None if state.expired_attributes or state.deleted or state.was_deleted else cast(T, obj)
 
 
 def preload_step(

@@ -299,12 +299,13 @@ def inbox(
     width = len(result[0]) - _ROW_WIDTH
     filtered = result[0][_TOTALS_WIDTH:width]
     total = counts[scope] if not filtered else sum(int(n or 0) for n in filtered)
+    if result[0][width] is None:  # an empty page: the counts' row alone
+        result = []
+    # The working hours left of the page's rows in one call (`now` converted once).
+    lefts = calendar.working_hours_left((r[width + 5] for r in result), now)
     rows = []
-    for r in result:
+    for r, left in zip(result, lefts, strict=True):
         item_id, step, kind, role, created_at, due_at, assignee_id, code, received_at = r[width : width + 9]
-        if item_id is None:  # an empty page: the counts' row alone
-            continue
-        left = remaining_hours(calendar, due_at, now)
         rows.append(
             InboxRow(
                 work_item_id=item_id,
