@@ -97,8 +97,9 @@ class Prepared:
         `pipeline` block when inside one)."""
         compiled = self._compiled(conn.dialect)
         parameters = self._parameters(compiled, params)
-        cursor = _dbapi_connection(conn).cursor()
+        cursor = None
         try:
+            cursor = _dbapi_connection(conn).cursor()
             cursor.execute(compiled.sql, parameters)
         except Exception as error:
             _raise(conn, error, compiled.sql, parameters, cursor)
@@ -122,13 +123,15 @@ class Prepared:
             return
         compiled = self._compiled(conn.dialect)
         parameters = [self._parameters(compiled, p) for p in params]
-        cursor = _dbapi_connection(conn).cursor()
+        cursor = None
         try:
+            cursor = _dbapi_connection(conn).cursor()
             cursor.executemany(compiled.sql, parameters)
         except Exception as error:
             _raise(conn, error, compiled.sql, parameters, cursor)
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
 
 
 class Sent:

@@ -18,6 +18,7 @@ from models.prepared import Prepared
 # A pooled server connection idle longer than this is pinged (a round trip) before it is used again.
 PING_AFTER_IDLE_SECONDS = 30.0
 CHECKED_IN_AT = "motcua.checked_in_at"
+JUST_OPENED = "motcua.just_opened"
 
 
 def create_db_engine(url: str, **kwargs: object) -> Engine:
@@ -73,7 +74,10 @@ def ping_stale_connections(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(_dbapi_connection: Any, record: Any) -> None:
-        record.info[CHECKED_IN_AT] = time.monotonic()  # just opened: nothing to check yet
+        # Just opened (also when the pool replaces a lost one during this very checkout): nothing to
+        # check; a second failed check here would end the checkout with "This connection is closed"
+        # instead of the connect error a caller can answer with 503.
+        record.info[JUST_OPENED] = True
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -82,6 +86,8 @@ def ping_stale_connections(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: object) -> None:
+        if record.info.pop(JUST_OPENED, False):
+            return
         idle_since = record.info.pop(CHECKED_IN_AT, None)
         fresh = idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS
         if fresh and not _server_wrote(dbapi_connection):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import wraps
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 from flask import abort, current_app, g
 from flask_login import UserMixin, current_user, login_required
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.accounts import SignedIn
 from engine.context import Context
@@ -73,7 +75,12 @@ def end_request_uow(exc: BaseException | None = None) -> None:
         return
     session = uow.session
     if exc is None and not (session.new or session.dirty or session.deleted):
-        uow.commit()
+        try:
+            uow.commit()
+        except SQLAlchemyError as error:
+            # Only reads happened (or a read failed: the database went away, and the caller's
+            # exception is already on its way to the 503 handler); closing rolls back what is left.
+            logging.getLogger(__name__).warning("a read-only transaction could not commit: %s", error)
     uow.__exit__(None, None, None)
 
 
