@@ -140,8 +140,8 @@ def _pooled_connections(ctx):
             c.close()
 
 
-def test_a_step_leaves_its_connection_as_it_found_it(ctx, backend):
-    officers = Officers(ctx)
+def _first_item(ctx, officers):
+    """The open first step of a dossier just received online at the department's desk."""
     receipt = svc.receive_dossier(
         ctx,
         procedure_code="1.001806",
@@ -151,6 +151,12 @@ def test_a_step_leaves_its_connection_as_it_found_it(ctx, backend):
         now=at("2026-11-23 08:00"),
     )
     (item,) = open_items(ctx, receipt.dossier_id)
+    return item
+
+
+def test_a_step_leaves_its_connection_as_it_found_it(ctx, backend):
+    officers = Officers(ctx)
+    item = _first_item(ctx, officers)
     # Refused after the read (not this officer's role): rolled back.
     with pytest.raises(Forbidden):
         svc.complete(ctx, item.id, officers["sonv.chuyenvien1"], now=at("2026-11-23 09:00"))
@@ -169,15 +175,7 @@ def test_a_connection_the_server_dropped_is_replaced_before_the_step(ctx, backen
     if backend != "postgresql":
         pytest.skip("a server connection")
     officers = Officers(ctx)
-    receipt = svc.receive_dossier(
-        ctx,
-        procedure_code="1.001806",
-        applicant=APPLICANT,
-        channel="online",
-        officer_id=officers["sonv.motcua"],
-        now=at("2026-11-23 08:00"),
-    )
-    (item,) = open_items(ctx, receipt.dossier_id)
+    item = _first_item(ctx, officers)
     pids = [c.info.backend_pid for c in _pooled_connections(ctx)]
     assert pids
     admin = create_db_engine(ctx.db.url.render_as_string(hide_password=False))

@@ -416,21 +416,7 @@ def project(
         if uuid in known:
             continue
         step = compiled.model.steps[task.task_spec.bpmn_id]
-        paused = step.kind == "supplement"
-        item = _new_item(
-            dossier_id=dossier.id,
-            task_uuid=uuid,
-            task_id=step.id,
-            task_name=step.name,
-            lane=step.lane,
-            role=step.role or "",
-            kind=step.kind,
-            agency_id=_agency_for(session, step, dossier, task.data),
-            created_at=now,
-            due_at=None if paused else ctx.calendar.add_working_hours(now, step.hours or 0.0),
-            allotted_hours=step.hours or 0.0,
-            counted=step.counted,
-        )
+        item = _new_item(dossier_id=dossier.id, **opened_item_values(ctx, session, dossier, step, task, now))
         session.add(item)
         note_handler(session, dossier, item.agency_id)
         opened.append(item)
@@ -453,7 +439,7 @@ def project(
                     fault_agency=_refusing_agency_name(session, dossier),
                     reason=dossier.refusal_reason,
                 )
-        if paused and dossier.status != "supplement":
+        if step.kind == "supplement" and dossier.status != "supplement":
             dossier.status = "supplement"
     if not ready and workflow.is_completed() and dossier.status in OPEN_STATUSES:  # none ready: maybe done
         dossier.status = "refused" if dossier.refusal_reason else "returned"
@@ -493,6 +479,27 @@ def project(
         ],
     )
     return opened
+
+
+def opened_item_values(
+    ctx: Context, session: Session, dossier: Dossier, step: Step, task: Any, now: datetime
+) -> dict[str, Any]:
+    """The column values of the work item a ready task opens (all but its dossier's id): a step
+    waiting for a supplement has no due time while it waits."""
+    paused = step.kind == "supplement"
+    return {
+        "task_uuid": str(task.id),
+        "task_id": step.id,
+        "task_name": step.name,
+        "lane": step.lane,
+        "role": step.role or "",
+        "kind": step.kind,
+        "agency_id": _agency_for(session, step, dossier, task.data),
+        "created_at": now,
+        "due_at": None if paused else ctx.calendar.add_working_hours(now, step.hours or 0.0),
+        "allotted_hours": step.hours or 0.0,
+        "counted": step.counted,
+    }
 
 
 def _new_item(**values: Any) -> WorkItem:

@@ -114,7 +114,7 @@ def first_items(
     yet (their dossier id is set when the dossier is); None when the start does more than open steps
     (a return step ready at once, or the workflow already ended), which the general projection does.
     """
-    from engine.runtime.dossiers import _agency_for
+    from engine.runtime.dossiers import opened_item_values
 
     if workflow.is_completed():
         return None
@@ -123,22 +123,7 @@ def first_items(
         step = compiled.model.steps[task.task_spec.bpmn_id]
         if step.kind == "return":
             return None
-        paused = step.kind == "supplement"
-        items.append(
-            WorkItem(
-                task_uuid=str(task.id),
-                task_id=step.id,
-                task_name=step.name,
-                lane=step.lane,
-                role=step.role or "",
-                kind=step.kind,
-                agency_id=_agency_for(session, step, dossier, task.data),
-                created_at=now,
-                due_at=None if paused else ctx.calendar.add_working_hours(now, step.hours or 0.0),
-                allotted_hours=step.hours or 0.0,
-                counted=step.counted,
-            )
-        )
+        items.append(WorkItem(**opened_item_values(ctx, session, dossier, step, task, now)))
     return items
 
 
