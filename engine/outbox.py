@@ -9,15 +9,18 @@ in `engine.notify.notifications`, which re-exports what is here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import Notification, Officer
+from models.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,6 @@ def outbox_row(
     }
 
 
-_RETURNING_ID: dict[str, Any] = {}
-
-
 def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
@@ -74,11 +74,28 @@ def enqueue(session: Session, **fields: Any) -> int | None:
 
     Fields: dedupe_key, channel, kind, subject, body, now, and officer_id, address, dossier_id.
     """
-    dialect = session.get_bind().dialect.name
-    stmt = _RETURNING_ID.get(dialect)
-    if stmt is None:  # built once per process and dialect, not once per message
-        stmt = _RETURNING_ID[dialect] = _insert(session).returning(Notification.id)
-    return session.execute(stmt, outbox_row(**fields)).scalar_one_or_none()
+    if session.autoflush:  # as the ORM's INSERT would: the dossier it names may still be pending
+        session.flush()
+    conn = session.connection()
+    row = outbox_row(**fields)
+    rows = _enqueue_statement(conn.dialect.name, tuple(row)).rows(conn, row)
+    return rows[0][0] if rows else None
+
+
+@functools.cache
+def _enqueue_statement(dialect: str, keys: tuple[str, ...]) -> Prepared:
+    """`INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING id` of one outbox row with these
+    columns, a prepared statement built once per process and dialect (the other columns take their
+    defaults, as the ORM's INSERT gives them)."""
+    table: Table = Notification.__table__  # type: ignore[assignment]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values: dict[Any, Any] = {table.c[key]: bindparam(key) for key in keys}
+    return Prepared(
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
+    )
 
 
 def enqueue_many(session: Session, rows: list[dict[str, object]]) -> int:

@@ -41,13 +41,15 @@ class _Compiled:
     binds: dict[str, Processor]
     columns: tuple[Any, ...]  # the types of the columns the statement returns
     defaults: dict[str, Any]  # bind name -> the column's Python-side default, for a value not given
+    fixed: dict[str, Any]  # bind name -> the value the statement itself gives (`.values(n=1)`, `col + 1`)
     # The returned columns that need converting (index, processor, whether a NULL stays None), from the
     # first cursor's description.
     results: list[tuple[int, Callable[[Any], Any], bool]] | None = field(default=None)
 
 
 class Prepared:
-    """A Core statement (no `IN` lists, no literal-rendered parameters), compiled once per dialect."""
+    """A Core statement (no `IN` lists, no literal-rendered parameters), compiled once per dialect. A
+    parameter not given takes the value the statement holds for it, else its column's default."""
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
@@ -77,6 +79,11 @@ class Prepared:
                 for column in (*compiled.insert_prefetch, *compiled.update_prefetch)
                 if column.default is not None
             },
+            fixed={
+                name: bind.value
+                for name, bind in compiled.binds.items()
+                if not bind.required and bind.callable is None and bind.value is not None
+            },
         )
         self._by_dialect[dialect] = found
         return found
@@ -85,7 +92,12 @@ class Prepared:
         binds = compiled.binds
         values = []
         for name in compiled.names:
-            value = params[name] if name in params else _default(compiled.defaults[name])
+            if name in params:
+                value = params[name]
+            elif name in compiled.fixed:
+                value = compiled.fixed[name]
+            else:
+                value = _default(compiled.defaults[name])
             processor = binds[name]
             values.append(processor(value) if processor is not None else value)
         if compiled.positional:

@@ -149,3 +149,25 @@ def test_events_are_written_in_their_order_with_their_payloads(ctx, count):
         ).all()[len(before) :]
     assert [(e.kind, e.payload) for e in written] == events
     assert {(e.at, e.officer_id) for e in written} == {(at("2026-11-23 09:00"), officers["sonv.motcua"])}
+
+
+def test_a_prepared_statement_takes_the_values_it_holds_for_parameters_not_given(ctx):
+    from sqlalchemy import bindparam, literal, update
+
+    from models.prepared import Prepared
+
+    officers = Officers(ctx)
+    receipt = _received(ctx, officers)
+    table = Dossier.__table__
+    # `version + 2` and the literal status hold their own values; only the id is given.
+    statement = Prepared(
+        update(table)
+        .where(table.c.id == bindparam("w_id"))
+        .values(version=table.c.version + 2, withdrawal_reason=literal("đã rút"))
+        .returning(table.c.version, table.c.withdrawal_reason)
+    )
+    with ctx.uow() as uow:
+        before = uow.session.get_one(Dossier, receipt.dossier_id).version
+        rows = statement.rows(uow.session.connection(), {"w_id": receipt.dossier_id})
+        uow.rollback()
+    assert rows == [(before + 2, "đã rút")]

@@ -11,19 +11,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from models import Agency, Dossier, DossierSequence
+from models.prepared import Prepared
 
 
 @functools.cache
-def _draw(dialect: str, reserve_id: bool) -> Any:
-    """The upsert that draws the next number, built once per process and dialect (bound parameters);
-    with `reserve_id` (PostgreSQL) it also takes the next id of the dossier table's sequence."""
+def _draw(dialect: str, reserve_id: bool) -> Prepared:
+    """The upsert that draws the next number, a prepared statement built once per process and
+    dialect; with `reserve_id` (PostgreSQL) it also takes the next id of the dossier table's sequence."""
     table = cast(Table, cast(Any, DossierSequence).__table__)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     returned: list[Any] = [table.c.last_number]
     if reserve_id:
         dossiers = cast(Table, cast(Any, Dossier).__table__)
         returned.append(func.nextval(func.pg_get_serial_sequence(dossiers.name, dossiers.c.id.name)))
-    return (
+    return Prepared(
         insert(table)
         .values(agency_id=bindparam("agency_id"), day=bindparam("day"), last_number=1)
         .on_conflict_do_update(
@@ -52,5 +53,5 @@ def next_dossier_code_and_id(
     conn = session.connection()
     dialect = conn.dialect.name
     reserve = reserve_id and dialect == "postgresql"
-    row = conn.execute(_draw(dialect, reserve), {"agency_id": agency.id, "day": day}).one()
+    (row,) = _draw(dialect, reserve).rows(conn, {"agency_id": agency.id, "day": day})
     return f"{agency.code}-{day}-{row[0]:04d}", (row[1] if reserve else None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Integer, Select, String, Table, bindparam, insert, select, update
+from sqlalchemy import Integer, String, Table, bindparam, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
@@ -840,20 +840,59 @@ def _procedure_and_version(session: Session, code: str) -> tuple[Procedure, Proc
 
 
 @functools.cache
-def _desk_statement() -> Select[Officer, Agency, Procedure, ProcessVersion]:
-    """The desk's read at a receipt: the officer with their agency, and the procedure with this code
-    with its active process version (None, None when there is no such procedure), built once per
-    process (bound parameters, not literals)."""
-    return (
-        select(Officer, Agency, Procedure, ProcessVersion)
-        .join(Agency, Agency.id == Officer.agency_id)
-        .outerjoin(Procedure, Procedure.code == bindparam("procedure_code", type_=String))
-        .outerjoin(
-            ProcessVersion,
-            (ProcessVersion.procedure_id == Procedure.id) & (ProcessVersion.status == "active"),
+def _desk_entities() -> tuple[tuple[Mapper[Any], tuple[str, ...]], ...]:
+    """The entities of a receipt's desk read, in the order of its columns: the mapper and the keys of
+    its columns loaded at once (a deferred column, the BPMN text, loads when used, as the ORM does)."""
+    return tuple(
+        (mapper, tuple(prop.key for prop in mapper.column_attrs if not prop.deferred))
+        for mapper in (
+            sa_inspect(Officer),
+            sa_inspect(Agency),
+            sa_inspect(Procedure),
+            sa_inspect(ProcessVersion),
         )
-        .where(Officer.id == bindparam("officer_id", type_=Integer))
     )
+
+
+@functools.cache
+def _desk_statement() -> Prepared:
+    """The desk's read at a receipt: the officer with their agency, and the procedure with this code
+    with its active process version (NULLs when there is no such procedure), a prepared statement
+    built once per process."""
+    officer, agency, procedure, version = (mapper.local_table for mapper, _ in _desk_entities())
+    columns = [mapper.columns[key] for mapper, keys in _desk_entities() for key in keys]
+    return Prepared(
+        select(*columns)
+        .select_from(
+            officer.join(agency, agency.c.id == officer.c.agency_id)
+            .outerjoin(procedure, procedure.c.code == bindparam("procedure_code", type_=String))
+            .outerjoin(version, (version.c.procedure_id == procedure.c.id) & (version.c.status == "active"))
+        )
+        .where(officer.c.id == bindparam("officer_id", type_=Integer))
+    )
+
+
+def _read_desk(
+    session: Session, officer_id: int, procedure_code: str
+) -> tuple[Procedure | None, ProcessVersion | None]:
+    """Read the desk officer, their agency, the procedure and its active version in one round trip,
+    into the session's identity map as an ORM load leaves them (the loads that follow find them
+    there); the procedure and version read (None when there is none, or the officer is unknown)."""
+    conn = session.connection()
+    with pipeline(conn, begin=True):  # on PostgreSQL the transaction's BEGIN goes with it
+        sent = _desk_statement().send(conn, {"officer_id": officer_id, "procedure_code": procedure_code})
+    rows = sent.rows()
+    loaded: list[Any] = []
+    start = 0
+    for mapper, keys in _desk_entities():
+        end = start + len(keys)
+        values = rows[0][start:end] if rows else ()
+        start = end
+        loaded.append(
+            _persistent(session, mapper, keys, values) if values and values[0] is not None else None
+        )
+    _hold(session, [obj for obj in loaded if obj is not None])
+    return loaded[2], loaded[3]
 
 
 def receive_in(
@@ -987,10 +1026,7 @@ def receive_dossier(
         session = uow.session
         # The officer, their agency, the procedure and its active version in one round trip (the
         # loads below find them in the session).
-        desk = session.execute(
-            _desk_statement(), {"officer_id": officer_id, "procedure_code": procedure_code}
-        ).all()
-        _hold(session, desk)
+        read_procedure, read_version = _read_desk(session, officer_id, procedure_code)
         officer = active_officer(session, officer_id)
         if not officer.has_role("desk"):
             raise Forbidden("Chỉ cán bộ Bộ phận Một cửa mới được tiếp nhận hồ sơ")
@@ -1010,8 +1046,8 @@ def receive_dossier(
                 raise Conflict("Mã gửi biểu mẫu đã được dùng; vui lòng tải lại biểu mẫu")
         if "procedure_code" in problems:
             raise InvalidFields(problems)
-        if desk and desk[0].Procedure is not None:
-            procedure, version = desk[0].Procedure, desk[0].ProcessVersion
+        if read_procedure is not None:
+            procedure, version = read_procedure, read_version
         else:
             procedure, version = _procedure_and_version(session, procedure_code)
         agency = session.get_one(Agency, officer.agency_id)
