@@ -1,4 +1,5 @@
-"""The web app under gunicorn on a free loopback port, as production runs it (benchmarks, fault tests)."""
+"""The web app under gunicorn on a free loopback port, as production runs it (its settings,
+web/gunicorn_conf.py; benchmarks, fault tests)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def start_gunicorn(
         **(env or {}),
     )
     command = [
-        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+        sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_conf",
+        "--workers", str(workers), "--threads", str(threads),
         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()",
     ]  # fmt: skip
     process = subprocess.Popen(

@@ -237,3 +237,19 @@ def test_every_setting_is_in_the_deployment_guide() -> None:
         if not grouped:
             missing.append(name)
     assert not missing, f"add to the settings table of docs/deploy.md: {missing}"
+
+
+def test_a_worker_sets_the_loaded_app_apart_from_the_garbage_collector() -> None:
+    import gc
+
+    from web import gunicorn_conf
+
+    before = gc.get_freeze_count()
+    try:
+        gunicorn_conf.post_worker_init(object())
+        assert gc.get_freeze_count() > before
+        # What a full collection walks is only what was made since.
+        assert len(gc.get_objects()) < gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0

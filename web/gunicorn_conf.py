@@ -14,6 +14,7 @@ dead worker's live gauges are dropped when it exits.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -79,6 +80,14 @@ def on_starting(server: object) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         for stale in directory.glob("*.db"):
             stale.unlink()
+
+
+def post_worker_init(worker: object) -> None:
+    """The app is loaded: set its objects (about 200,000: modules, the ORM's mappings, compiled
+    procedures, templates) apart from the cyclic garbage collector. They live as long as the worker,
+    and a full collection walked all of them to free nothing, 125 ms with every request of the
+    worker waiting; the objects requests make are collected as before."""
+    gc.freeze()
 
 
 def child_exit(server: object, worker: Any) -> None:
