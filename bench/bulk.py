@@ -6,19 +6,24 @@ wrong rows: on PostgreSQL it does not wait for its commit to reach the disk, and
 it runs as a replica (`session_replication_role`), which skips the per-row foreign-key triggers, as
 `pg_restore --disable-triggers` does. Nothing of this outlives the transaction (`SET LOCAL`).
 
-Rows go to COPY as lines of its text format, each made by one f-string per table (`line_maker`). A
-large load into nearly empty tables may drop their plain secondary indexes first and build them
-again afterwards from PostgreSQL's own definitions (`defer_indexes`, `restore_indexes`), as
-`pg_restore` builds indexes after the data; the definitions wait in a table until then, so a load
-that dies midway leaves them for the next run to build.
+The generator's writers COPY their rows in binary format, the values formatted by psycopg
+(`binary_format`, `copy_binary`); the passes over existing rows (`insert_rows`) as lines of the text
+format, each made by one f-string per table (`line_maker`). A large load into nearly empty tables
+may drop their plain secondary indexes first and build them again afterwards from PostgreSQL's own
+definitions (`defer_indexes`, `restore_indexes`), as `pg_restore` builds indexes after the data;
+the definitions wait in a table until then, so a load that dies midway leaves them for the next run
+to build.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import re
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -55,30 +60,36 @@ def bulk_transaction(conn: Connection) -> None:
 NULL = "\\N"
 
 
-def _number(value: Any) -> str:
-    return NULL if value is None else str(value)
+class JsonText(str):
+    """A JSON document already serialised (exactly as `json.dumps` would), written as it is."""
 
-
-def _boolean(value: Any) -> str:
-    return NULL if value is None else "t" if value else "f"
-
-
-def _moment(value: Any) -> str:
-    return NULL if value is None else value.isoformat()
-
-
-def _text(value: Any) -> str:
-    """COPY's text format escapes the backslash, tab, newline and carriage return."""
-    if value is None:
-        return NULL
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return value
+    __slots__ = ()
 
 
 def _json(value: Any) -> str:
     # json.dumps escapes control characters itself: only its backslashes need doubling.
+    if type(value) is JsonText:
+        return value.replace("\\", "\\\\")
     return json.dumps(value).replace("\\", "\\\\")
+
+
+def _escaped(value: str) -> str:
+    """COPY's text format escapes the backslash, tab, newline and carriage return."""
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+# What the f-strings of `line_maker` compute per column type ({v}: the row's value, never a backslash in
+# an f-string's expression).
+_FIELDS = {
+    "number": "NULL if (v := row.get({name!r})) is None else v",
+    "boolean": "NULL if (v := row.get({name!r})) is None else 't' if v else 'f'",
+    "moment": "NULL if (v := row.get({name!r})) is None else v.isoformat()",
+    "text": (
+        "NULL if (v := row.get({name!r})) is None "
+        "else _escaped(v) if BS in v or TAB in v or LF in v or CR in v else v"
+    ),
+    "json": "_json(row.get({name!r}))",
+}
 
 
 def line_maker(table: Table, columns: Sequence[str]) -> Callable[[dict[str, Any]], str]:
@@ -86,21 +97,29 @@ def line_maker(table: Table, columns: Sequence[str]) -> Callable[[dict[str, Any]
 
     One f-string per table, made from the columns' types, so that a row costs one call.
     """
-    names = {"_number": _number, "_boolean": _boolean, "_moment": _moment, "_text": _text, "_json": _json}
+    names: dict[str, Any] = {
+        "NULL": NULL,
+        "_json": _json,
+        "_escaped": _escaped,
+        "BS": "\\",
+        "TAB": "\t",
+        "LF": "\n",
+        "CR": "\r",
+    }
     fields = []
     for name in columns:
         kind = table.c[name].type
         if isinstance(kind, JSON):
-            convert = "_json"
+            convert = "json"
         elif isinstance(kind, Boolean):
-            convert = "_boolean"
+            convert = "boolean"
         elif isinstance(kind, Integer | Numeric):
-            convert = "_number"
+            convert = "number"
         elif isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime):
-            convert = "_moment"
+            convert = "moment"
         else:
-            convert = "_text"
-        fields.append(f"{{{convert}(row.get('{name}'))}}")
+            convert = "text"
+        fields.append("{" + _FIELDS[convert].format(name=name) + "}")
     source = 'def line(row):\n    return f"' + "\\t".join(fields) + '\\n"\n'
     exec(compile(source, f"<COPY line of {table.name}>", "exec"), names)
     line: Callable[[dict[str, Any]], str] = names["line"]
@@ -112,6 +131,71 @@ def copy_text(conn: Connection, table: str, columns: Sequence[str], data: str) -
     raw: Any = conn.connection.driver_connection
     with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
         copy.write(data)
+
+
+# Type oids: numeric, json, text (a json value's bytes are the same as its text's in COPY's binary format).
+NUMERIC_OID, JSON_OID, TEXT_OID = 1700, 114, 25
+
+
+def binary_format(
+    conn: Connection, table: str, columns: Sequence[str]
+) -> tuple[list[int], Callable[[dict[str, Any]], Sequence[Any]]]:
+    """The type oids and a function giving a row's values for COPY in binary format into the table's
+    `columns` (every row has them all).
+
+    The values are the row's, except that a float in a numeric column is given as the Decimal of its
+    text (what COPY's text format gives the column) and a json column's value as its JSON text
+    (JsonText as it is, anything else through json.dumps, as the text format writes them), which has
+    the same bytes in the binary format as text: the column is sent as text.
+    """
+    rows = conn.execute(
+        text(
+            "SELECT attname, atttypid::int FROM pg_attribute WHERE attrelid = CAST(:table AS regclass) "
+            "AND attnum > 0 AND NOT attisdropped"
+        ),
+        {"table": table},
+    )
+    oids = {name: oid for name, oid in rows}
+    types = [TEXT_OID if oids[c] == JSON_OID else oids[c] for c in columns]
+    get = operator.itemgetter(*columns)
+    numeric = [i for i, c in enumerate(columns) if oids[c] == NUMERIC_OID]
+    documents = [i for i, c in enumerate(columns) if oids[c] == JSON_OID]
+    if not numeric and not documents:
+        return types, get
+    decimals: dict[float, Decimal] = {}
+
+    def values(row: dict[str, Any]) -> Sequence[Any]:
+        found = list(get(row))
+        for i in numeric:
+            value = found[i]
+            if type(value) is float:
+                number = decimals.get(value)
+                if number is None:
+                    number = decimals[value] = Decimal(repr(value))
+                found[i] = number
+        for i in documents:
+            if type(found[i]) is not JsonText:
+                found[i] = json.dumps(found[i])
+        return found
+
+    return types, values
+
+
+def copy_binary(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    types: Sequence[int],
+    values: Callable[[dict[str, Any]], Sequence[Any]],
+    rows: Iterable[dict[str, Any]],
+) -> None:
+    """COPY the rows in binary format into the table's `columns` (PostgreSQL); `types` and `values`
+    from `binary_format`."""
+    raw: Any = conn.connection.driver_connection
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types(types)
+        deque(map(copy.write_row, map(values, rows)), maxlen=0)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -1,5 +1,5 @@
-"""Digitised documents and results for generated dossiers (số hóa), written after the dossiers in one
-pass: attachment rows only (metadata: names, hashes, digitisation and signature marks), no files.
+"""Digitised documents and results for generated dossiers (số hóa): attachment rows only (metadata:
+names, hashes, digitisation and signature marks), no files.
 
 The proportions follow what provinces report under QĐ 766: every document of an online dossier is
 digital; at the desk 65 % of dossiers have every required document scanned at receipt, 15 % only some
@@ -10,17 +10,24 @@ the same agency and procedure, who gets one document reused from the earlier dos
 scan (the dossier takes the earlier applicant's name, ID number and phone). What the service functions
 would write (engine/documents/digitisation.py) is written here, except the audit events: one
 attachment row per document, ids drawn here so reuses can name theirs.
+
+The generator's writers draw each dossier's documents as they write it (`Digitiser.rows_of`, the
+returning applicants drawn from the writer's own earlier dossiers); `add_digitised_documents` does the
+same in one pass over dossiers already in the database.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from collections import defaultdict, deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, exists, func, select, text
+from sqlalchemy.orm import Session
 
 from bench.bulk import bulk_transaction, insert_rows, update_rows
 from engine.context import Context
@@ -90,9 +97,8 @@ def add_digitised_documents(ctx: Context, rng: random.Random, until: datetime) -
     """Give the generated dossiers their digitised documents and results; returns the rows written."""
     with ctx.uow() as uow:
         s = uow.session
-        documents = {p.id: list(p.required_documents or []) for p in s.scalars(select(Procedure))}
-        agencies = {a.id: a.name for a in s.scalars(select(Agency))}
         next_id = (s.scalar(select(func.max(Attachment.id))) or 0) + 1
+        digitiser = Digitiser(*Digitiser.catalogue(s), itertools.count(next_id).__next__)
     has_any = exists().where(Attachment.dossier_id == Dossier.id)
     query = (
         select(
@@ -115,7 +121,6 @@ def add_digitised_documents(ctx: Context, rng: random.Random, until: datetime) -
         .where(~has_any)
         .order_by(Dossier.id)
     )
-    recent: dict[tuple[int, int], deque] = defaultdict(lambda: deque(maxlen=RECENT))
     rows: list[dict] = []
     applicants: list[dict] = []
     written = 0
@@ -149,53 +154,25 @@ def add_digitised_documents(ctx: Context, rng: random.Random, until: datetime) -
     with ctx.db.begin() as conn, ThreadPoolExecutor(max_workers=1) as pool:
         bulk_transaction(conn)
         for d in conn.execute(query).yield_per(BATCH):
-            signer = (f"Lãnh đạo {agencies[d.agency_id]}", agencies[d.agency_id])
-            names = documents.get(d.procedure_id, [])
-            draw = rng.random()
-            if d.channel == "online" or draw < P_ALL_SCANNED:
-                scanned = list(names)
-            elif draw < P_ALL_SCANNED + P_SOME_SCANNED and len(names) > 1:
-                scanned = rng.sample(names, rng.randint(1, len(names) - 1))
-            else:
-                scanned = []
-            at = min(d.received_at + timedelta(minutes=rng.randint(2, 30)), until)
-            officer = None if d.channel == "online" else d.received_by_id
-            key = (d.agency_id, d.procedure_id)
-            reused = None
-            if scanned and d.channel != "online" and recent[key] and rng.random() < P_RETURNING:
-                reused = rng.choice(recent[key])
-            reuse_name = next((n for n in scanned if n in reused[1]), None) if reused else None
-            written_rows: dict[str, dict] = {}
-            for name in scanned:
-                pdf = d.channel == "online" or rng.random() < P_PDF_SCAN
-                signed = pdf and rng.random() < P_SIGNED
-                row = _row(next_id, d.id, "input", name, at, officer, pdf, signer if signed else None)
-                if reused is not None and name == reuse_name:
-                    source = reused[1][name]
-                    row |= {k: source[k] for k in REUSED_FIELDS} | {"reused_from_attachment_id": source["id"]}
-                written_rows[name] = row
-                rows.append(row)
-                next_id += 1
-            if reused is not None and reuse_name is not None:
-                name, id_number, phone = reused[0]
-                applicants.append(
-                    {
-                        "id": d.id,
-                        "applicant_name": name,
-                        "applicant_id_number": id_number,
-                        "applicant_phone": phone,
-                        "search_text": search_text_of(d.code, name, phone, id_number, d.applicant_email),
-                    }
-                )
-            elif written_rows:
-                recent[key].append(
-                    ((d.applicant_name, d.applicant_id_number, d.applicant_phone), written_rows)
-                )
-            settled = d.status in ("returned", "result_ready") and d.refusal_reason is None
-            if settled and rng.random() < P_RESULT_DIGITISED:
-                issued = d.judged_at or d.finished_at or at
-                rows.append(_row(next_id, d.id, "result", None, issued, None, True, signer))
-                next_id += 1
+            found, applicant = digitiser.rows_of(
+                d.id,
+                d.code,
+                d.agency_id,
+                d.procedure_id,
+                d.channel,
+                d.status,
+                d.received_at,
+                d.received_by_id,
+                d.judged_at,
+                d.finished_at,
+                d.refusal_reason,
+                (d.applicant_name, d.applicant_id_number, d.applicant_phone, d.applicant_email),
+                rng,
+                until,
+            )
+            rows.extend(found)
+            if applicant is not None:
+                applicants.append(applicant)
             if len(rows) >= BATCH:
                 flush(conn, pool)
         flush(conn, pool)
@@ -209,3 +186,90 @@ def add_digitised_documents(ctx: Context, rng: random.Random, until: datetime) -
                 )
             )
     return written
+
+
+class Digitiser:
+    """Draws the digitised documents of dossiers in turn (a returning applicant reuses an earlier one's)."""
+
+    def __init__(
+        self, documents: dict[int, list[str]], agencies: dict[int, str], next_id: Callable[[], int]
+    ) -> None:
+        self.documents = documents  # required documents by procedure id
+        self.agencies = agencies  # names by id
+        self.next_id = next_id
+        self.recent: dict[tuple[int, int], deque] = defaultdict(lambda: deque(maxlen=RECENT))
+
+    @staticmethod
+    def catalogue(session: Session) -> tuple[dict[int, list[str]], dict[int, str]]:
+        """The required documents of each procedure and the agencies' names, by id."""
+        documents = {p.id: list(p.required_documents or []) for p in session.scalars(select(Procedure))}
+        return documents, {a.id: a.name for a in session.scalars(select(Agency))}
+
+    def rows_of(
+        self,
+        dossier_id: int,
+        code: str,
+        agency_id: int,
+        procedure_id: int,
+        channel: str,
+        status: str,
+        received_at: datetime,
+        received_by_id: int | None,
+        judged_at: datetime | None,
+        finished_at: datetime | None,
+        refusal_reason: str | None,
+        applicant: tuple[str | None, str | None, str | None, str | None],
+        rng: random.Random,
+        until: datetime,
+    ) -> tuple[list[dict], dict | None]:
+        """One dossier's attachment rows, and its new applicant details when it reuses a document.
+
+        `applicant` is (name, ID number, phone, e-mail); the details are {"id": ..., column: value}.
+        """
+        agency = self.agencies[agency_id]
+        signer = (f"Lãnh đạo {agency}", agency)
+        names = self.documents.get(procedure_id, [])
+        draw = rng.random()
+        if channel == "online" or draw < P_ALL_SCANNED:
+            scanned = list(names)
+        elif draw < P_ALL_SCANNED + P_SOME_SCANNED and len(names) > 1:
+            scanned = rng.sample(names, rng.randint(1, len(names) - 1))
+        else:
+            scanned = []
+        at = min(received_at + timedelta(minutes=rng.randint(2, 30)), until)
+        officer = None if channel == "online" else received_by_id
+        recent = self.recent[(agency_id, procedure_id)]
+        reused = None
+        if scanned and channel != "online" and recent and rng.random() < P_RETURNING:
+            reused = rng.choice(recent)
+        reuse_name = next((n for n in scanned if n in reused[1]), None) if reused else None
+        rows: list[dict] = []
+        written_rows: dict[str, dict] = {}
+        for name in scanned:
+            pdf = channel == "online" or rng.random() < P_PDF_SCAN
+            signed = pdf and rng.random() < P_SIGNED
+            row = _row(
+                self.next_id(), dossier_id, "input", name, at, officer, pdf, signer if signed else None
+            )
+            if reused is not None and name == reuse_name:
+                source = reused[1][name]
+                row |= {k: source[k] for k in REUSED_FIELDS} | {"reused_from_attachment_id": source["id"]}
+            written_rows[name] = row
+            rows.append(row)
+        details = None
+        if reused is not None and reuse_name is not None:
+            name, id_number, phone = reused[0]
+            details = {
+                "id": dossier_id,
+                "applicant_name": name,
+                "applicant_id_number": id_number,
+                "applicant_phone": phone,
+                "search_text": search_text_of(code, name, phone, id_number, applicant[3]),
+            }
+        elif written_rows:
+            recent.append((applicant[:3], written_rows))
+        settled = status in ("returned", "result_ready") and refusal_reason is None
+        if settled and rng.random() < P_RESULT_DIGITISED:
+            issued = judged_at or finished_at or at
+            rows.append(_row(self.next_id(), dossier_id, "result", None, issued, None, True, signer))
+        return rows, details

@@ -17,16 +17,20 @@ is run once with the real engine (`engine.catalogue.workflow_state`) and the ser
 action is kept as a template; a dossier's state is its template with fresh task ids, its code and
 its channel put in. Work items, due times, used hours, classes, suspensions and audit events are
 computed exactly as `engine/runtime/dossiers.py` computes them, with the same working-time calendar, and
-written with COPY on PostgreSQL or executemany on SQLite (bench/bulk.py).
+written with COPY (binary format) on PostgreSQL or executemany on SQLite (bench/bulk.py). Event payloads
+are written as the text json.dumps gives (constant parts made once per step). Each dossier also gets
+its payments, postal items and digitised documents as it is written (bench/payments.py,
+bench/postal.py, bench/digitisation.py).
 
 On PostgreSQL `--jobs` processes (default: one per CPU) write contiguous slices of the days, taking
-ids in blocks from shared counters, each with a thread writing one batch while the next is made. A
-large load drops the plain secondary indexes of the dossier tables first and builds them again from
-their definitions once the dossiers are in. Afterwards the command times a plain COPY of the same
-rows into empty tables with the same indexes, treated the same way (built after the COPY when the
-load built them after its rows), and prints the ratio generator / COPY and whether the goal (5,000
-dossiers a second, 1,000,000 in under 4 minutes) is met. The working-time arithmetic runs on
-integers (`WorkingTime`, the calendar's results exactly).
+ids in blocks from shared counters, each with a thread writing one batch while the next is made, and
+Python's garbage collector mostly idle meanwhile (`fewer_collections`). A large load drops the plain
+secondary indexes of the dossier tables first and builds them again from their definitions once the
+dossiers are in. Afterwards the command times a plain COPY of the same rows into empty tables with
+the same indexes, treated the same way (built after the COPY when the load built them after its
+rows), and prints the ratio generator / COPY and whether the goal (5,000 dossiers a second,
+1,000,000 in under 4 minutes) is met. The working-time arithmetic runs on integers (`WorkingTime`,
+the calendar's results exactly).
 
 The mix follows DOMAIN.md and the demo organisation: commune birth registrations dominate, then
 the department's and the two-level procedures; about 30 % online and 5 % by post; about 6 %
@@ -37,6 +41,8 @@ which get an apology letter (a moved appointment) first.
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import math
 import multiprocessing
 import os
@@ -47,8 +53,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -57,18 +64,19 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from bench.bulk import (
+    JsonText,
+    binary_format,
     build_indexes,
     bulk_transaction,
-    copy_text,
+    copy_binary,
     defer_indexes,
-    line_maker,
     renamed_index,
     restore_indexes,
     table_indexes,
 )
-from bench.digitisation import add_digitised_documents
-from bench.payments import add_payments, settle_before_handover
-from bench.postal import add_postal_items
+from bench.digitisation import Digitiser
+from bench.payments import dossier_payments, procedure_dues, settle_before_handover
+from bench.postal import dossier_postal_items
 from config import Settings
 from engine.catalogue import workflow_state as wf
 from engine.catalogue.loader import load_all
@@ -78,9 +86,12 @@ from engine.runtime import dossiers as svc
 from engine.search_text import SEPARATOR, normalise, search_text_of
 from models import (
     Agency,
+    Attachment,
     Dossier,
     DossierEvent,
     DossierSequence,
+    Payment,
+    PostalItem,
     Procedure,
     ProcessVersion,
     Suspension,
@@ -129,6 +140,21 @@ GIVEN_NAMES = [
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CODE_MARK = "@@DOSSIER_CODE@@"
 CHANNEL_MARK = "@@CHANNEL@@"
+# Constant event payloads, as json.dumps writes them.
+SUPPLEMENT_REQUESTED = {
+    late: json.dumps(
+        {
+            "missing": SUPPLEMENT_MISSING,
+            "reason": SUPPLEMENT_REASON,
+            "late": late,
+            "late_reason": LATE_SUPPLEMENT_REASON if late else None,
+        }
+    )
+    for late in (False, True)
+}
+REFUSED_TEXT = json.dumps({"reason": REFUSAL_REASON})
+WITHDRAWN_TEXT = json.dumps({"reason": WITHDRAWAL_REASON})
+SENT_BACK = ', "sent_back": true'
 
 
 # ---------------------------------------------------------------------------
@@ -153,19 +179,23 @@ class StateText:
     """A serialized workflow state with its task ids, code and channel as holes."""
 
     def __init__(self, state: str, uuid_index: dict[str, int]) -> None:
-        parts: list[str | int] = []
+        # A format string: {n} the n-th task id of the template, {code} and {channel}.
+        parts: list[str] = []
         position = 0
         for match in _UUID.finditer(state):
-            parts.append(state[position : match.start()])
-            parts.append(uuid_index.setdefault(match.group(0), len(uuid_index)))
+            parts.append(_braces(state[position : match.start()]))
+            parts.append(f"{{{uuid_index.setdefault(match.group(0), len(uuid_index))}}}")
             position = match.end()
-        parts.append(state[position:])
-        self.parts = parts
+        parts.append(_braces(state[position:]))
+        self.format = "".join(parts).replace(CODE_MARK, "{code}").replace(CHANNEL_MARK, "{channel}").format
 
     def fill(self, uuids: list[str], code: str, channel: str) -> str:
         """The state of one dossier."""
-        text_ = "".join(uuids[p] if isinstance(p, int) else p for p in self.parts)
-        return text_.replace(CODE_MARK, code).replace(CHANNEL_MARK, channel)
+        return self.format(*uuids, code=code, channel=channel)
+
+
+def _braces(text_: str) -> str:
+    return text_.replace("{", "{{").replace("}", "}}")
 
 
 @dataclass
@@ -317,6 +347,7 @@ class WorkingTime:
         }
         # A fixed offset (Vietnam's since 1975) keeps local time and elapsed time the same line.
         self.fast = len(offsets) == 1 and calendar.due_convention == "hours"
+        self.coordinates: dict[int, int] = {}
         self.working: list[bool] = []
         self.rank: list[int] = []  # working days before each day of the table
         self.by_rank: list[int] = []  # day of the table of the n-th working day
@@ -335,6 +366,17 @@ class WorkingTime:
         return local if 0 <= local < self.size * _DAY_US else None
 
     def _coordinate(self, local: int) -> int:
+        # The moments of a dossier come back several times (an action's time ends one item and opens
+        # the next; due times are measured from again and again): kept, until there are many.
+        found = self.coordinates.get(local)
+        if found is not None:
+            return found
+        if len(self.coordinates) >= 1 << 20:
+            self.coordinates.clear()
+        found = self.coordinates[local] = self._compute_coordinate(local)
+        return found
+
+    def _compute_coordinate(self, local: int) -> int:
         n, us = divmod(local, _DAY_US)
         value = self.rank[n] * self.day
         if self.working[n]:
@@ -377,6 +419,8 @@ class WorkingTime:
 
     def add_working_hours(self, start: datetime, hours: float) -> datetime:
         """As WorkingCalendar.add_working_hours."""
+        if hours == 0:
+            return start.astimezone(self.tz)
         amount = round(hours * 3600) * 1_000_000 if 0 <= hours < math.inf else -1
         local = self._local(start) if self.fast and amount > 0 else None
         if local is not None:
@@ -387,6 +431,8 @@ class WorkingTime:
 
     def subtract_working_hours(self, end: datetime, hours: float) -> datetime:
         """As WorkingCalendar.subtract_working_hours."""
+        if hours == 0:
+            return end.astimezone(self.tz)
         amount = round(hours * 3600) * 1_000_000 if 0 <= hours < math.inf else -1
         local = self._local(end) if self.fast and amount > 0 else None
         if local is not None:
@@ -476,6 +522,9 @@ class Environment:
             session = uow.session
             self.agency_ids = {a.code: a.id for a in session.scalars(select(Agency))}
             self.agency_codes = {v: k for k, v in self.agency_ids.items()}
+            # What the dossiers' payments, postal items and digitised documents need.
+            self.dues = procedure_dues(session)
+            self.documents, self.agency_names = Digitiser.catalogue(session)
             # No desk receives citizens' feedback (docs/feedback.md).
             administrative = select(Procedure).where(Procedure.kind != "feedback")
             for procedure in session.scalars(administrative.order_by(Procedure.code)):
@@ -710,14 +759,19 @@ def plan_days(
 # the bulk path
 
 
-_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID_SET = (4 << 76) | (0x8000 << 48)
+# The variant digit of a version-4 UUID (10xx) made from a random hex digit.
+_VARIANT = {f"{d:x}": f"{(d & 3) | 8:x}" for d in range(16)}
 
 
-def _uuid4(bits: int) -> str:
-    """str(uuid.UUID(int=bits, version=4)), without making the object."""
-    h = f"{(bits & _UUID_CLEAR) | _UUID_SET:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+def _uuid4s(rng: random.Random, count: int) -> list[str]:
+    """`count` version-4 UUIDs as text, each `str(uuid.UUID(int=bits, version=4))` of 128 random bits,
+    without making the objects."""
+    h = f"{rng.getrandbits(128 * count) if count else 0:0{32 * count}x}"
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17 : i + 20]}-"
+        f"{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -727,11 +781,19 @@ def _utc(moment: datetime | None) -> datetime | None:
 class BulkWriter:
     """Writes planned dossiers with the rows the service functions would write, in batches."""
 
-    TABLES = ("dossier", "work_item", "suspension", "dossier_event")
+    TABLES = ("dossier", "work_item", "suspension", "dossier_event", "attachment", "payment", "postal_item")
 
     def __init__(
-        self, env: Environment, rng: random.Random, batch: int = 2000, ids: IdBlocks | None = None
+        self,
+        env: Environment,
+        rng: random.Random,
+        batch: int = 2000,
+        ids: IdBlocks | None = None,
+        until: datetime | None = None,
     ) -> None:
+        """With `until` (the end of the range) each dossier also gets its payments, postal items and
+        digitised documents (bench/payments.py, bench/postal.py, bench/digitisation.py), drawn from a
+        random stream of their own."""
         self.env = env
         self.cal = env.calendar
         self.rng = rng
@@ -752,7 +814,8 @@ class BulkWriter:
             }
         self.touched_days: set[tuple[int, str]] = set()
         self.columns = {t: [c.name for c in _TABLES[t].columns] for t in self.TABLES}
-        self.lines = {t: line_maker(_TABLES[t], self.columns[t]) for t in self.TABLES}
+        # COPY in binary format: the column types and the rows' values per table (`binary_format`).
+        self.binary: dict[str, tuple[list[int], Callable[[dict[str, Any]], Sequence[Any]]]] = {}
         self.send_backs: dict[tuple[int, str, str | None], str | None] = {}
         self.pool: ThreadPoolExecutor | None = None
         self.writing: Future[None] | None = None
@@ -760,6 +823,12 @@ class BulkWriter:
         # With several writers the ids come in blocks from counters they share; alone, from max(id).
         self.ids = ids
         self.id_limit = {t: 0 if ids else sys.maxsize for t in self.TABLES}
+        self.until = until
+        self.json_texts: dict[str | None, str] = {}
+        self.received_texts: dict[str, str] = {}
+        self.step_payloads: dict[tuple[StepInfo, int], tuple[str, str]] = {}
+        self.extra_rng = random.Random(rng.getrandbits(64)) if until is not None else rng
+        self.digitiser = Digitiser(env.documents, env.agency_names, lambda: self._id("attachment"))
 
     def _id(self, table: str) -> int:
         value = self.next_id[table]
@@ -770,7 +839,10 @@ class BulkWriter:
         self.next_id[table] = value + 1
         return value
 
-    def _event(self, dossier: dict, kind: str, officer_id: int | None, at: datetime, **payload: Any) -> None:
+    def _event_text(
+        self, dossier: dict, kind: str, officer_id: int | None, at: datetime, payload: str
+    ) -> None:
+        """An event whose payload is given as its JSON text (what json.dumps gives for the dict)."""
         self.rows["dossier_event"].append(
             {
                 "id": self._id("dossier_event"),
@@ -778,9 +850,41 @@ class BulkWriter:
                 "at": at,
                 "officer_id": officer_id,
                 "kind": kind,
-                "payload": payload,
+                "payload": JsonText(payload),
             }
         )
+
+    def _json(self, value: str | None) -> str:
+        """json.dumps of a string or None, computed once per value."""
+        found = self.json_texts.get(value)
+        if found is None:
+            found = self.json_texts[value] = json.dumps(value)
+        return found
+
+    def _received_text(self, procedure: ProcedureInfo) -> str:
+        """The start of a receipt's payload, up to the channel's value."""
+        found = self.received_texts.get(procedure.code)
+        if found is None:
+            found = self.received_texts[procedure.code] = (
+                f'{{"procedure": {json.dumps(procedure.code)}, '
+                f'"process_version": {json.dumps(procedure.version_number)}, "channel": '
+            )
+        return found
+
+    def _step_texts(self, step: StepInfo, agency_id: int) -> tuple[str, str]:
+        """The middles of the payloads of a step's opening (up to its due time's value) and of its
+        completion (up to its outcome's value), made once per step and agency."""
+        key = (step, agency_id)
+        found = self.step_payloads.get(key)
+        if found is None:
+            js = self._json
+            named = f'"step": {js(step.id)}, "name": {js(step.name)}, '
+            found = (
+                f'{named}"role": {js(step.role)}, "agency_id": {json.dumps(agency_id)}, "due_at": ',
+                f'{named}"outcome": ',
+            )
+            self.step_payloads[key] = found
+        return found
 
     def _send_back(self, model: Any, step_id: str, outcome: str | None) -> str | None:
         """send_back_reason, looked up once per step and outcome."""
@@ -853,20 +957,20 @@ class BulkWriter:
             "submission_key": None,
         }
         self.rows["dossier"].append(dossier)
-        uuids = [_uuid4(self.rng.getrandbits(128)) for _ in template.uuid_index]
+        uuids = _uuid4s(self.rng, len(template.uuid_index))
         items: list[dict[str, Any]] = []
         suspension: dict[str, Any] | None = None
-        self._event(
+        # Event payloads are written as json.dumps writes the service functions' dicts (`_json`).
+        js = self._json
+        self._event_text(
             dossier,
             "received",
             procedure.desk_id,
             now,
-            procedure=procedure.code,
-            process_version=procedure.version_number,
-            channel=plan.channel,
-            due_at=due.isoformat(),
-            documents=[],
+            f"{self._received_text(procedure)}{js(plan.channel)}, "
+            f'"due_at": "{due.isoformat()}", "documents": []}}',
         )
+        step_texts: list[tuple[str, str]] = []
 
         def open_item(k: int, at: datetime, officer_id: int) -> dict[str, Any]:
             step = template.steps[k]
@@ -908,17 +1012,15 @@ class BulkWriter:
                     record_lateness(at)
             if paused and dossier["status"] != "supplement":
                 dossier["status"] = "supplement"
-            self._event(
+            texts = self._step_texts(step, item["agency_id"])
+            step_texts.append(texts)
+            due_text = f'"{item["due_at"].isoformat()}"' if item["due_at"] else "null"
+            self._event_text(
                 dossier,
                 "step_opened",
                 officer_id,
                 at,
-                work_item_id=item["id"],
-                step=item["task_id"],
-                name=item["task_name"],
-                role=item["role"],
-                agency_id=item["agency_id"],
-                due_at=item["due_at"].isoformat() if item["due_at"] else None,
+                f'{{"work_item_id": {item["id"]}, {texts[0]}{due_text}}}',
             )
             return item
 
@@ -941,19 +1043,15 @@ class BulkWriter:
                 item["result_class"] = self._classify(at, dossier["appointment_at"])
             else:
                 item["result_class"] = self._classify(at, item["due_at"])
-            self._event(
+            sent_back = SENT_BACK if self._send_back(model, item["task_id"], outcome) else ""
+            self._event_text(
                 dossier,
                 "step_completed",
                 officer_id,
                 at,
-                work_item_id=item["id"],
-                step=item["task_id"],
-                name=item["task_name"],
-                outcome=outcome,
-                comment=comment,
-                used_hours=item["used_hours"],
-                result_class=item["result_class"],
-                **({"sent_back": True} if self._send_back(model, item["task_id"], outcome) else {}),
+                f'{{"work_item_id": {item["id"]}, {step_texts[k][1]}{js(outcome)}, '
+                f'"comment": {js(comment)}, "used_hours": {item["used_hours"]!r}, '
+                f'"result_class": {js(item["result_class"])}{sent_back}}}',
             )
             if k + 1 < len(template.steps):
                 open_item(k + 1, at, officer_id)
@@ -1017,16 +1115,7 @@ class BulkWriter:
                     "late_reason": LATE_SUPPLEMENT_REASON if late else None,
                 }
                 self.rows["suspension"].append(suspension)
-                self._event(
-                    dossier,
-                    "supplement_requested",
-                    officer,
-                    at,
-                    missing=list(SUPPLEMENT_MISSING),
-                    reason=SUPPLEMENT_REASON,
-                    late=late,
-                    late_reason=LATE_SUPPLEMENT_REASON if late else None,
-                )
+                self._event_text(dossier, "supplement_requested", officer, at, SUPPLEMENT_REQUESTED[late])
                 dossier["version"] += 1
             elif action.kind == "resume":
                 assert suspension is not None
@@ -1044,22 +1133,20 @@ class BulkWriter:
                 dossier["deadline_version"] += 1
                 moved = dossier["appointment_at"] if dossier["appointment_moved_at"] is not None else None
                 dossier["appointment_at"] = max(new_due, moved) if moved is not None else new_due
-                self._event(
+                self._event_text(
                     dossier,
                     "supplement_received",
                     officer,
                     at,
-                    paused_hours=suspension["paused_hours"],
-                    due_at=new_due.isoformat(),
-                    mode=env.ctx.settings.supplement_mode,
-                    note=SUPPLEMENT_NOTE,
+                    f'{{"paused_hours": {suspension["paused_hours"]!r}, "due_at": "{new_due.isoformat()}", '
+                    f'"mode": {js(env.ctx.settings.supplement_mode)}, "note": {js(SUPPLEMENT_NOTE)}}}',
                 )
                 complete_item(k, at, officer, None, SUPPLEMENT_NOTE)
                 dossier["version"] += 1
             elif action.kind == "refuse":
                 dossier["refusal_reason"] = REFUSAL_REASON
                 complete_item(k, at, officer, "refuse", REFUSAL_REASON)
-                self._event(dossier, "refused", officer, at, reason=REFUSAL_REASON)
+                self._event_text(dossier, "refused", officer, at, REFUSED_TEXT)
                 # The refusal reason is set first, so looking up the next step's agency flushes it.
                 following = template.steps[k + 1].agency_code if k + 1 < len(template.steps) else None
                 dossier["version"] += 2 if following else 1
@@ -1067,7 +1154,9 @@ class BulkWriter:
                 dossier["returned_at"] = at
                 dossier["returned_to"] = plan.applicant.name
                 complete_item(k, at, officer, None, None)
-                self._event(dossier, "returned", officer, at, collected_by=plan.applicant.name)
+                self._event_text(
+                    dossier, "returned", officer, at, f'{{"collected_by": {js(plan.applicant.name)}}}'
+                )
                 dossier["version"] += 1
             elif action.kind == "withdraw":
                 for item in items:
@@ -1080,7 +1169,7 @@ class BulkWriter:
                 dossier["status"] = "withdrawn"
                 dossier["withdrawal_reason"] = WITHDRAWAL_REASON
                 dossier["finished_at"] = at
-                self._event(dossier, "withdrawn", officer, at, reason=WITHDRAWAL_REASON)
+                self._event_text(dossier, "withdrawn", officer, at, WITHDRAWN_TEXT)
                 dossier["version"] += 1
                 withdrawn = True
                 continue
@@ -1089,14 +1178,13 @@ class BulkWriter:
                 dossier["appointment_at"] = action.new_due
                 dossier["deadline_version"] += 1
                 dossier["appointment_moved_at"] = at
-                self._event(
+                self._event_text(
                     dossier,
                     "appointment_moved",
                     officer,
                     at,
-                    previous_due_at=_utc(previous).isoformat(),
-                    due_at=action.new_due.isoformat(),
-                    reason=APOLOGY_REASON,
+                    f'{{"previous_due_at": "{_utc(previous).isoformat()}", '
+                    f'"due_at": "{action.new_due.isoformat()}", "reason": {js(APOLOGY_REASON)}}}',
                 )
                 dossier["version"] += 1
                 continue
@@ -1105,28 +1193,105 @@ class BulkWriter:
             done += 1
         state = template.withdrawn_state(done) if withdrawn else template.states[done]
         dossier["workflow_state"] = state.fill(uuids, code, plan.channel)
+        if self.until is not None:
+            last_at = max([now] + [a.at for a in plan.actions])
+            self._extras(dossier, procedure, last_at, self.until)
         self.pending += 1
         if self.pending >= self.batch:
             self.flush(wait=False)
         return code
+
+    def _extras(
+        self, dossier: dict[str, Any], procedure: ProcedureInfo, last_at: datetime, until: datetime
+    ) -> None:
+        """The dossier's payments, postal items and digitised documents, as the passes over the
+        database rows (`add_payments`, `add_postal_items`, `add_digitised_documents`) would add them."""
+        rng, rows = self.extra_rng, self.rows
+        did, status = dossier["id"], dossier["status"]
+        due = self.env.dues.get(procedure.id)
+        if due is not None and status not in ("refused", "withdrawn"):
+            paid = dossier_payments(
+                did,
+                due,
+                dossier["channel"],
+                dossier["received_at"],
+                dossier["received_by_id"],
+                dossier["returned_at"],
+                last_at,
+                rng,
+                until,
+            )
+            if paid is not None:
+                for payment in paid[0]:
+                    payment["id"] = self._id("payment")
+                    rows["payment"].append(payment)
+                paid[1]["id"] = self._id("dossier_event")
+                rows["dossier_event"].append(paid[1])
+        # Times as the passes read them back from PostgreSQL (UTC), for the same event payloads.
+        items, event, returned_to = dossier_postal_items(
+            did,
+            dossier["channel"],
+            status,
+            dossier["received_at"],
+            dossier["received_by_id"],
+            _utc(dossier["returned_at"]),
+            dossier["applicant_address"],
+            rng,
+            until,
+        )
+        for item in items:
+            item["id"] = self._id("postal_item")
+            rows["postal_item"].append(item)
+        if event is not None:
+            event["id"] = self._id("dossier_event")
+            rows["dossier_event"].append(event)
+        if returned_to is not None:
+            dossier["returned_to"] = returned_to
+        documents, details = self.digitiser.rows_of(
+            did,
+            dossier["code"],
+            dossier["agency_id"],
+            dossier["procedure_id"],
+            dossier["channel"],
+            status,
+            dossier["received_at"],
+            dossier["received_by_id"],
+            dossier["judged_at"],
+            dossier["finished_at"],
+            dossier["refusal_reason"],
+            (
+                dossier["applicant_name"],
+                dossier["applicant_id_number"],
+                dossier["applicant_phone"],
+                dossier["applicant_email"],
+            ),
+            rng,
+            until,
+        )
+        rows["attachment"].extend(documents)
+        if details is not None:
+            del details["id"]
+            dossier.update(details)
 
     # ----- writing -----------------------------------------------------------------------
 
     def flush(self, wait: bool = True) -> None:
         """Write the buffered rows in one transaction.
 
-        On PostgreSQL the COPY lines are made here and a thread writes them while the caller computes
-        the next rows (one batch at a time); with `wait` this returns once they are in.
+        On PostgreSQL a thread COPYs them (in binary format) while the caller computes the next rows
+        (one batch at a time); with `wait` this returns once they are in.
         """
         if self.pending:
             days = self._touched_days()
             if self.postgres:
-                data = {t: "".join(map(self.lines[t], rows)) for t, rows in self.rows.items() if rows}
                 self._wait()
                 if self.pool is None:
                     self.pool = ThreadPoolExecutor(max_workers=1)
-                self.writing = self.pool.submit(self._write, data, days)
+                self.writing = self.pool.submit(self._write, self.rows, days)
             else:
+                for event in self.rows["dossier_event"]:
+                    if type(event["payload"]) is JsonText:
+                        event["payload"] = json.loads(event["payload"])
                 with self.db.begin() as conn:
                     for table in self.TABLES:
                         if self.rows[table]:
@@ -1146,11 +1311,15 @@ class BulkWriter:
             writing, self.writing = self.writing, None
             writing.result()
 
-    def _write(self, data: dict[str, str], days: list[dict[str, Any]]) -> None:
+    def _write(self, batch: dict[str, list[dict[str, Any]]], days: list[dict[str, Any]]) -> None:
         with self.db.begin() as conn:
             bulk_transaction(conn)
-            for table, lines in data.items():
-                copy_text(conn, table, self.columns[table], lines)
+            for table, rows in batch.items():
+                if rows:
+                    if table not in self.binary:
+                        self.binary[table] = binary_format(conn, table, self.columns[table])
+                    types, values = self.binary[table]
+                    copy_binary(conn, table, self.columns[table], types, values, rows)
             self._sequences(conn, days)
 
     def _touched_days(self) -> list[dict[str, Any]]:
@@ -1232,6 +1401,9 @@ _TABLES = {
     "work_item": WorkItem.__table__,
     "suspension": Suspension.__table__,
     "dossier_event": DossierEvent.__table__,
+    "attachment": Attachment.__table__,
+    "payment": Payment.__table__,
+    "postal_item": PostalItem.__table__,
 }
 
 
@@ -1409,10 +1581,11 @@ def generate(
             _write_in_parallel(env, counts, seed, until, jobs)
             settle(ctx.db)
         else:
-            writer = BulkWriter(env, rng)
+            writer = BulkWriter(env, rng, until=until)
             plans: Iterable[Plan] = plan_days(env, rng, counts, until)
-            for plan in tqdm(plans, total=count, unit="hồ sơ", disable=not progress, mininterval=1.0):
-                writer.add(plan)
+            with fewer_collections():
+                for plan in tqdm(plans, total=count, unit="hồ sơ", disable=not progress, mininterval=1.0):
+                    writer.add(plan)
             writer.finish()
         phases["dossiers"] = time.perf_counter() - mark
     finally:
@@ -1420,15 +1593,28 @@ def generate(
         if deferred:
             restore_indexes(ctx.db)
         phases["indexes"] = time.perf_counter() - mark
-    for name, step in (
-        ("payments", add_payments),  # phí, lệ phí: cash, transfer and online payments (at the hand-over)
-        ("postal", add_postal_items),  # bưu chính công ích: items in and out, deliveries after it
-        ("digitisation", add_digitised_documents),  # số hóa: scanned documents, results, signatures, reuse
-    ):
-        mark = time.perf_counter()
-        step(ctx, rng, until)
-        phases[name] = time.perf_counter() - mark
     return count, time.perf_counter() - started
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector, rarely and only over new objects, while rows are made.
+
+    The rows are plain dicts freed by reference counting, but the collector, at its default
+    thresholds, walks them and every object already loaded (templates, the workflow engine, the ORM)
+    again and again: a third of the processor time it takes to make a dossier's rows. The objects
+    there are now are set apart (`gc.freeze`) and collections wait for 100,000 new objects; both are
+    undone afterwards.
+    """
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def existing_dossiers(db: Engine) -> int:
@@ -1485,9 +1671,10 @@ def _write_days(
     """One writer process: plan and write the dossiers of its days."""
     env.ctx.db.dispose(close=False)  # the parent's pooled connections are not this process's
     rng = random.Random(seed)
-    writer = BulkWriter(env, rng, ids=ids)
-    for plan in plan_days(env, rng, counts, until):
-        writer.add(plan)
+    writer = BulkWriter(env, rng, ids=ids, until=until)
+    with fewer_collections():
+        for plan in plan_days(env, rng, counts, until):
+            writer.add(plan)
     writer.flush()
     env.ctx.db.dispose()
 

@@ -1,4 +1,4 @@
-"""Fees and payments for generated dossiers, written after the dossiers in one pass.
+"""Fees and payments for generated dossiers.
 
 Every dossier of a procedure with a fee (engine/catalogue/fees.py) that was not refused or withdrawn
 pays what its procedure charges: most dossiers received online pay online, most received at the desk
@@ -10,15 +10,18 @@ at its hand-over, which waits for the payment (postal deliveries are written aft
 online after `until` has not paid yet. What the service functions would write (engine/payments/) is
 written here: the payment rows and their `payment_recorded` events. `settle_before_handover` is the
 same payment made through the service function, for a plan replayed through the engine
-(bench/generate.py `replay`).
+(bench/generate.py `replay`). The generator's writers draw each dossier's payments as they write it
+(`dossier_payments`); `add_payments` does the same in one pass over dossiers already in the database.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
 
 from bench.bulk import bulk_transaction, insert_rows
 from engine.catalogue.fees import total_due
@@ -33,13 +36,16 @@ P_FAILED_FIRST = 0.05
 BATCH = 5000
 
 
+def procedure_dues(session: Session) -> dict[int, Any]:
+    """What a dossier of each procedure with a fee pays, by procedure id."""
+    due = {pid: total_due(fees) for pid, fees in session.execute(select(Procedure.id, Procedure.fees))}
+    return {pid: amount for pid, amount in due.items() if amount > 0}
+
+
 def add_payments(ctx: Context, rng: random.Random, until: datetime) -> int:
     """Give the generated dossiers of procedures with fees their payments; returns how many were written."""
     with ctx.uow() as uow:
-        due = {
-            pid: total_due(fees) for pid, fees in uow.session.execute(select(Procedure.id, Procedure.fees))
-        }
-    due = {pid: amount for pid, amount in due.items() if amount > 0}
+        due = procedure_dues(uow.session)
     if not due:
         return 0
     paid = exists().where(Payment.dossier_id == Dossier.id)
@@ -75,61 +81,93 @@ def add_payments(ctx: Context, rng: random.Random, until: datetime) -> int:
     with ctx.db.begin() as conn:
         bulk_transaction(conn)
         for d in conn.execute(query).yield_per(BATCH):
-            cash, transfer, _online = METHOD_MIX.get(d.channel, METHOD_MIX["in_person"])
-            draw = rng.random()
-            method = "cash" if draw < cash else "transfer" if draw < cash + transfer else "online"
-            after = d.received_at + timedelta(minutes=rng.randint(1, 24 * 60))
-            if d.returned_at is not None:  # paid at the hand-over, which waits for it
-                at = max(d.returned_at, d.last_at or d.returned_at)
-            elif max(d.received_at, d.last_at or d.received_at) > until:
-                continue  # received (online) after the end of the range: nothing paid yet
-            else:
-                at = min(max(after, d.last_at or after), until)
-            officer = None if method == "online" else d.received_by_id
-            base = {"dossier_id": d.id, "amount": due[d.procedure_id], "method": method, "note": None}
-            if method == "online" and rng.random() < P_FAILED_FIRST:
-                payments.append(
-                    base
-                    | {
-                        "status": "failed",
-                        "reference": f"TTF{d.id:015X}",
-                        "receipt_number": None,
-                        "gateway_reference": f"GWF{d.id:012d}",
-                        "checkout_url": None,
-                        "qr_payload": None,
-                        "created_at": at - timedelta(minutes=1),
-                        "paid_at": None,
-                        "officer_id": None,
-                    }
-                )
-            number = f"GW{d.id:012d}" if method == "online" else f"{d.id:07d}"
-            payments.append(
-                base
-                | {
-                    "status": "paid",
-                    "reference": f"TTB{d.id:015X}",
-                    "receipt_number": number,
-                    "gateway_reference": number if method == "online" else None,
-                    "checkout_url": None,
-                    "qr_payload": None,
-                    "created_at": at,
-                    "paid_at": at,
-                    "officer_id": officer,
-                }
+            found = dossier_payments(
+                d.id,
+                due[d.procedure_id],
+                d.channel,
+                d.received_at,
+                d.received_by_id,
+                d.returned_at,
+                d.last_at,
+                rng,
+                until,
             )
-            events.append(
-                {
-                    "dossier_id": d.id,
-                    "at": at,
-                    "officer_id": officer,
-                    "kind": "payment_recorded",
-                    "payload": {"amount": base["amount"], "method": method, "receipt_number": number},
-                }
-            )
+            if found is None:
+                continue
+            payments.extend(found[0])
+            events.append(found[1])
             if len(payments) >= BATCH:
                 flush(conn)
         flush(conn)
     return written
+
+
+def dossier_payments(
+    dossier_id: int,
+    amount: Any,
+    channel: str,
+    received_at: datetime,
+    received_by_id: int | None,
+    returned_at: datetime | None,
+    last_at: datetime | None,
+    rng: random.Random,
+    until: datetime,
+) -> tuple[list[dict], dict] | None:
+    """The payment rows of one dossier that owes `amount`, and the event of the one that paid.
+
+    `last_at` is the time of its last event. None when it has not paid (received online after `until`).
+    """
+    cash, transfer, _online = METHOD_MIX.get(channel, METHOD_MIX["in_person"])
+    draw = rng.random()
+    method = "cash" if draw < cash else "transfer" if draw < cash + transfer else "online"
+    after = received_at + timedelta(minutes=rng.randint(1, 24 * 60))
+    if returned_at is not None:  # paid at the hand-over, which waits for it
+        at = max(returned_at, last_at or returned_at)
+    elif max(received_at, last_at or received_at) > until:
+        return None  # received (online) after the end of the range: nothing paid yet
+    else:
+        at = min(max(after, last_at or after), until)
+    officer = None if method == "online" else received_by_id
+    base = {"dossier_id": dossier_id, "amount": amount, "method": method, "note": None}
+    payments = []
+    if method == "online" and rng.random() < P_FAILED_FIRST:
+        payments.append(
+            base
+            | {
+                "status": "failed",
+                "reference": f"TTF{dossier_id:015X}",
+                "receipt_number": None,
+                "gateway_reference": f"GWF{dossier_id:012d}",
+                "checkout_url": None,
+                "qr_payload": None,
+                "created_at": at - timedelta(minutes=1),
+                "paid_at": None,
+                "officer_id": None,
+            }
+        )
+    number = f"GW{dossier_id:012d}" if method == "online" else f"{dossier_id:07d}"
+    payments.append(
+        base
+        | {
+            "status": "paid",
+            "reference": f"TTB{dossier_id:015X}",
+            "receipt_number": number,
+            "gateway_reference": number if method == "online" else None,
+            "checkout_url": None,
+            "qr_payload": None,
+            "created_at": at,
+            "paid_at": at,
+            "officer_id": officer,
+        }
+    )
+    event = {
+        "dossier_id": dossier_id,
+        "at": at,
+        "officer_id": officer,
+        "kind": "payment_recorded",
+        "payload": {"amount": amount, "method": method, "receipt_number": number},
+    }
+    return payments, event
 
 
 def settle_before_handover(ctx: Context, code: str, desk_id: int, at: datetime) -> None:

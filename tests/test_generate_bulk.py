@@ -12,10 +12,10 @@ from bench.bulk import defer_indexes, restore_indexes
 from bench.generate import DEFERRED_TABLES, generate
 from engine.context import Context
 from engine.runtime import dossiers as svc
-from models import Attachment, Dossier, DossierEvent, DossierSequence, PostalItem, WorkItem
+from models import Attachment, Dossier, DossierEvent, DossierSequence, Payment, PostalItem, WorkItem
 from tests.conftest import at
 
-CHILD_TABLES = (WorkItem, DossierEvent, Attachment, PostalItem)
+CHILD_TABLES = (WorkItem, DossierEvent, Attachment, PostalItem, Payment)
 
 
 def test_parallel_generation_writes_whole_rows_and_leaves_the_sequences_ahead(ctx: Context, officers):
