@@ -3,6 +3,8 @@ and dossier numbers still drawn one at a time per agency and day, with no gap af
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import threading
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 from sqlalchemy import event, inspect, select
 
 from engine.catalogue.procedures import procedure_by_code
+from engine.catalogue.workflow_state import compile_process
 from engine.errors import Conflict
 from engine.runtime import dossiers as svc
 from engine.runtime import receipt_writes
@@ -248,3 +251,51 @@ def test_a_receipt_at_the_same_desk_meanwhile_waits_for_the_number(ctx, monkeypa
     with ctx.uow() as uow:
         codes = sorted(uow.session.scalars(select(Dossier.code)))
     assert codes == sorted(r for r in results.values() if isinstance(r, str))
+
+
+def _drawn_before_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Receive as a diagram that names the dossier's code is received: the number drawn first."""
+    compiled = svc.compiled_process
+
+    def naming(*args, **kwargs):
+        return dataclasses.replace(compiled(*args, **kwargs), names_dossier_code=True)
+
+    monkeypatch.setattr(svc, "compiled_process", naming)
+
+
+@pytest.mark.parametrize(
+    ("code", "desk", "extra"),
+    [
+        ("1.001806", "sonv.motcua", {}),
+        ("NA.3854", "xa.motcua", {"forward": True}),
+        ("1.001193", "xa.motcua", {"uploads": [Upload("don.pdf", PDF)]}),
+    ],
+)
+def test_a_workflow_given_its_code_after_the_start_writes_what_a_start_with_it_wrote(
+    ctx, monkeypatch, code, desk, extra
+):
+    officers = Officers(ctx)
+    late = _receive(ctx, officers, code, desk, **extra)  # the sample diagrams do not name the code
+    with monkeypatch.context() as patched:
+        _drawn_before_the_start(patched)
+        early = _receive(ctx, officers, code, desk, **extra)
+    new, old = _written(ctx, late.dossier_id), _written(ctx, early.dossier_id)
+    assert _normalised(new) == _normalised(old)
+    state = json.loads(new["dossier"]["workflow_state"])
+    starts = [t["data"] for t in state["tasks"].values() if "dossier_code" in t["data"]]
+    assert starts and all(data["dossier_code"] == late.code for data in starts)
+    assert state["data"].get("dossier_code", late.code) == late.code
+    assert (
+        late.code in new["dossier"]["search_text"].upper()
+        or normalise(late.code) in new["dossier"]["search_text"]
+    )
+
+
+def test_only_a_diagram_that_names_the_code_starts_with_its_number_drawn(ctx):
+    with ctx.uow() as uow:
+        procedure = procedure_by_code(uow.session, "1.001806")
+        version = svc.active_version(uow.session, procedure)
+        xml = version.bpmn_xml
+    assert not compile_process(xml).names_dossier_code
+    routed = xml.replace("outcome == ", "dossier_code != '' and outcome == ", 1)
+    assert routed != xml and compile_process(routed).names_dossier_code

@@ -103,6 +103,10 @@ def sha256_of(bpmn_xml: str) -> str:
     return hashlib.sha256(bpmn_xml.encode("utf-8")).hexdigest()
 
 
+# The data key of the dossier's code, set on every workflow at its start (procedure_model.SYSTEM_NAMES).
+DOSSIER_CODE = "dossier_code"
+
+
 @dataclass(frozen=True)
 class CompiledProcess:
     """A parsed process version: SpiffWorkflow's spec and the engine's model of it."""
@@ -111,6 +115,9 @@ class CompiledProcess:
     spec: Any
     subprocess_specs: dict[str, Any]
     model: ProcedureModel
+    # Whether the diagram names the dossier's code anywhere (an expression may route on it), so that
+    # a workflow must start with its code known; True unless the BPMN text was looked at.
+    names_dossier_code: bool = True
 
 
 class _SpeclessWorkflowConverter(BpmnWorkflowConverter):
@@ -279,7 +286,13 @@ def compile_process(bpmn_xml: str, sha256: str | None = None) -> CompiledProcess
         raise InvalidProcess(
             f"{spiff_message(exc)}. Cán bộ quản lý quy trình cần sửa phiên bản quy trình này."
         ) from exc
-    return CompiledProcess(sha256 or sha256_of(bpmn_xml), spec, subprocess_specs, read_model(root))
+    return CompiledProcess(
+        sha256 or sha256_of(bpmn_xml),
+        spec,
+        subprocess_specs,
+        read_model(root),
+        names_dossier_code=DOSSIER_CODE in bpmn_xml,
+    )
 
 
 def _name(task_spec: Any) -> str:
@@ -305,6 +318,17 @@ def _cannot_advance(exc: Exception, doing: str) -> InvalidProcess:
     return InvalidProcess(
         f"{doing}: {detail}. Hồ sơ được giữ nguyên; cán bộ quản lý quy trình cần sửa phiên bản quy trình này."
     )
+
+
+def set_start_value(workflow: BpmnWorkflow, key: str, value: Any) -> None:
+    """Give a key of the workflow's start data its value after the start, wherever the workflow and
+    its tasks hold it: the state is the one a start with that value gives, provided nothing the start
+    ran read the key (the caller's to know: `CompiledProcess.names_dossier_code`)."""
+    if key in workflow.data:
+        workflow.data[key] = value
+    for task in workflow.get_tasks():
+        if key in task.data:
+            task.data[key] = value
 
 
 def new_workflow(compiled: CompiledProcess, data: dict[str, Any] | None = None) -> BpmnWorkflow:

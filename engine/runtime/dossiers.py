@@ -922,8 +922,13 @@ def receive_in(
     version = version or active_version(session, procedure)
     compiled = compiled_process(ctx, session, version.id)
     local_day = now.astimezone(ctx.calendar.tz).date()
+    # The number is drawn as late as the diagram allows: its agency's row stays locked from the draw
+    # to the commit, and other desks of the agency wait for it. A diagram that names the code may
+    # route on it, so its workflow starts with the code; another one starts without it and is given
+    # it just before the dossier is written.
+    drawn = compiled.names_dossier_code
     # On PostgreSQL the new dossier's id comes with its number (one statement fewer to write it).
-    code, dossier_id = next_dossier_code_and_id(session, agency, local_day)
+    code, dossier_id = next_dossier_code_and_id(session, agency, local_day) if drawn else ("", None)
     due = legal_due(ctx, procedure, now)
     workflow = wf.new_workflow(compiled, dict(data or {}, dossier_code=code, channel=channel))
     dossier = Dossier(
@@ -948,7 +953,6 @@ def receive_in(
         workflow_state="",
         submission_key=submission_key or None,
     )
-    refresh_search_text(dossier)
     received = dict(
         procedure=procedure.code,
         process_version=version.number,
@@ -958,6 +962,13 @@ def receive_in(
         **(received_note or {}),
     )
     first = receipt_writes.first_items(ctx, session, dossier, workflow, compiled, now)
+    if not drawn:
+        code, dossier_id = next_dossier_code_and_id(session, agency, local_day)
+        wf.set_start_value(workflow, wf.DOSSIER_CODE, code)
+        dossier.code = code
+        if dossier_id is not None:
+            dossier.id = dossier_id
+    refresh_search_text(dossier)
     if first is not None:
         # The dossier and its first steps in their final state, one INSERT each (no flush).
         receipt_writes.write_receipt(ctx, session, dossier, first, workflow, compiled, now)
