@@ -7,8 +7,8 @@ it runs as a replica (`session_replication_role`), which skips the per-row forei
 `pg_restore --disable-triggers` does. Nothing of this outlives the transaction (`SET LOCAL`).
 
 The generator's writers COPY their rows in binary format, the values formatted by psycopg
-(`binary_format`, `copy_binary`); the passes over existing rows (`insert_rows`) as lines of the text
-format, each made by one f-string per table (`line_maker`). A large load into nearly empty tables
+(`binary_format`, `copy_binary`); the payments pass over existing rows (`insert_rows`) as lines of the
+text format, each made by one f-string per table (`line_maker`). A large load into nearly empty tables
 may drop their plain secondary indexes first and build them again afterwards from PostgreSQL's own
 definitions (`defer_indexes`, `restore_indexes`), as `pg_restore` builds indexes after the data;
 the definitions wait in a table until then, so a load that dies midway leaves them for the next run
@@ -35,9 +35,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     Table,
-    bindparam,
     text,
-    update,
 )
 
 # Where the definitions of the indexes dropped for a large load wait until they are built again: a table,
@@ -207,39 +205,6 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         copy_text(conn, table.name, columns, "".join(map(line_maker(table, columns), rows)))
     else:
         conn.execute(table.insert(), list(rows))
-
-
-def update_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Set columns of rows by id; each row is {"id": ..., column: value, ...} with the same keys.
-
-    PostgreSQL: COPY into a temporary table, then one UPDATE ... FROM; elsewhere executemany.
-    """
-    if not rows:
-        return
-    columns = [c for c in rows[0] if c != "id"]
-    if conn.dialect.name != "postgresql":
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values({c: bindparam(f"b_{c}") for c in columns})
-        )
-        conn.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
-        return
-    scratch = f"bulk_{table.name}"
-    conn.execute(
-        text(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS "
-            f"SELECT id, {', '.join(columns)} FROM {table.name} WITH NO DATA"
-        )
-    )
-    conn.execute(text(f"TRUNCATE {scratch}"))
-    raw: Any = conn.connection.driver_connection
-    names = ["id", *columns]
-    with raw.cursor() as cursor, cursor.copy(f"COPY {scratch} ({', '.join(names)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[c] for c in names])
-    assignments = ", ".join(f"{c} = s.{c}" for c in columns)
-    conn.execute(text(f"UPDATE {table.name} t SET {assignments} FROM {scratch} s WHERE t.id = s.id"))
 
 
 def plain_indexes(conn: Connection, tables: Sequence[str]) -> list[tuple[str, str, str]]:

@@ -12,27 +12,22 @@ would write (engine/documents/digitisation.py) is written here, except the audit
 attachment row per document, ids drawn here so reuses can name theirs.
 
 The generator's writers draw each dossier's documents as they write it (`Digitiser.rows_of`, the
-returning applicants drawn from the writer's own earlier dossiers); `add_digitised_documents` does the
-same in one pass over dossiers already in the database.
+returning applicants drawn from the writer's own earlier dossiers).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import random
 from collections import defaultdict, deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, exists, func, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bench.bulk import bulk_transaction, insert_rows, update_rows
-from engine.context import Context
 from engine.search_text import search_text_of
-from models import Agency, Attachment, Dossier, Procedure
+from models import Agency, Procedure
 
 P_ALL_SCANNED = 0.65
 P_SOME_SCANNED = 0.15
@@ -40,7 +35,6 @@ P_RESULT_DIGITISED = 0.85
 P_PDF_SCAN = 0.70
 P_SIGNED = 0.95
 P_RETURNING = 0.06
-BATCH = 5000
 # What a reused document copies from the one it reuses (engine/documents/digitisation.py `reuse_in`).
 REUSED_FIELDS = (
     "file_name",
@@ -91,101 +85,6 @@ def _row(
         "signature_checked_at": at if pdf else None,
         "signature_note": None,
     }
-
-
-def add_digitised_documents(ctx: Context, rng: random.Random, until: datetime) -> int:
-    """Give the generated dossiers their digitised documents and results; returns the rows written."""
-    with ctx.uow() as uow:
-        s = uow.session
-        next_id = (s.scalar(select(func.max(Attachment.id))) or 0) + 1
-        digitiser = Digitiser(*Digitiser.catalogue(s), itertools.count(next_id).__next__)
-    has_any = exists().where(Attachment.dossier_id == Dossier.id)
-    query = (
-        select(
-            Dossier.id,
-            Dossier.code,
-            Dossier.agency_id,
-            Dossier.procedure_id,
-            Dossier.channel,
-            Dossier.status,
-            Dossier.received_at,
-            Dossier.received_by_id,
-            Dossier.judged_at,
-            Dossier.finished_at,
-            Dossier.refusal_reason,
-            Dossier.applicant_name,
-            Dossier.applicant_id_number,
-            Dossier.applicant_phone,
-            Dossier.applicant_email,
-        )
-        .where(~has_any)
-        .order_by(Dossier.id)
-    )
-    rows: list[dict] = []
-    applicants: list[dict] = []
-    written = 0
-    postgres = ctx.db.dialect.name == "postgresql"
-    writing: list[Future[None]] = []
-
-    def write(conn: Connection, batch: list[dict], updates: list[dict]) -> None:
-        insert_rows(conn, Attachment.__table__, batch)
-        update_rows(conn, Dossier.__table__, updates)
-
-    def write_apart(batch: list[dict], updates: list[dict]) -> None:
-        with ctx.db.begin() as conn:
-            bulk_transaction(conn)
-            write(conn, batch, updates)
-
-    def flush(conn: Connection, pool: ThreadPoolExecutor) -> None:
-        # On PostgreSQL a thread writes the batch on a connection of its own while the next is made.
-        nonlocal written
-        batch, updates = list(rows), list(applicants)
-        written += len(batch)
-        rows.clear()
-        applicants.clear()
-        if not postgres:
-            write(conn, batch, updates)
-            return
-        while writing:
-            writing.pop().result()
-        if batch or updates:
-            writing.append(pool.submit(write_apart, batch, updates))
-
-    with ctx.db.begin() as conn, ThreadPoolExecutor(max_workers=1) as pool:
-        bulk_transaction(conn)
-        for d in conn.execute(query).yield_per(BATCH):
-            found, applicant = digitiser.rows_of(
-                d.id,
-                d.code,
-                d.agency_id,
-                d.procedure_id,
-                d.channel,
-                d.status,
-                d.received_at,
-                d.received_by_id,
-                d.judged_at,
-                d.finished_at,
-                d.refusal_reason,
-                (d.applicant_name, d.applicant_id_number, d.applicant_phone, d.applicant_email),
-                rng,
-                until,
-            )
-            rows.extend(found)
-            if applicant is not None:
-                applicants.append(applicant)
-            if len(rows) >= BATCH:
-                flush(conn, pool)
-        flush(conn, pool)
-        while writing:
-            writing.pop().result()
-        if postgres and written:
-            conn.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('attachment', 'id'), "
-                    "(SELECT max(id) FROM attachment))"
-                )
-            )
-    return written
 
 
 class Digitiser:

@@ -1204,8 +1204,8 @@ class BulkWriter:
     def _extras(
         self, dossier: dict[str, Any], procedure: ProcedureInfo, last_at: datetime, until: datetime
     ) -> None:
-        """The dossier's payments, postal items and digitised documents, as the passes over the
-        database rows (`add_payments`, `add_postal_items`, `add_digitised_documents`) would add them."""
+        """The dossier's payments, postal items and digitised documents (bench/payments.py,
+        bench/postal.py, bench/digitisation.py)."""
         rng, rows = self.extra_rng, self.rows
         did, status = dossier["id"], dossier["status"]
         due = self.env.dues.get(procedure.id)

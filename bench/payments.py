@@ -11,7 +11,8 @@ online after `until` has not paid yet. What the service functions would write (e
 written here: the payment rows and their `payment_recorded` events. `settle_before_handover` is the
 same payment made through the service function, for a plan replayed through the engine
 (bench/generate.py `replay`). The generator's writers draw each dossier's payments as they write it
-(`dossier_payments`); `add_payments` does the same in one pass over dossiers already in the database.
+(`dossier_payments`); `add_payments` does the same in one pass over dossiers already in a
+database (tests use it).
 """
 
 from __future__ import annotations

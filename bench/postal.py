@@ -7,8 +7,7 @@ one has its item prepared. Item numbers are S10 numbers made from the dossier id
 functions would write for the same dossier (engine/runtime/postal.py) is written here: the items,
 the carrier and number as the recipient of the return, the delivery events.
 
-The generator's writers draw each dossier's items as they write it (`dossier_postal_items`);
-`add_postal_items` does the same in one pass over dossiers already in the database.
+The generator's writers draw each dossier's items as they write it (`dossier_postal_items`).
 """
 
 from __future__ import annotations
@@ -16,12 +15,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select
-
-from bench.bulk import bulk_transaction, insert_rows, update_rows
-from engine.context import Context
 from engine.runtime.postal import s10_check_digit
-from models import Dossier, DossierEvent, PostalItem
 from models.postal import DEFAULT_CARRIER
 
 P_RESULT_BY_POST = {"postal": 0.80, "in_person": 0.02}
@@ -31,52 +25,6 @@ P_RETURNED_TO_SENDER = 0.04
 def _s10(prefix: str, dossier_id: int) -> str:
     serial = f"{dossier_id % 10**8:08d}"
     return f"{prefix}{serial}{s10_check_digit(serial)}VN"
-
-
-def add_postal_items(ctx: Context, rng: random.Random, until: datetime) -> int:
-    """Give the generated dossiers their postal items; returns how many items were written."""
-    has_item = exists().where(PostalItem.dossier_id == Dossier.id)
-    query = (
-        select(
-            Dossier.id,
-            Dossier.channel,
-            Dossier.status,
-            Dossier.received_at,
-            Dossier.received_by_id,
-            Dossier.returned_at,
-            Dossier.applicant_address,
-        )
-        # Only the candidates: every dossier by post, one in-person dossier in 25 to sample from.
-        .where((Dossier.channel == "postal") | ((Dossier.channel == "in_person") & (Dossier.id % 25 == 0)))
-        .where(~has_item)
-        .order_by(Dossier.id)
-    )
-    items: list[dict] = []
-    events: list[dict] = []
-    recipients: list[dict] = []
-    with ctx.db.begin() as conn:
-        bulk_transaction(conn)
-        for d in conn.execute(query):
-            found, event, returned_to = dossier_postal_items(
-                d.id,
-                d.channel,
-                d.status,
-                d.received_at,
-                d.received_by_id,
-                d.returned_at,
-                d.applicant_address,
-                rng,
-                until,
-            )
-            items.extend(found)
-            if event is not None:
-                events.append(event)
-            if returned_to is not None:
-                recipients.append({"id": d.id, "returned_to": returned_to})
-        insert_rows(conn, PostalItem.__table__, items)
-        insert_rows(conn, DossierEvent.__table__, events)
-        update_rows(conn, Dossier.__table__, recipients)
-    return len(items)
 
 
 def dossier_postal_items(
