@@ -64,9 +64,10 @@ def outbox_row(
     }
 
 
-def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return insert(Notification).on_conflict_do_nothing(index_elements=["dedupe_key"])
+def _insert(dialect: str, into: Any) -> postgresql.Insert | sqlite.Insert:
+    """`INSERT ... ON CONFLICT (dedupe_key) DO NOTHING` into the outbox, in the dialect's own words."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(into).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 def enqueue(session: Session, **fields: Any) -> int | None:
@@ -88,20 +89,14 @@ def _enqueue_statement(dialect: str, keys: tuple[str, ...]) -> Prepared:
     columns, a prepared statement built once per process and dialect (the other columns take their
     defaults, as the ORM's INSERT gives them)."""
     table: Table = Notification.__table__  # type: ignore[assignment]
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values: dict[Any, Any] = {table.c[key]: bindparam(key) for key in keys}
-    return Prepared(
-        insert(table)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(table.c.id)
-    )
+    return Prepared(_insert(dialect, table).values(values).returning(table.c.id))
 
 
 def enqueue_many(session: Session, rows: list[dict[str, object]]) -> int:
     """Queue many messages in one statement; rows whose dedupe key exists are skipped."""
     if rows:
-        session.execute(_insert(session), rows)
+        session.execute(_insert(session.get_bind().dialect.name, Notification), rows)
     return len(rows)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.errors import Conflict, NotFound
 from engine.runtime import dossiers as svc
-from models import Dossier, DossierEvent, Officer, Procedure, WorkItem
+from models import Agency, Dossier, DossierEvent, Officer, Procedure, WorkItem
 from tests.conftest import Officers, at, open_items
 
 APPLICANT = svc.Applicant(name="Lê Văn Cường", id_number="001203004777")
@@ -104,6 +104,31 @@ def test_the_preloaded_rows_are_the_objects_an_orm_load_gives(ctx):
     for fresh, early in zip(loaded, preloaded, strict=True):
         keys = [prop.key for prop in sa_inspect(type(fresh)).column_attrs]
         assert {k: getattr(early, k) for k in keys} == {k: getattr(fresh, k) for k in keys}
+
+
+def test_the_desk_read_gives_the_objects_an_orm_load_gives(ctx):
+    officers = Officers(ctx)
+    desk_id = officers["sonv.motcua"]
+    with ctx.uow() as uow:
+        session = uow.session
+        procedure, version = svc._read_desk(session, desk_id, "1.001806")
+        assert procedure is not None and version is not None and version.status == "active"
+        officer = session.get_one(Officer, desk_id)
+        read = [officer, session.get_one(Agency, officer.agency_id), procedure, version]
+        assert "bpmn_xml" not in version.__dict__  # deferred: loaded when used, as the ORM does
+        assert version.bpmn_xml.startswith("<?xml") or "<bpmn" in version.bpmn_xml[:400]
+        assert not session.dirty and not session.new
+        assert all(sa_inspect(obj).persistent and not sa_inspect(obj).modified for obj in read)
+    with ctx.uow() as uow:
+        loaded = [uow.session.get_one(type(obj), obj.id) for obj in read]
+        for fresh, early in zip(loaded, read, strict=True):
+            keys = [prop.key for prop in sa_inspect(type(fresh)).column_attrs]
+            assert {k: getattr(early, k) for k in keys} == {k: getattr(fresh, k) for k in keys}
+    with ctx.uow() as uow:  # no such procedure: the officer is read, the procedure and version are not
+        assert svc._read_desk(uow.session, desk_id, "9.999999") == (None, None)
+        assert uow.session.get(Officer, desk_id) is not None
+    with ctx.uow() as uow:  # no such officer: nothing is read
+        assert svc._read_desk(uow.session, 999999, "1.001806") == (None, None)
 
 
 def test_a_missing_item_or_officer_preloads_nothing_and_fails_as_before(ctx):

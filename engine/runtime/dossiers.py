@@ -126,13 +126,37 @@ def _hold(session: Session, rows: Sequence[Any]) -> None:
     session.info.setdefault(PRELOADED_ROWS, []).extend(rows)
 
 
+Entities = tuple[tuple[Mapper[Any], tuple[str, ...]], ...]
+
+
 @functools.cache
-def _preload_entities() -> tuple[tuple[Mapper[Any], tuple[str, ...]], ...]:
-    """The entities preload_step reads, in the order of its columns: the mapper and its column keys."""
-    return tuple(
-        (mapper, tuple(prop.key for prop in mapper.column_attrs))
-        for mapper in (sa_inspect(Officer), sa_inspect(WorkItem), sa_inspect(Dossier), sa_inspect(Procedure))
-    )
+def _entities(*classes: type) -> Entities:
+    """The entities a Core read of several mapped classes returns, in the order of its columns: each
+    mapper and the keys of its columns loaded at once (a deferred column, such as a version's BPMN
+    text, loads when used, as the ORM does)."""
+    mappers: list[Mapper[Any]] = [sa_inspect(cls) for cls in classes]
+    return tuple((m, tuple(prop.key for prop in m.column_attrs if not prop.deferred)) for m in mappers)
+
+
+def _row_objects(
+    session: Session, entities: Entities, row: Sequence[Any], only: int | None = None
+) -> list[Any]:
+    """The objects of one row read with Core, entity by entity (`_persistent`), or only the entity at
+    index `only`; None for an entity whose columns are all NULL (an outer join that found nothing)."""
+    objects: list[Any] = []
+    start = 0
+    for index, (mapper, keys) in enumerate(entities):
+        end = start + len(keys)
+        if only is None or index == only:
+            values = row[start:end]
+            objects.append(_persistent(session, mapper, keys, values) if values[0] is not None else None)
+        start = end
+    return objects
+
+
+def _preload_entities() -> Entities:
+    """The entities preload_step reads: the officer, the item, its dossier and its procedure."""
+    return _entities(Officer, WorkItem, Dossier, Procedure)
 
 
 @functools.cache
@@ -200,15 +224,10 @@ def preload_step(
     loaded: list[Any] = []
     items: list[WorkItem] = []
     for row_number, row in enumerate(rows):
-        start = 0
-        for index, (mapper, keys) in enumerate(entities):
-            end = start + len(keys)
-            if row_number == 0 or index == 1:  # the officer, dossier and procedure repeat in every row
-                obj = _persistent(session, mapper, keys, row[start:end])
-                loaded.append(obj)
-                if index == 1:
-                    items.append(obj)
-            start = end
+        # The officer, dossier and procedure repeat in every row: after the first, only the item.
+        objects = _row_objects(session, entities, row, only=None if row_number == 0 else 1)
+        loaded.extend(objects)
+        items.append(objects[0 if row_number else 1])
     _hold(session, loaded)
     if open_items_too and rows:
         session.info[PRELOADED_OPEN] = (loaded[2].id, items)
@@ -839,19 +858,9 @@ def _procedure_and_version(session: Session, code: str) -> tuple[Procedure, Proc
     return row.Procedure, row.ProcessVersion
 
 
-@functools.cache
-def _desk_entities() -> tuple[tuple[Mapper[Any], tuple[str, ...]], ...]:
-    """The entities of a receipt's desk read, in the order of its columns: the mapper and the keys of
-    its columns loaded at once (a deferred column, the BPMN text, loads when used, as the ORM does)."""
-    return tuple(
-        (mapper, tuple(prop.key for prop in mapper.column_attrs if not prop.deferred))
-        for mapper in (
-            sa_inspect(Officer),
-            sa_inspect(Agency),
-            sa_inspect(Procedure),
-            sa_inspect(ProcessVersion),
-        )
-    )
+def _desk_entities() -> Entities:
+    """The entities of a receipt's desk read: the officer, their agency, the procedure and its version."""
+    return _entities(Officer, Agency, Procedure, ProcessVersion)
 
 
 @functools.cache
@@ -882,17 +891,11 @@ def _read_desk(
     with pipeline(conn, begin=True):  # on PostgreSQL the transaction's BEGIN goes with it
         sent = _desk_statement().send(conn, {"officer_id": officer_id, "procedure_code": procedure_code})
     rows = sent.rows()
-    loaded: list[Any] = []
-    start = 0
-    for mapper, keys in _desk_entities():
-        end = start + len(keys)
-        values = rows[0][start:end] if rows else ()
-        start = end
-        loaded.append(
-            _persistent(session, mapper, keys, values) if values and values[0] is not None else None
-        )
+    if not rows:  # no such officer: the load that follows says so
+        return None, None
+    _officer, _agency, procedure, version = loaded = _row_objects(session, _desk_entities(), rows[0])
     _hold(session, [obj for obj in loaded if obj is not None])
-    return loaded[2], loaded[3]
+    return procedure, version
 
 
 def receive_in(
